@@ -1,0 +1,62 @@
+/**
+ * The Service in front of TF Serving: NodePort 30111 as in the tutorial, or ClusterIP or
+ * LoadBalancer by config, with the REST and gRPC ports named.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { GRPC_PORT, REST_PORT } from "./servingImage";
+
+/** The tutorial's NodePort. */
+export const DEFAULT_NODE_PORT = 30111;
+
+/** Inputs of a ModelService. */
+export interface ModelServiceArgs {
+    /** Kubernetes object name. Defaults to Pulumi's auto-naming. */
+    readonly objectName?: string;
+    /** Pod labels to select; the same object the Deployment uses. */
+    readonly selector: Record<string, string>;
+    /** Labels of the Service itself. */
+    readonly labels: Record<string, string>;
+    /** Namespace. Defaults to `default`. */
+    readonly namespace?: pulumi.Input<string>;
+    /** `NodePort`, `ClusterIP` or `LoadBalancer`. Defaults to `NodePort`. */
+    readonly type?: "NodePort" | "ClusterIP" | "LoadBalancer";
+    /** Node port of the REST port, NodePort only. Defaults to 30111. */
+    readonly nodePort?: number;
+}
+
+/** A Service exposing REST (`http`) and gRPC (`grpc`). */
+export class ModelService extends pulumi.ComponentResource {
+    public readonly service: k8s.core.v1.Service;
+    /** The Service's name in the cluster. */
+    public readonly serviceName: pulumi.Output<string>;
+
+    constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("tfk8s:serving:ModelService", name, {}, opts);
+        const type = args.type ?? "NodePort";
+        if (type !== "NodePort" && args.nodePort !== undefined) {
+            throw new Error(`\`nodePort\` is ${args.nodePort} on a ${type} Service; only NodePort Services take one`);
+        }
+        const nodePort = type === "NodePort" ? (args.nodePort ?? DEFAULT_NODE_PORT) : undefined;
+        if (nodePort !== undefined && (!Number.isInteger(nodePort) || nodePort < 30000 || nodePort > 32767)) {
+            throw new Error(`\`nodePort\` is ${nodePort}; expected an integer in 30000-32767`);
+        }
+        this.service = new k8s.core.v1.Service(
+            `${name}-svc`,
+            {
+                metadata: { name: args.objectName, namespace: args.namespace, labels: args.labels },
+                spec: {
+                    type,
+                    selector: args.selector,
+                    ports: [
+                        { name: "http", port: REST_PORT, targetPort: "http", nodePort },
+                        { name: "grpc", port: GRPC_PORT, targetPort: "grpc" },
+                    ],
+                },
+            },
+            { parent: this },
+        );
+        this.serviceName = this.service.metadata.name;
+        this.registerOutputs({ serviceName: this.serviceName });
+    }
+}

@@ -1,0 +1,152 @@
+/**
+ * Everything that serves one model: Deployment and Service, plus an autoscaler and a disruption
+ * budget when configured. One labels object feeds the selector, the pod template and the Service.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ModelDeployment, ResourceSizes } from "./modelDeployment";
+import { ModelService } from "./modelService";
+import { REST_PORT } from "./servingImage";
+
+/** Inputs of a ModelServing. */
+export interface ModelServingArgs {
+    /** Image reference, by digest wherever the image was pushed. */
+    readonly image: pulumi.Input<string>;
+    /** TF Serving model name. */
+    readonly modelName: string;
+    /** Model version. */
+    readonly modelVersion: number;
+    /** Test accuracy of the model, recorded as a pod annotation. */
+    readonly modelAccuracy?: number;
+    /** Namespace. Defaults to `default`. */
+    readonly namespace?: string;
+    /** Pod count (the autoscaler's minimum). Defaults to 1. */
+    readonly replicas?: number;
+    /** Requests and limits per pod. Defaults to `DEFAULT_RESOURCES`. */
+    readonly resources?: ResourceSizes;
+    /** Service type. Defaults to `NodePort`. */
+    readonly serviceType?: "NodePort" | "ClusterIP" | "LoadBalancer";
+    /** Node port of the REST port. Defaults to 30111 for NodePort. */
+    readonly nodePort?: number;
+    /** Node host name for the endpoint of a NodePort Service. Defaults to `localhost`. */
+    readonly nodeHost?: string;
+    /** Adds a HorizontalPodAutoscaler on CPU. */
+    readonly autoscaling?: { readonly maxReplicas: number; readonly cpuPercent: number };
+    /** Adds a PodDisruptionBudget keeping this many pods. */
+    readonly pdbMinAvailable?: number;
+    /** Name of an image pull Secret. */
+    readonly imagePullSecret?: string;
+}
+
+/** Kubernetes object names must be RFC 1123 labels; TF Serving model names may hold `_` and `.`. */
+export function kubernetesName(modelName: string): string {
+    return `${modelName.toLowerCase().replace(/[^a-z0-9-]/g, "-")}-serving`;
+}
+
+/** Recommended `app.kubernetes.io/*` labels for one model. */
+export function servingLabels(modelName: string): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": kubernetesName(modelName),
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/part-of": "tfk8s",
+        "app.kubernetes.io/managed-by": "pulumi",
+    };
+}
+
+/** A served model and the URLs to call it. */
+export class ModelServing extends pulumi.ComponentResource {
+    /** REST base URL, e.g. `http://localhost:30111`. */
+    public readonly endpoint: pulumi.Output<string>;
+    /** `<endpoint>/v1/models/<name>:predict`. */
+    public readonly predictUrl: pulumi.Output<string>;
+    public readonly deployment: ModelDeployment;
+    public readonly service: ModelService;
+    public readonly autoscaler?: k8s.autoscaling.v2.HorizontalPodAutoscaler;
+    public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+
+    constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("tfk8s:serving:ModelServing", name, {}, opts);
+        const replicas = args.replicas ?? 1;
+        if (args.autoscaling !== undefined && args.autoscaling.maxReplicas < replicas) {
+            throw new Error(`\`autoscaling.maxReplicas\` is ${args.autoscaling.maxReplicas}; expected at least replicas (${replicas})`);
+        }
+        if (args.pdbMinAvailable !== undefined && args.pdbMinAvailable >= replicas) {
+            throw new Error(`\`pdbMinAvailable\` is ${args.pdbMinAvailable}; expected fewer than replicas (${replicas})`);
+        }
+        const labels = servingLabels(args.modelName);
+        const metaName = kubernetesName(args.modelName);
+        const annotations: Record<string, string> = {
+            "tfk8s.dev/model-name": args.modelName,
+            "tfk8s.dev/model-version": String(args.modelVersion),
+        };
+        if (args.modelAccuracy !== undefined) {
+            annotations["tfk8s.dev/model-accuracy"] = args.modelAccuracy.toFixed(4);
+        }
+        const child = { parent: this };
+
+        this.deployment = new ModelDeployment(
+            name,
+            {
+                image: args.image,
+                modelName: args.modelName,
+                modelVersion: args.modelVersion,
+                objectName: metaName,
+                labels,
+                namespace: args.namespace,
+                replicas,
+                resources: args.resources,
+                annotations,
+                imagePullSecret: args.imagePullSecret,
+            },
+            child,
+        );
+        this.service = new ModelService(
+            name,
+            {
+                objectName: metaName,
+                selector: labels,
+                labels,
+                namespace: args.namespace,
+                type: args.serviceType,
+                nodePort: args.nodePort,
+            },
+            child,
+        );
+        if (args.autoscaling !== undefined) {
+            this.autoscaler = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                `${name}-hpa`,
+                {
+                    metadata: { name: metaName, namespace: args.namespace, labels },
+                    spec: {
+                        scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: this.deployment.deploymentName },
+                        minReplicas: replicas,
+                        maxReplicas: args.autoscaling.maxReplicas,
+                        metrics: [
+                            {
+                                type: "Resource",
+                                resource: { name: "cpu", target: { type: "Utilization", averageUtilization: args.autoscaling.cpuPercent } },
+                            },
+                        ],
+                    },
+                },
+                child,
+            );
+        }
+        if (args.pdbMinAvailable !== undefined) {
+            this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+                `${name}-pdb`,
+                { metadata: { name: metaName, namespace: args.namespace, labels }, spec: { minAvailable: args.pdbMinAvailable, selector: { matchLabels: labels } } },
+                child,
+            );
+        }
+
+        const namespace = args.namespace ?? "default";
+        const type = args.serviceType ?? "NodePort";
+        this.endpoint =
+            type === "NodePort"
+                ? pulumi.output(`http://${args.nodeHost ?? "localhost"}:${args.nodePort ?? 30111}`)
+                : pulumi.interpolate`http://${this.service.serviceName}.${namespace}.svc.cluster.local:${REST_PORT}`;
+        this.predictUrl = pulumi.interpolate`${this.endpoint}/v1/models/${args.modelName}:predict`;
+        this.registerOutputs({ endpoint: this.endpoint, predictUrl: this.predictUrl });
+    }
+}

@@ -1,0 +1,256 @@
+import { mockDigest, ofType, promiseOf, recorded, resetRecorded, secretValue, single } from "./mocks";
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { ModelDeployment, probePaths } from "../components/modelDeployment";
+import { ModelService } from "../components/modelService";
+import { ModelServing, servingLabels } from "../components/modelServing";
+import { ServingImage, hashDirectory, renderDockerfile, writeBuildContext } from "../components/servingImage";
+
+const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+const SERVICE = "kubernetes:core/v1:Service";
+const IMAGE = "docker:index/image:Image";
+
+/** A version directory shaped like an export (`saved_model.pb` + a metadata file). */
+function fakeVersionDir(content = "graph-bytes"): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-version-"));
+    fs.writeFileSync(path.join(dir, "saved_model.pb"), content);
+    fs.mkdirSync(path.join(dir, "assets.extra"));
+    fs.writeFileSync(path.join(dir, "assets.extra", "metadata.json"), "{}");
+    return dir;
+}
+
+/** Waits for the mocks to see every resource registered so far. */
+async function settle(c: pulumi.ComponentResource): Promise<void> {
+    await promiseOf(pulumi.output(c.urn));
+    await new Promise((r) => setImmediate(r));
+}
+
+describe("Dockerfile generator", () => {
+    const base = { baseImage: "tensorflow/serving:2.20.0", modelName: "mymodel", modelVersion: 3, enableBatching: false, enableMonitoring: false };
+
+    it("bakes one model version into the pinned base image as a numeric non-root user", () => {
+        const lines = renderDockerfile(base).trim().split("\n");
+        assert.deepStrictEqual(lines.slice(1), [
+            "FROM tensorflow/serving:2.20.0",
+            "COPY models/mymodel/3 /models/mymodel/3",
+            "ENV MODEL_NAME=mymodel MODEL_BASE_PATH=/models",
+            "USER 1000:1000",
+            "EXPOSE 8500 8501",
+        ]);
+    });
+
+    it("accepts a base image by digest", () => {
+        const digest = "tensorflow/serving@sha256:" + "a".repeat(64);
+        assert.ok(renderDockerfile({ ...base, baseImage: digest }).includes(`FROM ${digest}\n`));
+    });
+
+    it("adds the batching and monitoring flags and their config files only when switched on", () => {
+        const text = renderDockerfile({ ...base, enableBatching: true, enableMonitoring: true });
+        assert.ok(text.includes("COPY config /etc/tfk8s\n"));
+        assert.ok(
+            text.includes(
+                'CMD ["--enable_batching=true","--batching_parameters_file=/etc/tfk8s/batching.config","--monitoring_config_file=/etc/tfk8s/monitoring.config"]',
+            ),
+            text,
+        );
+        assert.ok(!renderDockerfile(base).includes("CMD"));
+    });
+});
+
+describe("build context", () => {
+    const options = { baseImage: "b", modelName: "m", modelVersion: 1, enableBatching: true, enableMonitoring: false };
+
+    it("holds only the Dockerfile, the model version and the enabled config", () => {
+        const ctx = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-ctx-")), "context");
+        writeBuildContext(ctx, fakeVersionDir(), options);
+        const files: string[] = [];
+        const walk = (d: string, rel = ""): void => {
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                if (e.isDirectory()) walk(path.join(d, e.name), path.posix.join(rel, e.name));
+                else files.push(path.posix.join(rel, e.name));
+            }
+        };
+        walk(ctx);
+        assert.deepStrictEqual(files.sort(), ["Dockerfile", "config/batching.config", "models/m/1/assets.extra/metadata.json", "models/m/1/saved_model.pb"]);
+    });
+
+    it("hashes the same for the same model and differently when the model changes", () => {
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-ctx-"));
+        const a = writeBuildContext(path.join(root, "a"), fakeVersionDir("v1"), options);
+        const b = writeBuildContext(path.join(root, "b"), fakeVersionDir("v1"), options);
+        const c = writeBuildContext(path.join(root, "c"), fakeVersionDir("v2"), options);
+        assert.strictEqual(a, b);
+        assert.notStrictEqual(a, c);
+        assert.strictEqual(hashDirectory(path.join(root, "a")), a);
+    });
+
+    it("rejects a model directory without saved_model.pb and writes nothing", () => {
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-ctx-"));
+        const empty = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-empty-"));
+        assert.throws(() => writeBuildContext(path.join(root, "ctx"), empty, options), /holds no saved_model\.pb/);
+        assert.deepStrictEqual(fs.readdirSync(root), []);
+    });
+});
+
+describe("ServingImage", () => {
+    beforeEach(resetRecorded);
+
+    it("builds for linux/amd64, tags by content and pushes with a secret password", async () => {
+        const ctx = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-ctx-")), "ctx");
+        const img = new ServingImage("img", {
+            modelDir: fakeVersionDir(),
+            modelName: "mymodel",
+            modelVersion: 1,
+            repository: "registry.example.com/mymodel-serving",
+            contextDir: ctx,
+            registry: { server: "registry.example.com", username: "bot", password: "hunter2" },
+        });
+        await settle(img);
+        const image = single(IMAGE);
+        const tag = `v1-${img.contextHash.slice(0, 12)}`;
+        assert.strictEqual(image.inputs.imageName, `registry.example.com/mymodel-serving:${tag}`);
+        assert.strictEqual(image.inputs.build.platform, "linux/amd64");
+        assert.strictEqual(image.inputs.skipPush, false);
+        const registry = secretValue(image.inputs.registry);
+        assert.ok(registry !== undefined, "registry credentials reach the provider as a secret");
+        assert.deepStrictEqual(registry, { server: "registry.example.com", username: "bot", password: "hunter2" });
+        const digest = await promiseOf(img.repoDigest);
+        assert.strictEqual(digest, `registry.example.com/mymodel-serving@${mockDigest(image.inputs.imageName)}`);
+        assert.strictEqual(await promiseOf(img.imageRef), digest);
+    });
+
+    it("uses the content-addressed tag, not an image id, when not pushing", async () => {
+        const img = new ServingImage("img", {
+            modelDir: fakeVersionDir(),
+            modelName: "m",
+            modelVersion: 2,
+            repository: "m-serving",
+            contextDir: path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-ctx-")), "c"),
+            skipPush: true,
+        });
+        await settle(img);
+        assert.strictEqual(single(IMAGE).inputs.skipPush, true);
+        assert.match(await promiseOf(img.imageRef), /^m-serving:v2-[0-9a-f]{12}$/);
+    });
+
+    it("refuses to push without credentials, before creating anything", () => {
+        assert.throws(
+            () => new ServingImage("img", { modelDir: fakeVersionDir(), modelName: "m", modelVersion: 1, repository: "r/m", contextDir: "/tmp/unused" }),
+            /`registry` is undefined for image r\/m; expected credentials, or skipPush: true/,
+        );
+        assert.strictEqual(ofType(IMAGE).length, 0);
+    });
+});
+
+describe("ModelDeployment", () => {
+    beforeEach(resetRecorded);
+
+    it("waits for the model version, drops privileges and rolls out without downtime", async () => {
+        const d = new ModelDeployment("d", { image: "r/m@sha256:abc", modelName: "digits", modelVersion: 4, labels: { app: "x" }, replicas: 2 });
+        await settle(d);
+        const spec = single(DEPLOYMENT).inputs.spec;
+        assert.strictEqual(spec.replicas, 2);
+        assert.deepStrictEqual(spec.strategy.rollingUpdate, { maxUnavailable: 0, maxSurge: 1 });
+        const pod = spec.template.spec;
+        const c = pod.containers[0];
+        assert.strictEqual(c.image, "r/m@sha256:abc");
+        assert.deepStrictEqual(c.ports.map((p: any) => [p.name, p.containerPort]), [["http", 8501], ["grpc", 8500]]);
+        assert.strictEqual(c.startupProbe.httpGet.path, "/v1/models/digits/versions/4/metadata");
+        assert.strictEqual(c.readinessProbe.httpGet.path, "/v1/models/digits/versions/4/metadata");
+        assert.strictEqual(c.livenessProbe.httpGet.path, "/v1/models/digits");
+        assert.deepStrictEqual(c.resources, { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } });
+        assert.deepStrictEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+        assert.strictEqual(pod.securityContext.runAsNonRoot, true);
+        assert.strictEqual(pod.securityContext.runAsUser, 1000);
+        assert.deepStrictEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" });
+        assert.deepStrictEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
+        assert.ok(pod.volumes[0].emptyDir);
+    });
+
+    it("rejects zero replicas", () => {
+        assert.throws(() => new ModelDeployment("d", { image: "i", modelName: "m", modelVersion: 1, labels: {}, replicas: 0 }), /`replicas` is 0; expected an integer >= 1/);
+    });
+
+    it("probes a path that carries the model name and version", () => {
+        assert.deepStrictEqual(probePaths("mnist", 7), { ready: "/v1/models/mnist/versions/7/metadata", live: "/v1/models/mnist" });
+    });
+});
+
+describe("ModelService", () => {
+    beforeEach(resetRecorded);
+
+    it("defaults to NodePort 30111 with named http and grpc ports", async () => {
+        await settle(new ModelService("s", { selector: { a: "b" }, labels: { a: "b" } }));
+        const spec = single(SERVICE).inputs.spec;
+        assert.strictEqual(spec.type, "NodePort");
+        assert.deepStrictEqual(spec.ports.map((p: any) => [p.name, p.port, p.nodePort]), [["http", 8501, 30111], ["grpc", 8500, undefined]]);
+    });
+
+    it("makes a ClusterIP Service without node ports", async () => {
+        await settle(new ModelService("s", { selector: {}, labels: {}, type: "ClusterIP" }));
+        const spec = single(SERVICE).inputs.spec;
+        assert.strictEqual(spec.type, "ClusterIP");
+        assert.ok(spec.ports.every((p: any) => p.nodePort === undefined));
+    });
+
+    it("rejects a nodePort on a ClusterIP Service and one out of range", () => {
+        assert.throws(() => new ModelService("s", { selector: {}, labels: {}, type: "ClusterIP", nodePort: 30111 }), /`nodePort` is 30111 on a ClusterIP Service/);
+        assert.throws(() => new ModelService("s", { selector: {}, labels: {}, nodePort: 80 }), /`nodePort` is 80; expected an integer in 30000-32767/);
+    });
+});
+
+describe("ModelServing", () => {
+    beforeEach(resetRecorded);
+
+    it("feeds one labels object to selector, pod template and Service", async () => {
+        const s = new ModelServing("mnist", { image: "r/m@sha256:1", modelName: "mymodel", modelVersion: 1, modelAccuracy: 0.9781 });
+        await settle(s);
+        const dep = single(DEPLOYMENT).inputs;
+        const svc = single(SERVICE).inputs;
+        const labels = servingLabels("mymodel");
+        assert.deepStrictEqual(dep.spec.selector.matchLabels, labels);
+        assert.deepStrictEqual(dep.spec.template.metadata.labels, labels);
+        assert.deepStrictEqual(svc.spec.selector, labels);
+        assert.strictEqual(labels["app.kubernetes.io/name"], "mymodel-serving");
+        assert.strictEqual(dep.spec.template.metadata.annotations["tfk8s.dev/model-accuracy"], "0.9781");
+        assert.strictEqual(dep.spec.template.metadata.annotations["tfk8s.dev/model-version"], "1");
+        assert.strictEqual(await promiseOf(s.endpoint), "http://localhost:30111");
+        assert.strictEqual(await promiseOf(s.predictUrl), "http://localhost:30111/v1/models/mymodel:predict");
+        assert.strictEqual(ofType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").length, 0);
+        assert.strictEqual(ofType("kubernetes:policy/v1:PodDisruptionBudget").length, 0);
+    });
+
+    it("adds an HPA on CPU and a PDB when configured, and a cluster-internal endpoint for ClusterIP", async () => {
+        const s = new ModelServing("mnist", {
+            image: "i",
+            modelName: "mymodel",
+            modelVersion: 1,
+            namespace: "ml",
+            replicas: 3,
+            serviceType: "ClusterIP",
+            autoscaling: { maxReplicas: 10, cpuPercent: 70 },
+            pdbMinAvailable: 2,
+        });
+        await settle(s);
+        const hpa = single("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs.spec;
+        assert.deepStrictEqual([hpa.minReplicas, hpa.maxReplicas], [3, 10]);
+        assert.strictEqual(hpa.metrics[0].resource.target.averageUtilization, 70);
+        assert.strictEqual(hpa.scaleTargetRef.name, "mymodel-serving");
+        const pdb = single("kubernetes:policy/v1:PodDisruptionBudget").inputs.spec;
+        assert.strictEqual(pdb.minAvailable, 2);
+        assert.deepStrictEqual(pdb.selector.matchLabels, servingLabels("mymodel"));
+        assert.strictEqual(await promiseOf(s.endpoint), "http://mymodel-serving.ml.svc.cluster.local:8501");
+    });
+
+    it("gives every child a name derived from the component's", async () => {
+        await settle(new ModelServing("prod", { image: "i", modelName: "m", modelVersion: 1 }));
+        assert.ok(recorded.filter((r) => r.type.startsWith("kubernetes:")).every((r) => r.name.startsWith("prod-")));
+    });
+
+    it("rejects a PDB that would block every eviction", () => {
+        assert.throws(() => new ModelServing("x", { image: "i", modelName: "m", modelVersion: 1, replicas: 2, pdbMinAvailable: 2 }), /`pdbMinAvailable` is 2; expected fewer than replicas \(2\)/);
+    });
+});
