@@ -5,7 +5,6 @@
  * naming the key, the value and what was expected.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { isConfigSecret } from "@pulumi/pulumi/runtime/config";
 import { BackendName, parseBackendName } from "./model/backend";
 
 /** Declared type of a key, in Pulumi.yaml's vocabulary (decimals are declared as strings). */
@@ -117,6 +116,13 @@ export interface StackConfig {
 }
 
 const NAMESPACE = "tfk8s";
+
+/**
+ * Whether the engine passed a key as a secret. The SDK keeps this helper out of its typings
+ * (it is marked internal), yet it is the only way to tell a `--secret` value from a plain one;
+ * the config tests fail if it ever moves.
+ */
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
 
 /**
  * Model names TF Serving accepts in its REST paths: letters, digits, `_`, `-` and `.`, starting

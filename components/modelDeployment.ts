@@ -29,6 +29,8 @@ export const DEFAULT_RESOURCES: ResourceSizes = {
 export interface ModelDeploymentArgs {
     /** Kubernetes object name. Defaults to Pulumi's auto-naming. */
     readonly objectName?: string;
+    /** Annotations of the object itself (not its pods). */
+    readonly objectAnnotations?: Record<string, string>;
     /** Image reference, by digest (`repo@sha256:…`) wherever the image was pushed. */
     readonly image: pulumi.Input<string>;
     /** TF Serving model name. */
@@ -79,7 +81,7 @@ export class ModelDeployment extends pulumi.ComponentResource {
         this.deployment = new k8s.apps.v1.Deployment(
             `${name}-deployment`,
             {
-                metadata: { name: args.objectName, namespace: args.namespace, labels: args.labels },
+                metadata: { name: args.objectName, namespace: args.namespace, labels: args.labels, annotations: args.objectAnnotations },
                 spec: {
                     replicas,
                     selector: { matchLabels: args.labels },

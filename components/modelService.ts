@@ -13,6 +13,8 @@ export const DEFAULT_NODE_PORT = 30111;
 export interface ModelServiceArgs {
     /** Kubernetes object name. Defaults to Pulumi's auto-naming. */
     readonly objectName?: string;
+    /** Annotations of the object itself (not its pods). */
+    readonly objectAnnotations?: Record<string, string>;
     /** Pod labels to select; the same object the Deployment uses. */
     readonly selector: Record<string, string>;
     /** Labels of the Service itself. */
@@ -44,7 +46,7 @@ export class ModelService extends pulumi.ComponentResource {
         this.service = new k8s.core.v1.Service(
             `${name}-svc`,
             {
-                metadata: { name: args.objectName, namespace: args.namespace, labels: args.labels },
+                metadata: { name: args.objectName, namespace: args.namespace, labels: args.labels, annotations: args.objectAnnotations },
                 spec: {
                     type,
                     selector: args.selector,

@@ -36,6 +36,8 @@ export interface ModelServingArgs {
     readonly pdbMinAvailable?: number;
     /** Name of an image pull Secret. */
     readonly imagePullSecret?: string;
+    /** Don't wait for readiness (render mode, clusters without nodes). Defaults to false. */
+    readonly skipAwait?: boolean;
 }
 
 /** Kubernetes object names must be RFC 1123 labels; TF Serving model names may hold `_` and `.`. */
@@ -83,6 +85,7 @@ export class ModelServing extends pulumi.ComponentResource {
             annotations["tfk8s.dev/model-accuracy"] = args.modelAccuracy.toFixed(4);
         }
         const child = { parent: this };
+        const objectAnnotations = args.skipAwait === true ? { "pulumi.com/skipAwait": "true" } : undefined;
 
         this.deployment = new ModelDeployment(
             name,
@@ -91,6 +94,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 modelName: args.modelName,
                 modelVersion: args.modelVersion,
                 objectName: metaName,
+                objectAnnotations,
                 labels,
                 namespace: args.namespace,
                 replicas,
@@ -104,6 +108,7 @@ export class ModelServing extends pulumi.ComponentResource {
             name,
             {
                 objectName: metaName,
+                objectAnnotations,
                 selector: labels,
                 labels,
                 namespace: args.namespace,
