@@ -1,0 +1,168 @@
+/**
+ * The tfk8s guardrails, one factory per policy so a pack (or a test) picks each enforcement level.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import {
+    EnforcementLevel,
+    ResourceValidationPolicy,
+    StackValidationPolicy,
+    validateResourceOfType,
+} from "@pulumi/policy";
+
+type PodSpec = k8s.types.input.core.v1.PodSpec;
+type Container = k8s.types.input.core.v1.Container;
+
+/** Containers of a Deployment's pod template, as plain values (policies see resolved inputs). */
+function containersOf(spec: any): Container[] {
+    return (spec?.template?.spec as PodSpec | undefined)?.containers as Container[] ?? [];
+}
+
+/** `repo@sha256:<64 hex>`: an immutable reference. */
+const DIGEST_REF = /@sha256:[0-9a-f]{64}$/;
+/** `repo:v<version>-<12 hex>`: the content-addressed tag tfk8s builds for unpushed local images. */
+const CONTENT_TAG = /:v\d+-[0-9a-f]{12}$/;
+
+/** Deployments reference images by digest; a tag can move under a running Deployment. */
+export function imageByDigest(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
+    return {
+        name: "image-by-digest",
+        description: "Containers reference their image by digest (repo@sha256:…), not by a mutable tag.",
+        enforcementLevel,
+        configSchema: {
+            properties: {
+                allowContentAddressedTags: {
+                    type: "boolean",
+                    default: false,
+                    description: "Accept tfk8s's content-addressed tags (local clusters, where nothing is pushed).",
+                },
+            },
+        },
+        validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (deployment, args, report) => {
+            const { allowContentAddressedTags } = args.getConfig<{ allowContentAddressedTags: boolean }>();
+            for (const c of containersOf(deployment.spec)) {
+                const image = String(c.image ?? "");
+                if (!DIGEST_REF.test(image) && !(allowContentAddressedTags && CONTENT_TAG.test(image))) {
+                    report(`container "${c.name}" uses image "${image}"; reference it by digest (repo@sha256:…)`);
+                }
+            }
+        }),
+    };
+}
+
+/** Every container sets CPU and memory requests and limits. */
+export function resourcesSet(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
+    return {
+        name: "resources-set",
+        description: "Containers set CPU and memory requests and limits.",
+        enforcementLevel,
+        validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (deployment, _args, report) => {
+            for (const c of containersOf(deployment.spec)) {
+                const r = c.resources as { requests?: Record<string, unknown>; limits?: Record<string, unknown> } | undefined;
+                const missing = ["requests", "limits"].flatMap((kind) =>
+                    ["cpu", "memory"].filter((res) => r?.[kind as "requests"]?.[res] === undefined).map((res) => `${kind}.${res}`),
+                );
+                if (missing.length > 0) {
+                    report(`container "${c.name}" does not set resources ${missing.join(", ")}`);
+                }
+            }
+        }),
+    };
+}
+
+/** Every container has a readiness probe, so traffic waits for the model. */
+export function readinessProbe(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
+    return {
+        name: "readiness-probe",
+        description: "Containers have a readiness probe.",
+        enforcementLevel,
+        validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (deployment, _args, report) => {
+            for (const c of containersOf(deployment.spec)) {
+                if (c.readinessProbe === undefined) {
+                    report(`container "${c.name}" has no readinessProbe`);
+                }
+            }
+        }),
+    };
+}
+
+/** Pods run as non-root and cannot gain privileges. */
+export function nonRoot(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
+    return {
+        name: "non-root",
+        description: "Containers run as non-root (pod or container runAsNonRoot) with allowPrivilegeEscalation false.",
+        enforcementLevel,
+        validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (deployment, _args, report) => {
+            const pod = (deployment.spec?.template?.spec ?? {}) as any;
+            for (const c of containersOf(deployment.spec) as any[]) {
+                const nonRootSet = c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
+                if (nonRootSet !== true) {
+                    report(`container "${c.name}" does not set runAsNonRoot: true`);
+                }
+                if (c.securityContext?.allowPrivilegeEscalation !== false) {
+                    report(`container "${c.name}" does not set allowPrivilegeEscalation: false`);
+                }
+            }
+        }),
+    };
+}
+
+/** Config of the production-aware policies, set per stack with `--policy-pack-config`. */
+export interface ProductionConfig {
+    readonly production: boolean;
+    readonly allowPublicService: boolean;
+}
+
+const productionSchema = {
+    properties: {
+        production: { type: "boolean" as const, default: false, description: "The stack is production." },
+        allowPublicService: { type: "boolean" as const, default: false, description: "Production may expose NodePort or LoadBalancer Services." },
+    },
+};
+
+/** Production stacks keep the model inside the cluster unless explicitly allowed. */
+export function noPublicServiceInProduction(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
+    return {
+        name: "no-public-service-in-production",
+        description: "Production stacks use ClusterIP Services unless allowPublicService is set.",
+        enforcementLevel,
+        configSchema: productionSchema,
+        validateResource: validateResourceOfType(k8s.core.v1.Service, (service, args, report) => {
+            const { production, allowPublicService } = args.getConfig<ProductionConfig>();
+            const type = service.spec?.type ?? "ClusterIP";
+            if (production && !allowPublicService && (type === "NodePort" || type === "LoadBalancer")) {
+                report(`Service type ${type} exposes the model outside the cluster in production; use ClusterIP or set allowPublicService`);
+            }
+        }),
+    };
+}
+
+/** Production runs at least two replicas, protected by a PodDisruptionBudget. */
+export function productionAvailability(enforcementLevel: EnforcementLevel): StackValidationPolicy {
+    return {
+        name: "production-availability",
+        description: "Production Deployments run >= 2 replicas and a PodDisruptionBudget covers them.",
+        enforcementLevel,
+        configSchema: productionSchema,
+        validateStack: (args, report) => {
+            if (!args.getConfig<ProductionConfig>().production) {
+                return;
+            }
+            const deployments = args.resources.filter((r) => r.isType(k8s.apps.v1.Deployment));
+            const budgets = args.resources.filter((r) => r.isType(k8s.policy.v1.PodDisruptionBudget));
+            for (const d of deployments) {
+                const replicas = d.props.spec?.replicas ?? 1;
+                if (replicas < 2) {
+                    report(`Deployment ${d.name} runs ${replicas} replica(s); production needs at least 2`, d.urn);
+                }
+                const podLabels: Record<string, string> = d.props.spec?.template?.metadata?.labels ?? {};
+                const covered = budgets.some((b) => {
+                    const match: Record<string, string> = b.props.spec?.selector?.matchLabels ?? {};
+                    return Object.keys(match).length > 0 && Object.entries(match).every(([k, v]) => podLabels[k] === v);
+                });
+                if (!covered) {
+                    report(`Deployment ${d.name} has no PodDisruptionBudget selecting its pods`, d.urn);
+                }
+            }
+        },
+    };
+}

@@ -1,0 +1,136 @@
+import { promiseOf, resetRecorded, recorded, single } from "./mocks";
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, PolicyResource } from "@pulumi/policy";
+import { ModelServing } from "../components/modelServing";
+import {
+    imageByDigest,
+    noPublicServiceInProduction,
+    nonRoot,
+    productionAvailability,
+    readinessProbe,
+    resourcesSet,
+} from "../policy/policies";
+
+const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+const SERVICE = "kubernetes:core/v1:Service";
+const PDB = "kubernetes:policy/v1:PodDisruptionBudget";
+const DIGEST = "ghcr.io/acme/mymodel-serving@sha256:" + "ab".repeat(32);
+
+/** `isType` as the policy engine answers it: by the class's Pulumi type token. */
+function isTypeOf(type: string) {
+    return (cls: any) => (cls as { __pulumiType?: string }).__pulumiType === type;
+}
+
+/** Runs a resource policy on one resource; returns the violation messages. */
+async function violations(policy: ResourceValidationPolicy, type: string, props: Record<string, any>, config: object = {}): Promise<string[]> {
+    const found: string[] = [];
+    const schemaDefaults = Object.fromEntries(
+        Object.entries(policy.configSchema?.properties ?? {}).map(([k, v]) => [k, (v as { default?: unknown }).default]),
+    );
+    const args = {
+        type,
+        props,
+        urn: `urn:pulumi:test::tfk8s::${type}::x`,
+        name: "x",
+        isType: isTypeOf(type),
+        getConfig: () => ({ ...schemaDefaults, ...config }),
+    } as unknown as ResourceValidationArgs;
+    const validate = policy.validateResource;
+    for (const v of Array.isArray(validate) ? validate : [validate]) {
+        await v?.(args, (message: string) => found.push(message));
+    }
+    return found;
+}
+
+/** What ModelServing actually declares, recorded through the mocks: the compliant baseline. */
+async function declared(args: Partial<ConstructorParameters<typeof ModelServing>[1]> = {}): Promise<{ deployment: any; service: any; pdb?: any }> {
+    resetRecorded();
+    const s = new ModelServing("p", { image: DIGEST, modelName: "mymodel", modelVersion: 1, ...args });
+    await promiseOf(pulumi.output(s.urn));
+    await new Promise((r) => setImmediate(r));
+    const pdbs = recorded.filter((r) => r.type === PDB);
+    return { deployment: single(DEPLOYMENT).inputs, service: single(SERVICE).inputs, pdb: pdbs[0]?.inputs };
+}
+
+function clone<T>(v: T): T {
+    return JSON.parse(JSON.stringify(v));
+}
+
+describe("policy pack", () => {
+    it("image-by-digest: passes a digest, rejects a mutable tag, allows content tags only when configured", async () => {
+        const { deployment } = await declared();
+        assert.deepStrictEqual(await violations(imageByDigest("mandatory"), DEPLOYMENT, deployment), []);
+        const tagged = clone(deployment);
+        tagged.spec.template.spec.containers[0].image = "ghcr.io/acme/mymodel-serving:latest";
+        assert.match((await violations(imageByDigest("mandatory"), DEPLOYMENT, tagged))[0], /uses image "ghcr\.io\/acme\/mymodel-serving:latest"; reference it by digest/);
+        const local = clone(deployment);
+        local.spec.template.spec.containers[0].image = "mymodel-serving:v1-0123456789ab";
+        assert.strictEqual((await violations(imageByDigest("mandatory"), DEPLOYMENT, local)).length, 1);
+        assert.deepStrictEqual(await violations(imageByDigest("mandatory"), DEPLOYMENT, local, { allowContentAddressedTags: true }), []);
+    });
+
+    it("resources-set: passes the defaults, names each missing request or limit", async () => {
+        const { deployment } = await declared();
+        assert.deepStrictEqual(await violations(resourcesSet("mandatory"), DEPLOYMENT, deployment), []);
+        const bare = clone(deployment);
+        bare.spec.template.spec.containers[0].resources = { requests: { cpu: "1" } };
+        assert.deepStrictEqual(await violations(resourcesSet("mandatory"), DEPLOYMENT, bare), [
+            'container "tensorflow-serving" does not set resources requests.memory, limits.cpu, limits.memory',
+        ]);
+    });
+
+    it("readiness-probe: passes ours, rejects a container without one", async () => {
+        const { deployment } = await declared();
+        assert.deepStrictEqual(await violations(readinessProbe("mandatory"), DEPLOYMENT, deployment), []);
+        const noProbe = clone(deployment);
+        delete noProbe.spec.template.spec.containers[0].readinessProbe;
+        assert.deepStrictEqual(await violations(readinessProbe("mandatory"), DEPLOYMENT, noProbe), ['container "tensorflow-serving" has no readinessProbe']);
+    });
+
+    it("non-root: passes ours, rejects root and privilege escalation", async () => {
+        const { deployment } = await declared();
+        assert.deepStrictEqual(await violations(nonRoot("mandatory"), DEPLOYMENT, deployment), []);
+        const root = clone(deployment);
+        delete root.spec.template.spec.securityContext.runAsNonRoot;
+        delete root.spec.template.spec.containers[0].securityContext;
+        assert.deepStrictEqual(await violations(nonRoot("mandatory"), DEPLOYMENT, root), [
+            'container "tensorflow-serving" does not set runAsNonRoot: true',
+            'container "tensorflow-serving" does not set allowPrivilegeEscalation: false',
+        ]);
+    });
+
+    it("no-public-service-in-production: NodePort is fine in dev, refused in production unless allowed", async () => {
+        const { service } = await declared();
+        const policy = noPublicServiceInProduction("mandatory");
+        assert.deepStrictEqual(await violations(policy, SERVICE, service), []);
+        assert.match((await violations(policy, SERVICE, service, { production: true }))[0], /Service type NodePort exposes the model/);
+        assert.deepStrictEqual(await violations(policy, SERVICE, service, { production: true, allowPublicService: true }), []);
+        const internal = (await declared({ serviceType: "ClusterIP" })).service;
+        assert.deepStrictEqual(await violations(policy, SERVICE, internal, { production: true }), []);
+    });
+
+    it("production-availability: needs >= 2 replicas and a PDB selecting the pods", async () => {
+        const policy = productionAvailability("mandatory");
+        const run = async (resources: Array<[string, any]>, production: boolean): Promise<string[]> => {
+            const found: string[] = [];
+            const args = {
+                resources: resources.map(([type, props], i) => ({ type, props, urn: `u${i}`, name: `r${i}`, isType: isTypeOf(type) }) as unknown as PolicyResource),
+                getConfig: () => ({ production }),
+            } as unknown as StackValidationArgs;
+            await policy.validateStack(args, (m: string) => found.push(m));
+            return found;
+        };
+        const good = await declared({ replicas: 3, pdbMinAvailable: 2, serviceType: "ClusterIP" });
+        assert.deepStrictEqual(await run([[DEPLOYMENT, good.deployment], [PDB, good.pdb]], true), []);
+        const single1 = await declared();
+        assert.deepStrictEqual(await run([[DEPLOYMENT, single1.deployment]], true), [
+            "Deployment r0 runs 1 replica(s); production needs at least 2",
+            "Deployment r0 has no PodDisruptionBudget selecting its pods",
+        ]);
+        assert.deepStrictEqual(await run([[DEPLOYMENT, single1.deployment]], false), []);
+        const foreignPdb = clone(good.pdb);
+        foreignPdb.spec.selector.matchLabels = { app: "other" };
+        assert.deepStrictEqual(await run([[DEPLOYMENT, good.deployment], [PDB, foreignPdb]], true), ["Deployment r0 has no PodDisruptionBudget selecting its pods"]);
+    });
+});
