@@ -64,11 +64,8 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export const SERVICE_TYPES = ["NodePort", "ClusterIP", "LoadBalancer"] as const;
 export type ServiceType = (typeof SERVICE_TYPES)[number];
 
-/** Where the model comes from. */
-export type ModelSource =
-    | { readonly kind: "train" }
-    | { readonly kind: "savedModel"; readonly path: string }
-    | { readonly kind: "tfjs"; readonly path: string };
+/** Where the model comes from: training, or a SavedModel directory or tfjs model.json on disk. */
+export type ModelSource = { readonly kind: "train" } | { readonly kind: "path"; readonly path: string };
 
 /** The validated configuration of one stack. */
 export interface StackConfig {
@@ -199,10 +196,9 @@ class Reader {
     }
 }
 
-function modelSource(value: string): ModelSource {
-    if (value === "train") return { kind: "train" };
-    if (value.endsWith(".json")) return { kind: "tfjs", path: value };
-    return { kind: "savedModel", path: value };
+function sourceOf(value: string): ModelSource {
+    // What a path holds (SavedModel or tfjs) is decided when it is packaged, by model/modelSource.ts.
+    return value === "train" ? { kind: "train" } : { kind: "path", path: value };
 }
 
 /** Reads and validates the current stack's config. Throws on the first invalid key. */
@@ -250,7 +246,7 @@ export function loadStackConfig(): StackConfig {
     }
 
     return {
-        model: { name, version, source: modelSource(r.string("modelSource") as string) },
+        model: { name, version, source: sourceOf(r.string("modelSource") as string) },
         training: {
             dataDir: r.string("dataDir"),
             cacheDir: r.string("cacheDir") as string,

@@ -36,6 +36,8 @@ export function parseBackendName(value: string | undefined, field: string): Back
 
 async function start(name: BackendName): Promise<void> {
     if (name === "tensorflow") {
+        // libtensorflow logs CPU-feature notices on load unless told otherwise.
+        process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
         // Requiring the package registers the "tensorflow" backend with the shared tfjs-core.
         require("@tensorflow/tfjs-node");
     } else if (name === "wasm") {

@@ -34,11 +34,9 @@ describe("stack config", () => {
         assert.strictEqual(c.image.repository, "ghcr.io/mymodel-serving");
     });
 
-    it("tells a SavedModel directory from a tfjs model.json source", () => {
+    it("takes any other model source as a path to package", () => {
         setStackConfig({ ...DEV, modelSource: "exports/mymodel/1" });
-        assert.deepStrictEqual(loadStackConfig().model.source, { kind: "savedModel", path: "exports/mymodel/1" });
-        setStackConfig({ ...DEV, modelSource: "web/model.json" });
-        assert.deepStrictEqual(loadStackConfig().model.source, { kind: "tfjs", path: "web/model.json" });
+        assert.deepStrictEqual(loadStackConfig().model.source, { kind: "path", path: "exports/mymodel/1" });
     });
 
     const bad: Array<[string, Record<string, string>, RegExp, string[]?]> = [
