@@ -1,0 +1,86 @@
+/**
+ * tfk8s: train (or load) the MNIST classifier, export it as a TF Serving SavedModel, bake it into
+ * a serving image and run it on Kubernetes. This file only wires the parts together.
+ */
+import * as path from "path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ModelServing } from "./components/modelServing";
+import { ServingImage } from "./components/servingImage";
+import { loadStackConfig } from "./config";
+import { resolveModel } from "./model/resolve";
+
+/** Per-stack scratch space for the export and the image's build context (git-ignored). */
+const buildDir = path.join(".build", pulumi.getStack());
+
+export = async () => {
+    const config = loadStackConfig();
+    const { name, version, source } = config.model;
+
+    if (config.kubernetes.renderDir !== undefined) {
+        pulumi.log.warn(
+            `render mode: manifests go to ${config.kubernetes.renderDir} instead of a cluster. The Kubernetes provider ` +
+                "writes any Secret's data there in plain text; this stack creates no Secret and never puts registry credentials in a manifest.",
+        );
+    }
+
+    const model = await resolveModel(
+        source.kind === "train"
+            ? { kind: "train", training: { ...config.training, log: (line) => pulumi.log.info(line), progressBar: false } }
+            : source,
+        path.join(buildDir, "export"),
+        name,
+        version,
+    );
+
+    const image = new ServingImage("serving", {
+        modelDir: model.versionDir,
+        modelName: name,
+        modelVersion: version,
+        baseImage: config.image.baseImage,
+        repository: config.image.repository,
+        contextDir: path.join(buildDir, "context"),
+        platform: config.image.platform,
+        skipPush: config.image.skipPush,
+        registry: config.image.registry,
+        enableBatching: config.image.enableBatching,
+        enableMonitoring: config.image.enableMonitoring,
+    });
+
+    const provider = new k8s.Provider("k8s", {
+        context: config.kubernetes.context,
+        namespace: config.kubernetes.namespace,
+        renderYamlToDirectory: config.kubernetes.renderDir,
+    });
+
+    const serving = new ModelServing(
+        "serving",
+        {
+            image: image.imageRef,
+            modelName: name,
+            modelVersion: version,
+            modelAccuracy: model.accuracy,
+            namespace: config.kubernetes.namespace,
+            replicas: config.kubernetes.replicas,
+            resources: config.kubernetes.resources,
+            serviceType: config.kubernetes.serviceType,
+            nodePort: config.kubernetes.nodePort,
+            nodeHost: config.kubernetes.nodeHost,
+            autoscaling: config.kubernetes.autoscaling,
+            pdbMinAvailable: config.kubernetes.pdbMinAvailable,
+            imagePullSecret: config.kubernetes.imagePullSecret,
+            skipAwait: config.kubernetes.skipAwait || config.kubernetes.renderDir !== undefined,
+        },
+        { provider },
+    );
+
+    return {
+        endpoint: serving.endpoint,
+        predictUrl: serving.predictUrl,
+        imageDigest: image.repoDigest,
+        imageName: image.imageName,
+        modelName: name,
+        modelVersion: version,
+        modelAccuracy: model.accuracy,
+    };
+};

@@ -1,0 +1,55 @@
+/**
+ * Turns the stack's model source into a TF Serving version directory on disk: trains through the
+ * cache and exports a SavedModel, or packages a SavedModel directory or tfjs model.json.
+ */
+import * as path from "path";
+import { packageModelSource } from "./modelSource";
+import { ServingSignatures, describeServingSignatures, exportSavedModel } from "./savedmodel";
+import { TrainOptions, trainModel } from "./train";
+
+/** File under the version's `assets.extra/` (which TF Serving ignores) describing the model. */
+export const SERVING_METADATA = path.posix.join("assets.extra", "tfk8s-metadata.json");
+
+/** Where a model comes from. */
+export type ModelSourceSpec =
+    | { readonly kind: "train"; readonly training: TrainOptions }
+    | { readonly kind: "path"; readonly path: string };
+
+/** A version directory ready to be packaged into an image. */
+export interface ResolvedModel {
+    /** `<exportDir>/<name>/<version>`, holding `saved_model.pb`. */
+    readonly versionDir: string;
+    /** The serving signatures: names, dtypes and shapes. */
+    readonly signatures: ServingSignatures;
+    /** Test accuracy when we trained the model; unknown for loaded ones. */
+    readonly accuracy?: number;
+    /** True when training was skipped because the artifact was cached. */
+    readonly fromCache: boolean;
+}
+
+/** Resolves `source` into `<exportDir>/<name>/<version>`, replacing an older export there. */
+export async function resolveModel(
+    source: ModelSourceSpec,
+    exportDir: string,
+    name: string,
+    version: number,
+): Promise<ResolvedModel> {
+    const options = { name, version, overwrite: true };
+    if (source.kind === "path") {
+        const packaged = await packageModelSource(source.path, exportDir, options);
+        return { versionDir: packaged.dir, signatures: packaged.signatures, fromCache: false };
+    }
+    const trained = await trainModel(source.training);
+    // Only what the cached artifact fixes goes in, so an unchanged model keeps an unchanged image.
+    const record = { training: trained.metadata, signatures: describeServingSignatures(trained.model) };
+    const exported = await exportSavedModel(trained.model, exportDir, {
+        ...options,
+        extraFiles: { [SERVING_METADATA]: `${JSON.stringify(record, null, 2)}\n` },
+    });
+    return {
+        versionDir: exported.dir,
+        signatures: exported.signatures,
+        accuracy: trained.metadata.testAccuracy,
+        fromCache: trained.fromCache,
+    };
+}
