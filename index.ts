@@ -26,7 +26,14 @@ export = async () => {
 
     const model = await resolveModel(
         source.kind === "train"
-            ? { kind: "train", training: { ...config.training, log: (line) => pulumi.log.info(line), progressBar: false } }
+            ? {
+                  kind: "train",
+                  training: {
+                      ...config.training,
+                      log: (line) => pulumi.log.info(line),
+                      progressBar: false,
+                  },
+              }
             : source,
         path.join(buildDir, "export"),
         name,

@@ -41,23 +41,37 @@ async function main(): Promise<void> {
     if (python === undefined) {
         keras = { skipped: "no Python TensorFlow in .venv (run scripts/tf-venv.sh)" };
     } else {
-        const out = execFileSync(python, [
-            path.join(__dirname, "keras_train.py"),
-            "--data-dir", defaultMnistDir(),
-            "--epochs", String(epochs),
-            "--batch-size", String(batchSize),
-            "--learning-rate", String(DEFAULT_MODEL_OPTIONS.learningRate),
-            "--seed", String(seed),
-        ], { encoding: "utf8" });
+        const out = execFileSync(
+            python,
+            [
+                path.join(__dirname, "keras_train.py"),
+                "--data-dir",
+                defaultMnistDir(),
+                "--epochs",
+                String(epochs),
+                "--batch-size",
+                String(batchSize),
+                "--learning-rate",
+                String(DEFAULT_MODEL_OPTIONS.learningRate),
+                "--seed",
+                String(seed),
+            ],
+            { encoding: "utf8" },
+        );
         keras = JSON.parse(out.trim().split("\n").pop() as string) as Row;
     }
 
-    console.log(`\ntraining ${epochs} epochs, batch ${batchSize}, 60,000 MNIST images, ${os.cpus().length} cores`);
+    console.log(
+        `\ntraining ${epochs} epochs, batch ${batchSize}, 60,000 MNIST images, ${os.cpus().length} cores`,
+    );
     console.log(line(ours));
     console.log("skipped" in keras ? `keras: skipped (${keras.skipped})` : line(keras));
     const out = path.join(__dirname, "results", "train.json");
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), epochs, batchSize, ours, keras }, null, 2)}\n`);
+    fs.writeFileSync(
+        out,
+        `${JSON.stringify({ date: new Date().toISOString(), epochs, batchSize, ours, keras }, null, 2)}\n`,
+    );
     console.log(`written ${out}`);
 }
 

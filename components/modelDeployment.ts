@@ -52,7 +52,10 @@ export interface ModelDeploymentArgs {
 }
 
 /** Paths the probes call; exported so tests and docs use the same strings. */
-export function probePaths(modelName: string, modelVersion: number): { ready: string; live: string } {
+export function probePaths(
+    modelName: string,
+    modelVersion: number,
+): { ready: string; live: string } {
     return {
         // The version's metadata answers 200 only once that version is loaded and can serve; the
         // status call `GET /v1/models/<name>` already answers 200 while the version is LOADING.
@@ -81,16 +84,27 @@ export class ModelDeployment extends pulumi.ComponentResource {
         this.deployment = new k8s.apps.v1.Deployment(
             `${name}-deployment`,
             {
-                metadata: { name: args.objectName, namespace: args.namespace, labels: args.labels, annotations: args.objectAnnotations },
+                metadata: {
+                    name: args.objectName,
+                    namespace: args.namespace,
+                    labels: args.labels,
+                    annotations: args.objectAnnotations,
+                },
                 spec: {
                     replicas,
                     selector: { matchLabels: args.labels },
-                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+                    strategy: {
+                        type: "RollingUpdate",
+                        rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+                    },
                     template: {
                         metadata: { labels: args.labels, annotations: args.annotations },
                         spec: {
                             automountServiceAccountToken: false,
-                            imagePullSecrets: args.imagePullSecret === undefined ? undefined : [{ name: args.imagePullSecret }],
+                            imagePullSecrets:
+                                args.imagePullSecret === undefined
+                                    ? undefined
+                                    : [{ name: args.imagePullSecret }],
                             securityContext: {
                                 runAsNonRoot: true,
                                 runAsUser: SERVING_UID,
@@ -106,12 +120,30 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                         { name: "http", containerPort: REST_PORT },
                                         { name: "grpc", containerPort: GRPC_PORT },
                                     ],
-                                    startupProbe: { httpGet: httpGet(paths.ready), periodSeconds: 5, failureThreshold: 60 },
-                                    readinessProbe: { httpGet: httpGet(paths.ready), periodSeconds: 10, failureThreshold: 3 },
-                                    livenessProbe: { httpGet: httpGet(paths.live), periodSeconds: 20, failureThreshold: 3 },
+                                    startupProbe: {
+                                        httpGet: httpGet(paths.ready),
+                                        periodSeconds: 5,
+                                        failureThreshold: 60,
+                                    },
+                                    readinessProbe: {
+                                        httpGet: httpGet(paths.ready),
+                                        periodSeconds: 10,
+                                        failureThreshold: 3,
+                                    },
+                                    livenessProbe: {
+                                        httpGet: httpGet(paths.live),
+                                        periodSeconds: 20,
+                                        failureThreshold: 3,
+                                    },
                                     resources: {
-                                        requests: { cpu: resources.cpuRequest, memory: resources.memoryRequest },
-                                        limits: { cpu: resources.cpuLimit, memory: resources.memoryLimit },
+                                        requests: {
+                                            cpu: resources.cpuRequest,
+                                            memory: resources.memoryRequest,
+                                        },
+                                        limits: {
+                                            cpu: resources.cpuLimit,
+                                            memory: resources.memoryLimit,
+                                        },
                                     },
                                     securityContext: {
                                         allowPrivilegeEscalation: false,

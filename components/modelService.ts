@@ -37,16 +37,26 @@ export class ModelService extends pulumi.ComponentResource {
         super("tfk8s:serving:ModelService", name, {}, opts);
         const type = args.type ?? "NodePort";
         if (type !== "NodePort" && args.nodePort !== undefined) {
-            throw new Error(`\`nodePort\` is ${args.nodePort} on a ${type} Service; only NodePort Services take one`);
+            throw new Error(
+                `\`nodePort\` is ${args.nodePort} on a ${type} Service; only NodePort Services take one`,
+            );
         }
         const nodePort = type === "NodePort" ? (args.nodePort ?? DEFAULT_NODE_PORT) : undefined;
-        if (nodePort !== undefined && (!Number.isInteger(nodePort) || nodePort < 30000 || nodePort > 32767)) {
+        if (
+            nodePort !== undefined &&
+            (!Number.isInteger(nodePort) || nodePort < 30000 || nodePort > 32767)
+        ) {
             throw new Error(`\`nodePort\` is ${nodePort}; expected an integer in 30000-32767`);
         }
         this.service = new k8s.core.v1.Service(
             `${name}-svc`,
             {
-                metadata: { name: args.objectName, namespace: args.namespace, labels: args.labels, annotations: args.objectAnnotations },
+                metadata: {
+                    name: args.objectName,
+                    namespace: args.namespace,
+                    labels: args.labels,
+                    annotations: args.objectAnnotations,
+                },
                 spec: {
                     type,
                     selector: args.selector,

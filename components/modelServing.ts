@@ -70,10 +70,14 @@ export class ModelServing extends pulumi.ComponentResource {
         super("tfk8s:serving:ModelServing", name, {}, opts);
         const replicas = args.replicas ?? 1;
         if (args.autoscaling !== undefined && args.autoscaling.maxReplicas < replicas) {
-            throw new Error(`\`autoscaling.maxReplicas\` is ${args.autoscaling.maxReplicas}; expected at least replicas (${replicas})`);
+            throw new Error(
+                `\`autoscaling.maxReplicas\` is ${args.autoscaling.maxReplicas}; expected at least replicas (${replicas})`,
+            );
         }
         if (args.pdbMinAvailable !== undefined && args.pdbMinAvailable >= replicas) {
-            throw new Error(`\`pdbMinAvailable\` is ${args.pdbMinAvailable}; expected fewer than replicas (${replicas})`);
+            throw new Error(
+                `\`pdbMinAvailable\` is ${args.pdbMinAvailable}; expected fewer than replicas (${replicas})`,
+            );
         }
         const labels = servingLabels(args.modelName);
         const metaName = kubernetesName(args.modelName);
@@ -85,7 +89,8 @@ export class ModelServing extends pulumi.ComponentResource {
             annotations["tfk8s.dev/model-accuracy"] = args.modelAccuracy.toFixed(4);
         }
         const child = { parent: this };
-        const objectAnnotations = args.skipAwait === true ? { "pulumi.com/skipAwait": "true" } : undefined;
+        const objectAnnotations =
+            args.skipAwait === true ? { "pulumi.com/skipAwait": "true" } : undefined;
 
         this.deployment = new ModelDeployment(
             name,
@@ -123,13 +128,23 @@ export class ModelServing extends pulumi.ComponentResource {
                 {
                     metadata: { name: metaName, namespace: args.namespace, labels },
                     spec: {
-                        scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: this.deployment.deploymentName },
+                        scaleTargetRef: {
+                            apiVersion: "apps/v1",
+                            kind: "Deployment",
+                            name: this.deployment.deploymentName,
+                        },
                         minReplicas: replicas,
                         maxReplicas: args.autoscaling.maxReplicas,
                         metrics: [
                             {
                                 type: "Resource",
-                                resource: { name: "cpu", target: { type: "Utilization", averageUtilization: args.autoscaling.cpuPercent } },
+                                resource: {
+                                    name: "cpu",
+                                    target: {
+                                        type: "Utilization",
+                                        averageUtilization: args.autoscaling.cpuPercent,
+                                    },
+                                },
                             },
                         ],
                     },
@@ -140,7 +155,10 @@ export class ModelServing extends pulumi.ComponentResource {
         if (args.pdbMinAvailable !== undefined) {
             this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
                 `${name}-pdb`,
-                { metadata: { name: metaName, namespace: args.namespace, labels }, spec: { minAvailable: args.pdbMinAvailable, selector: { matchLabels: labels } } },
+                {
+                    metadata: { name: metaName, namespace: args.namespace, labels },
+                    spec: { minAvailable: args.pdbMinAvailable, selector: { matchLabels: labels } },
+                },
                 child,
             );
         }

@@ -32,7 +32,10 @@ export interface DockerfileOptions {
 export function renderDockerfile(o: DockerfileOptions): string {
     const flags: string[] = [];
     if (o.enableBatching) {
-        flags.push("--enable_batching=true", `--batching_parameters_file=${CONFIG_DIR}/batching.config`);
+        flags.push(
+            "--enable_batching=true",
+            `--batching_parameters_file=${CONFIG_DIR}/batching.config`,
+        );
     }
     if (o.enableMonitoring) {
         flags.push(`--monitoring_config_file=${CONFIG_DIR}/monitoring.config`);
@@ -68,12 +71,16 @@ export const MONITORING_CONFIG = `prometheus_config {
 export function hashDirectory(dir: string): string {
     const hash = crypto.createHash("sha256");
     const walk = (rel: string): void => {
-        for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        for (const entry of fs
+            .readdirSync(path.join(dir, rel), { withFileTypes: true })
+            .sort((a, b) => (a.name < b.name ? -1 : 1))) {
             const child = path.posix.join(rel, entry.name);
             if (entry.isDirectory()) {
                 walk(child);
             } else {
-                hash.update(`${child}\0`).update(fs.readFileSync(path.join(dir, child))).update("\0");
+                hash.update(`${child}\0`)
+                    .update(fs.readFileSync(path.join(dir, child)))
+                    .update("\0");
             }
         }
     };
@@ -86,9 +93,15 @@ export function hashDirectory(dir: string): string {
  * version directory and, when enabled, the server config files. Nothing else goes in, so the
  * context hash changes only with the model or the Dockerfile. Returns that hash.
  */
-export function writeBuildContext(contextDir: string, modelVersionDir: string, o: DockerfileOptions): string {
+export function writeBuildContext(
+    contextDir: string,
+    modelVersionDir: string,
+    o: DockerfileOptions,
+): string {
     if (!fs.existsSync(path.join(modelVersionDir, "saved_model.pb"))) {
-        throw new Error(`\`modelDir\` ${modelVersionDir} holds no saved_model.pb; expected an exported SavedModel version directory`);
+        throw new Error(
+            `\`modelDir\` ${modelVersionDir} holds no saved_model.pb; expected an exported SavedModel version directory`,
+        );
     }
     fs.rmSync(contextDir, { recursive: true, force: true });
     const target = path.join(contextDir, "models", o.modelName, String(o.modelVersion));
@@ -96,8 +109,13 @@ export function writeBuildContext(contextDir: string, modelVersionDir: string, o
     fs.cpSync(modelVersionDir, target, { recursive: true });
     if (o.enableBatching || o.enableMonitoring) {
         fs.mkdirSync(path.join(contextDir, "config"));
-        if (o.enableBatching) fs.writeFileSync(path.join(contextDir, "config", "batching.config"), BATCHING_CONFIG);
-        if (o.enableMonitoring) fs.writeFileSync(path.join(contextDir, "config", "monitoring.config"), MONITORING_CONFIG);
+        if (o.enableBatching)
+            fs.writeFileSync(path.join(contextDir, "config", "batching.config"), BATCHING_CONFIG);
+        if (o.enableMonitoring)
+            fs.writeFileSync(
+                path.join(contextDir, "config", "monitoring.config"),
+                MONITORING_CONFIG,
+            );
     }
     fs.writeFileSync(path.join(contextDir, "Dockerfile"), renderDockerfile(o));
     return hashDirectory(contextDir);
@@ -156,10 +174,14 @@ export class ServingImage extends pulumi.ComponentResource {
         super("tfk8s:serving:ServingImage", name, {}, opts);
         const skipPush = args.skipPush ?? false;
         if (!skipPush && args.registry === undefined) {
-            throw new Error(`\`registry\` is undefined for image ${args.repository}; expected credentials, or skipPush: true`);
+            throw new Error(
+                `\`registry\` is undefined for image ${args.repository}; expected credentials, or skipPush: true`,
+            );
         }
         if (!Number.isInteger(args.modelVersion) || args.modelVersion < 1) {
-            throw new Error(`\`modelVersion\` is ${args.modelVersion}; expected a positive integer`);
+            throw new Error(
+                `\`modelVersion\` is ${args.modelVersion}; expected a positive integer`,
+            );
         }
         const options: DockerfileOptions = {
             baseImage: args.baseImage ?? DEFAULT_BASE_IMAGE,
@@ -182,17 +204,24 @@ export class ServingImage extends pulumi.ComponentResource {
                     platform: args.platform ?? "linux/amd64",
                 },
                 skipPush,
-                registry: args.registry === undefined ? undefined : {
-                    server: args.registry.server,
-                    username: args.registry.username,
-                    password: pulumi.secret(args.registry.password),
-                },
+                registry:
+                    args.registry === undefined
+                        ? undefined
+                        : {
+                              server: args.registry.server,
+                              username: args.registry.username,
+                              password: pulumi.secret(args.registry.password),
+                          },
             },
             { parent: this },
         );
         this.repoDigest = image.repoDigest;
         this.imageName = image.imageName;
         this.imageRef = skipPush ? image.imageName : image.repoDigest;
-        this.registerOutputs({ repoDigest: this.repoDigest, imageName: this.imageName, imageRef: this.imageRef });
+        this.registerOutputs({
+            repoDigest: this.repoDigest,
+            imageName: this.imageName,
+            imageRef: this.imageRef,
+        });
     }
 }

@@ -24,7 +24,10 @@ export interface BackendInfo {
 let active: BackendInfo | undefined;
 
 /** Parses a backend name from config or the environment; `auto` and empty mean "choose". */
-export function parseBackendName(value: string | undefined, field: string): BackendName | undefined {
+export function parseBackendName(
+    value: string | undefined,
+    field: string,
+): BackendName | undefined {
     if (value === undefined || value === "" || value === "auto") {
         return undefined;
     }
@@ -69,7 +72,9 @@ export async function initBackend(
         try {
             await start(wanted);
         } catch (err) {
-            throw new Error(`backend "${wanted}" was requested but cannot start: ${firstLine(err)}`);
+            throw new Error(
+                `backend "${wanted}" was requested but cannot start: ${firstLine(err)}`,
+            );
         }
         active = { name: wanted, reason: "requested" };
     } else {

@@ -27,7 +27,9 @@ export function stableJson(value: unknown): string {
         const entries = Object.keys(value as object)
             .sort()
             .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-            .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`);
+            .map(
+                (k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`,
+            );
         return `{${entries.join(",")}}`;
     }
     return JSON.stringify(value);

@@ -56,13 +56,17 @@ export function parseIdxImages(buf: Buffer, file: string): { count: number; pixe
     }
     const magic = buf.readUInt32BE(0);
     if (magic !== IDX_IMAGES_MAGIC) {
-        throw new Error(`${file}: magic number ${magic}, expected ${IDX_IMAGES_MAGIC} (IDX images)`);
+        throw new Error(
+            `${file}: magic number ${magic}, expected ${IDX_IMAGES_MAGIC} (IDX images)`,
+        );
     }
     const count = buf.readUInt32BE(4);
     const rows = buf.readUInt32BE(8);
     const cols = buf.readUInt32BE(12);
     if (rows !== IMAGE_SIZE || cols !== IMAGE_SIZE) {
-        throw new Error(`${file}: images are ${rows}x${cols}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}`);
+        throw new Error(
+            `${file}: images are ${rows}x${cols}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}`,
+        );
     }
     const expected = HEADER_IMAGES + count * IMAGE_PIXELS;
     if (buf.length !== expected) {
@@ -71,7 +75,10 @@ export function parseIdxImages(buf: Buffer, file: string): { count: number; pixe
             `${file}: ${what}: ${buf.length} bytes, expected ${expected} for ${count} images`,
         );
     }
-    return { count, pixels: new Uint8Array(buf.buffer, buf.byteOffset + HEADER_IMAGES, count * IMAGE_PIXELS) };
+    return {
+        count,
+        pixels: new Uint8Array(buf.buffer, buf.byteOffset + HEADER_IMAGES, count * IMAGE_PIXELS),
+    };
 }
 
 /** Parses an IDX label file and checks every label is a digit. */
@@ -81,7 +88,9 @@ export function parseIdxLabels(buf: Buffer, file: string): Uint8Array {
     }
     const magic = buf.readUInt32BE(0);
     if (magic !== IDX_LABELS_MAGIC) {
-        throw new Error(`${file}: magic number ${magic}, expected ${IDX_LABELS_MAGIC} (IDX labels)`);
+        throw new Error(
+            `${file}: magic number ${magic}, expected ${IDX_LABELS_MAGIC} (IDX labels)`,
+        );
     }
     const count = buf.readUInt32BE(4);
     const expected = HEADER_LABELS + count;
@@ -94,7 +103,9 @@ export function parseIdxLabels(buf: Buffer, file: string): Uint8Array {
     const labels = new Uint8Array(buf.buffer, buf.byteOffset + HEADER_LABELS, count);
     const bad = labels.findIndex((l) => l >= NUM_CLASSES);
     if (bad >= 0) {
-        throw new Error(`${file}: label ${bad} is ${labels[bad]}, expected a digit 0-${NUM_CLASSES - 1}`);
+        throw new Error(
+            `${file}: label ${bad} is ${labels[bad]}, expected a digit 0-${NUM_CLASSES - 1}`,
+        );
     }
     return labels;
 }

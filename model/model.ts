@@ -48,9 +48,24 @@ export function createModel(options: ModelOptions = {}): tf.Sequential {
     const hiddenUnits = options.hiddenUnits ?? DEFAULT_MODEL_OPTIONS.hiddenUnits;
     const dropoutRate = options.dropoutRate ?? DEFAULT_MODEL_OPTIONS.dropoutRate;
     const learningRate = options.learningRate ?? DEFAULT_MODEL_OPTIONS.learningRate;
-    checkOption("hiddenUnits", hiddenUnits, Number.isInteger(hiddenUnits) && hiddenUnits > 0, "a positive integer");
-    checkOption("dropoutRate", dropoutRate, dropoutRate >= 0 && dropoutRate < 1, "a number in [0, 1)");
-    checkOption("learningRate", learningRate, learningRate > 0 && Number.isFinite(learningRate), "a positive number");
+    checkOption(
+        "hiddenUnits",
+        hiddenUnits,
+        Number.isInteger(hiddenUnits) && hiddenUnits > 0,
+        "a positive integer",
+    );
+    checkOption(
+        "dropoutRate",
+        dropoutRate,
+        dropoutRate >= 0 && dropoutRate < 1,
+        "a number in [0, 1)",
+    );
+    checkOption(
+        "learningRate",
+        learningRate,
+        learningRate > 0 && Number.isFinite(learningRate),
+        "a positive number",
+    );
     const seed = options.seed;
     // Each initializer gets its own seed so the two Dense layers do not start from the same stream.
     const kernel = (offset: number) =>

@@ -16,9 +16,14 @@ export interface ReportInput {
 }
 
 /** Counts (true, predicted) pairs into a 10x10 matrix. */
-export function confusionMatrix(labels: ArrayLike<number>, predicted: ArrayLike<number>): number[][] {
+export function confusionMatrix(
+    labels: ArrayLike<number>,
+    predicted: ArrayLike<number>,
+): number[][] {
     if (labels.length !== predicted.length) {
-        throw new Error(`confusion matrix needs equal lengths, got ${labels.length} and ${predicted.length}`);
+        throw new Error(
+            `confusion matrix needs equal lengths, got ${labels.length} and ${predicted.length}`,
+        );
     }
     const m = Array.from({ length: NUM_CLASSES }, () => new Array<number>(NUM_CLASSES).fill(0));
     for (let i = 0; i < labels.length; i++) {
@@ -39,11 +44,15 @@ function lineChart(label: string, values: number[], colour: string): string {
     const lo = Math.min(...values);
     const hi = Math.max(...values);
     const span = hi - lo || 1;
-    const x = (i: number) => pad + (values.length === 1 ? 0 : (i * (w - 2 * pad)) / (values.length - 1));
+    const x = (i: number) =>
+        pad + (values.length === 1 ? 0 : (i * (w - 2 * pad)) / (values.length - 1));
     const y = (v: number) => h - pad - ((v - lo) * (h - 2 * pad)) / span;
     const points = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     const dots = values
-        .map((v, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${colour}"><title>epoch ${i + 1}: ${v.toFixed(4)}</title></circle>`)
+        .map(
+            (v, i) =>
+                `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${colour}"><title>epoch ${i + 1}: ${v.toFixed(4)}</title></circle>`,
+        )
         .join("");
     return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${label} per epoch">
 <text x="${w / 2}" y="16" text-anchor="middle" font-size="13">${label} per epoch</text>

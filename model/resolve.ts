@@ -41,7 +41,10 @@ export async function resolveModel(
     }
     const trained = await trainModel(source.training);
     // Only what the cached artifact fixes goes in, so an unchanged model keeps an unchanged image.
-    const record = { training: trained.metadata, signatures: describeServingSignatures(trained.model) };
+    const record = {
+        training: trained.metadata,
+        signatures: describeServingSignatures(trained.model),
+    };
     const exported = await exportSavedModel(trained.model, exportDir, {
         ...options,
         extraFiles: { [SERVING_METADATA]: `${JSON.stringify(record, null, 2)}\n` },

@@ -66,7 +66,11 @@ export interface ModelMetadata {
         readonly dropoutRate: number;
         readonly trainExamples: number;
     };
-    readonly data: { readonly sha256: string; readonly trainExamples: number; readonly testExamples: number };
+    readonly data: {
+        readonly sha256: string;
+        readonly trainExamples: number;
+        readonly testExamples: number;
+    };
     readonly testAccuracy: number;
     readonly testLoss: number;
     readonly history: { readonly loss: number[]; readonly accuracy: number[] };
@@ -154,7 +158,10 @@ function summary(meta: ModelMetadata, fromCache: boolean, dir: string): string[]
 }
 
 /** Evaluates on the test split: mean loss, accuracy and predicted classes. */
-function evaluate(model: tf.LayersModel, data: MnistData): { loss: number; accuracy: number; predicted: Int32Array } {
+function evaluate(
+    model: tf.LayersModel,
+    data: MnistData,
+): { loss: number; accuracy: number; predicted: Int32Array } {
     const { xs, ys } = toTensors(data.test);
     const targets = oneHotLabels(ys);
     try {
@@ -174,13 +181,20 @@ function evaluate(model: tf.LayersModel, data: MnistData): { loss: number; accur
 }
 
 /** Per-epoch progress: a redrawn bar on a terminal, one plain line per epoch otherwise. */
-function progressCallback(epochs: number, batchesPerEpoch: number, bar: boolean, log: (l: string) => void): tf.CustomCallbackArgs {
+function progressCallback(
+    epochs: number,
+    batchesPerEpoch: number,
+    bar: boolean,
+    log: (l: string) => void,
+): tf.CustomCallbackArgs {
     const started = Date.now();
     let epochStart = started;
     let epoch = 0;
     const eta = (done: number) => {
         const elapsed = (Date.now() - started) / 1000;
-        return done === 0 ? "?" : formatSeconds((elapsed / done) * (epochs * batchesPerEpoch - done));
+        return done === 0
+            ? "?"
+            : formatSeconds((elapsed / done) * (epochs * batchesPerEpoch - done));
     };
     return {
         onEpochBegin: async (e) => {
@@ -221,9 +235,19 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
     const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
     const log = options.log ?? ((line: string) => console.log(line));
     checkNumber("epochs", epochs, Number.isInteger(epochs) && epochs >= 1, "a positive integer");
-    checkNumber("batchSize", batchSize, Number.isInteger(batchSize) && batchSize >= 1, "a positive integer");
+    checkNumber(
+        "batchSize",
+        batchSize,
+        Number.isInteger(batchSize) && batchSize >= 1,
+        "a positive integer",
+    );
     checkNumber("seed", seed, Number.isInteger(seed), "an integer");
-    checkNumber("minAccuracy", minAccuracy, minAccuracy > 0 && minAccuracy <= 1, "a number in (0, 1]");
+    checkNumber(
+        "minAccuracy",
+        minAccuracy,
+        minAccuracy > 0 && minAccuracy <= 1,
+        "a number in (0, 1]",
+    );
     if (options.trainSubset !== undefined) {
         const n = options.trainSubset;
         checkNumber("trainSubset", n, Number.isInteger(n) && n >= 1, "a positive integer");
@@ -240,12 +264,19 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         dropoutRate: DEFAULT_MODEL_OPTIONS.dropoutRate,
         trainExamples: train.count,
     };
-    const key = cacheKey({ architecture: ARCHITECTURE, hyperparameters, data: data.sha256, code: codeVersion() });
+    const key = cacheKey({
+        architecture: ARCHITECTURE,
+        hyperparameters,
+        data: data.sha256,
+        code: codeVersion(),
+    });
 
     const cached = lookupEntry(cacheDir, key);
     if (cached !== undefined) {
         await initBackend(options.backend, log);
-        const metadata = JSON.parse(fs.readFileSync(path.join(cached, METADATA_JSON), "utf8")) as ModelMetadata;
+        const metadata = JSON.parse(
+            fs.readFileSync(path.join(cached, METADATA_JSON), "utf8"),
+        ) as ModelMetadata;
         checkQualityGate(metadata.testAccuracy, minAccuracy);
         const model = await loadLayersModel(path.join(cached, MODEL_JSON));
         summary(metadata, true, cached).forEach((l) => log(l));
@@ -253,7 +284,9 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
     }
 
     const backend = await initBackend(options.backend, log);
-    log(`training ${epochs} epoch(s) on ${train.count} images (batch ${batchSize}, seed ${seed}, lr ${learningRate})`);
+    log(
+        `training ${epochs} epoch(s) on ${train.count} images (batch ${batchSize}, seed ${seed}, lr ${learningRate})`,
+    );
     const started = Date.now();
     const model = createModel({ seed, learningRate });
     const { xs, ys } = toTensors(train);

@@ -14,7 +14,7 @@ type Container = k8s.types.input.core.v1.Container;
 
 /** Containers of a Deployment's pod template, as plain values (policies see resolved inputs). */
 function containersOf(spec: any): Container[] {
-    return (spec?.template?.spec as PodSpec | undefined)?.containers as Container[] ?? [];
+    return ((spec?.template?.spec as PodSpec | undefined)?.containers as Container[]) ?? [];
 }
 
 /** `repo@sha256:<64 hex>`: an immutable reference. */
@@ -26,26 +26,38 @@ const CONTENT_TAG = /:v\d+-[0-9a-f]{12}$/;
 export function imageByDigest(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
     return {
         name: "image-by-digest",
-        description: "Containers reference their image by digest (repo@sha256:…), not by a mutable tag.",
+        description:
+            "Containers reference their image by digest (repo@sha256:…), not by a mutable tag.",
         enforcementLevel,
         configSchema: {
             properties: {
                 allowContentAddressedTags: {
                     type: "boolean",
                     default: false,
-                    description: "Accept tfk8s's content-addressed tags (local clusters, where nothing is pushed).",
+                    description:
+                        "Accept tfk8s's content-addressed tags (local clusters, where nothing is pushed).",
                 },
             },
         },
-        validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (deployment, args, report) => {
-            const { allowContentAddressedTags } = args.getConfig<{ allowContentAddressedTags: boolean }>();
-            for (const c of containersOf(deployment.spec)) {
-                const image = String(c.image ?? "");
-                if (!DIGEST_REF.test(image) && !(allowContentAddressedTags && CONTENT_TAG.test(image))) {
-                    report(`container "${c.name}" uses image "${image}"; reference it by digest (repo@sha256:…)`);
+        validateResource: validateResourceOfType(
+            k8s.apps.v1.Deployment,
+            (deployment, args, report) => {
+                const { allowContentAddressedTags } = args.getConfig<{
+                    allowContentAddressedTags: boolean;
+                }>();
+                for (const c of containersOf(deployment.spec)) {
+                    const image = String(c.image ?? "");
+                    if (
+                        !DIGEST_REF.test(image) &&
+                        !(allowContentAddressedTags && CONTENT_TAG.test(image))
+                    ) {
+                        report(
+                            `container "${c.name}" uses image "${image}"; reference it by digest (repo@sha256:…)`,
+                        );
+                    }
                 }
-            }
-        }),
+            },
+        ),
     };
 }
 
@@ -55,17 +67,26 @@ export function resourcesSet(enforcementLevel: EnforcementLevel): ResourceValida
         name: "resources-set",
         description: "Containers set CPU and memory requests and limits.",
         enforcementLevel,
-        validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (deployment, _args, report) => {
-            for (const c of containersOf(deployment.spec)) {
-                const r = c.resources as { requests?: Record<string, unknown>; limits?: Record<string, unknown> } | undefined;
-                const missing = ["requests", "limits"].flatMap((kind) =>
-                    ["cpu", "memory"].filter((res) => r?.[kind as "requests"]?.[res] === undefined).map((res) => `${kind}.${res}`),
-                );
-                if (missing.length > 0) {
-                    report(`container "${c.name}" does not set resources ${missing.join(", ")}`);
+        validateResource: validateResourceOfType(
+            k8s.apps.v1.Deployment,
+            (deployment, _args, report) => {
+                for (const c of containersOf(deployment.spec)) {
+                    const r = c.resources as
+                        | { requests?: Record<string, unknown>; limits?: Record<string, unknown> }
+                        | undefined;
+                    const missing = ["requests", "limits"].flatMap((kind) =>
+                        ["cpu", "memory"]
+                            .filter((res) => r?.[kind as "requests"]?.[res] === undefined)
+                            .map((res) => `${kind}.${res}`),
+                    );
+                    if (missing.length > 0) {
+                        report(
+                            `container "${c.name}" does not set resources ${missing.join(", ")}`,
+                        );
+                    }
                 }
-            }
-        }),
+            },
+        ),
     };
 }
 
@@ -75,13 +96,16 @@ export function readinessProbe(enforcementLevel: EnforcementLevel): ResourceVali
         name: "readiness-probe",
         description: "Containers have a readiness probe.",
         enforcementLevel,
-        validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (deployment, _args, report) => {
-            for (const c of containersOf(deployment.spec)) {
-                if (c.readinessProbe === undefined) {
-                    report(`container "${c.name}" has no readinessProbe`);
+        validateResource: validateResourceOfType(
+            k8s.apps.v1.Deployment,
+            (deployment, _args, report) => {
+                for (const c of containersOf(deployment.spec)) {
+                    if (c.readinessProbe === undefined) {
+                        report(`container "${c.name}" has no readinessProbe`);
+                    }
                 }
-            }
-        }),
+            },
+        ),
     };
 }
 
@@ -89,20 +113,27 @@ export function readinessProbe(enforcementLevel: EnforcementLevel): ResourceVali
 export function nonRoot(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
     return {
         name: "non-root",
-        description: "Containers run as non-root (pod or container runAsNonRoot) with allowPrivilegeEscalation false.",
+        description:
+            "Containers run as non-root (pod or container runAsNonRoot) with allowPrivilegeEscalation false.",
         enforcementLevel,
-        validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (deployment, _args, report) => {
-            const pod = (deployment.spec?.template?.spec ?? {}) as any;
-            for (const c of containersOf(deployment.spec) as any[]) {
-                const nonRootSet = c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
-                if (nonRootSet !== true) {
-                    report(`container "${c.name}" does not set runAsNonRoot: true`);
+        validateResource: validateResourceOfType(
+            k8s.apps.v1.Deployment,
+            (deployment, _args, report) => {
+                const pod = (deployment.spec?.template?.spec ?? {}) as any;
+                for (const c of containersOf(deployment.spec) as any[]) {
+                    const nonRootSet =
+                        c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
+                    if (nonRootSet !== true) {
+                        report(`container "${c.name}" does not set runAsNonRoot: true`);
+                    }
+                    if (c.securityContext?.allowPrivilegeEscalation !== false) {
+                        report(
+                            `container "${c.name}" does not set allowPrivilegeEscalation: false`,
+                        );
+                    }
                 }
-                if (c.securityContext?.allowPrivilegeEscalation !== false) {
-                    report(`container "${c.name}" does not set allowPrivilegeEscalation: false`);
-                }
-            }
-        }),
+            },
+        ),
     };
 }
 
@@ -114,13 +145,23 @@ export interface ProductionConfig {
 
 const productionSchema = {
     properties: {
-        production: { type: "boolean" as const, default: false, description: "The stack is production." },
-        allowPublicService: { type: "boolean" as const, default: false, description: "Production may expose NodePort or LoadBalancer Services." },
+        production: {
+            type: "boolean" as const,
+            default: false,
+            description: "The stack is production.",
+        },
+        allowPublicService: {
+            type: "boolean" as const,
+            default: false,
+            description: "Production may expose NodePort or LoadBalancer Services.",
+        },
     },
 };
 
 /** Production stacks keep the model inside the cluster unless explicitly allowed. */
-export function noPublicServiceInProduction(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
+export function noPublicServiceInProduction(
+    enforcementLevel: EnforcementLevel,
+): ResourceValidationPolicy {
     return {
         name: "no-public-service-in-production",
         description: "Production stacks use ClusterIP Services unless allowPublicService is set.",
@@ -129,8 +170,14 @@ export function noPublicServiceInProduction(enforcementLevel: EnforcementLevel):
         validateResource: validateResourceOfType(k8s.core.v1.Service, (service, args, report) => {
             const { production, allowPublicService } = args.getConfig<ProductionConfig>();
             const type = service.spec?.type ?? "ClusterIP";
-            if (production && !allowPublicService && (type === "NodePort" || type === "LoadBalancer")) {
-                report(`Service type ${type} exposes the model outside the cluster in production; use ClusterIP or set allowPublicService`);
+            if (
+                production &&
+                !allowPublicService &&
+                (type === "NodePort" || type === "LoadBalancer")
+            ) {
+                report(
+                    `Service type ${type} exposes the model outside the cluster in production; use ClusterIP or set allowPublicService`,
+                );
             }
         }),
     };
@@ -140,7 +187,8 @@ export function noPublicServiceInProduction(enforcementLevel: EnforcementLevel):
 export function productionAvailability(enforcementLevel: EnforcementLevel): StackValidationPolicy {
     return {
         name: "production-availability",
-        description: "Production Deployments run >= 2 replicas and a PodDisruptionBudget covers them.",
+        description:
+            "Production Deployments run >= 2 replicas and a PodDisruptionBudget covers them.",
         enforcementLevel,
         configSchema: productionSchema,
         validateStack: (args, report) => {
@@ -148,19 +196,31 @@ export function productionAvailability(enforcementLevel: EnforcementLevel): Stac
                 return;
             }
             const deployments = args.resources.filter((r) => r.isType(k8s.apps.v1.Deployment));
-            const budgets = args.resources.filter((r) => r.isType(k8s.policy.v1.PodDisruptionBudget));
+            const budgets = args.resources.filter((r) =>
+                r.isType(k8s.policy.v1.PodDisruptionBudget),
+            );
             for (const d of deployments) {
                 const replicas = d.props.spec?.replicas ?? 1;
                 if (replicas < 2) {
-                    report(`Deployment ${d.name} runs ${replicas} replica(s); production needs at least 2`, d.urn);
+                    report(
+                        `Deployment ${d.name} runs ${replicas} replica(s); production needs at least 2`,
+                        d.urn,
+                    );
                 }
-                const podLabels: Record<string, string> = d.props.spec?.template?.metadata?.labels ?? {};
+                const podLabels: Record<string, string> =
+                    d.props.spec?.template?.metadata?.labels ?? {};
                 const covered = budgets.some((b) => {
                     const match: Record<string, string> = b.props.spec?.selector?.matchLabels ?? {};
-                    return Object.keys(match).length > 0 && Object.entries(match).every(([k, v]) => podLabels[k] === v);
+                    return (
+                        Object.keys(match).length > 0 &&
+                        Object.entries(match).every(([k, v]) => podLabels[k] === v)
+                    );
                 });
                 if (!covered) {
-                    report(`Deployment ${d.name} has no PodDisruptionBudget selecting its pods`, d.urn);
+                    report(
+                        `Deployment ${d.name} has no PodDisruptionBudget selecting its pods`,
+                        d.urn,
+                    );
                 }
             }
         },

@@ -1,4 +1,12 @@
-import { mockDigest, ofType, promiseOf, recorded, resetRecorded, secretValue, single } from "./mocks";
+import {
+    mockDigest,
+    ofType,
+    promiseOf,
+    recorded,
+    resetRecorded,
+    secretValue,
+    single,
+} from "./mocks";
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
@@ -7,7 +15,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { ModelDeployment, probePaths } from "../components/modelDeployment";
 import { ModelService } from "../components/modelService";
 import { ModelServing, servingLabels } from "../components/modelServing";
-import { ServingImage, hashDirectory, renderDockerfile, writeBuildContext } from "../components/servingImage";
+import {
+    ServingImage,
+    hashDirectory,
+    renderDockerfile,
+    writeBuildContext,
+} from "../components/servingImage";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const SERVICE = "kubernetes:core/v1:Service";
@@ -29,7 +42,13 @@ async function settle(c: pulumi.ComponentResource): Promise<void> {
 }
 
 describe("Dockerfile generator", () => {
-    const base = { baseImage: "tensorflow/serving:2.20.0", modelName: "mymodel", modelVersion: 3, enableBatching: false, enableMonitoring: false };
+    const base = {
+        baseImage: "tensorflow/serving:2.20.0",
+        modelName: "mymodel",
+        modelVersion: 3,
+        enableBatching: false,
+        enableMonitoring: false,
+    };
 
     it("bakes one model version into the pinned base image as a numeric non-root user", () => {
         const lines = renderDockerfile(base).trim().split("\n");
@@ -61,7 +80,13 @@ describe("Dockerfile generator", () => {
 });
 
 describe("build context", () => {
-    const options = { baseImage: "b", modelName: "m", modelVersion: 1, enableBatching: true, enableMonitoring: false };
+    const options = {
+        baseImage: "b",
+        modelName: "m",
+        modelVersion: 1,
+        enableBatching: true,
+        enableMonitoring: false,
+    };
 
     it("holds only the Dockerfile, the model version and the enabled config", () => {
         const ctx = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-ctx-")), "context");
@@ -74,7 +99,12 @@ describe("build context", () => {
             }
         };
         walk(ctx);
-        assert.deepStrictEqual(files.sort(), ["Dockerfile", "config/batching.config", "models/m/1/assets.extra/metadata.json", "models/m/1/saved_model.pb"]);
+        assert.deepStrictEqual(files.sort(), [
+            "Dockerfile",
+            "config/batching.config",
+            "models/m/1/assets.extra/metadata.json",
+            "models/m/1/saved_model.pb",
+        ]);
     });
 
     it("hashes the same for the same model and differently when the model changes", () => {
@@ -90,7 +120,10 @@ describe("build context", () => {
     it("rejects a model directory without saved_model.pb and writes nothing", () => {
         const root = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-ctx-"));
         const empty = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-empty-"));
-        assert.throws(() => writeBuildContext(path.join(root, "ctx"), empty, options), /holds no saved_model\.pb/);
+        assert.throws(
+            () => writeBuildContext(path.join(root, "ctx"), empty, options),
+            /holds no saved_model\.pb/,
+        );
         assert.deepStrictEqual(fs.readdirSync(root), []);
     });
 });
@@ -116,9 +149,16 @@ describe("ServingImage", () => {
         assert.strictEqual(image.inputs.skipPush, false);
         const registry = secretValue(image.inputs.registry);
         assert.ok(registry !== undefined, "registry credentials reach the provider as a secret");
-        assert.deepStrictEqual(registry, { server: "registry.example.com", username: "bot", password: "hunter2" });
+        assert.deepStrictEqual(registry, {
+            server: "registry.example.com",
+            username: "bot",
+            password: "hunter2",
+        });
         const digest = await promiseOf(img.repoDigest);
-        assert.strictEqual(digest, `registry.example.com/mymodel-serving@${mockDigest(image.inputs.imageName)}`);
+        assert.strictEqual(
+            digest,
+            `registry.example.com/mymodel-serving@${mockDigest(image.inputs.imageName)}`,
+        );
         assert.strictEqual(await promiseOf(img.imageRef), digest);
     });
 
@@ -138,7 +178,14 @@ describe("ServingImage", () => {
 
     it("refuses to push without credentials, before creating anything", () => {
         assert.throws(
-            () => new ServingImage("img", { modelDir: fakeVersionDir(), modelName: "m", modelVersion: 1, repository: "r/m", contextDir: "/tmp/unused" }),
+            () =>
+                new ServingImage("img", {
+                    modelDir: fakeVersionDir(),
+                    modelName: "m",
+                    modelVersion: 1,
+                    repository: "r/m",
+                    contextDir: "/tmp/unused",
+                }),
             /`registry` is undefined for image r\/m; expected credentials, or skipPush: true/,
         );
         assert.strictEqual(ofType(IMAGE).length, 0);
@@ -149,7 +196,13 @@ describe("ModelDeployment", () => {
     beforeEach(resetRecorded);
 
     it("waits for the model version, drops privileges and rolls out without downtime", async () => {
-        const d = new ModelDeployment("d", { image: "r/m@sha256:abc", modelName: "digits", modelVersion: 4, labels: { app: "x" }, replicas: 2 });
+        const d = new ModelDeployment("d", {
+            image: "r/m@sha256:abc",
+            modelName: "digits",
+            modelVersion: 4,
+            labels: { app: "x" },
+            replicas: 2,
+        });
         await settle(d);
         const spec = single(DEPLOYMENT).inputs.spec;
         assert.strictEqual(spec.replicas, 2);
@@ -157,12 +210,26 @@ describe("ModelDeployment", () => {
         const pod = spec.template.spec;
         const c = pod.containers[0];
         assert.strictEqual(c.image, "r/m@sha256:abc");
-        assert.deepStrictEqual(c.ports.map((p: any) => [p.name, p.containerPort]), [["http", 8501], ["grpc", 8500]]);
+        assert.deepStrictEqual(
+            c.ports.map((p: any) => [p.name, p.containerPort]),
+            [
+                ["http", 8501],
+                ["grpc", 8500],
+            ],
+        );
         assert.strictEqual(c.startupProbe.httpGet.path, "/v1/models/digits/versions/4/metadata");
         assert.strictEqual(c.readinessProbe.httpGet.path, "/v1/models/digits/versions/4/metadata");
         assert.strictEqual(c.livenessProbe.httpGet.path, "/v1/models/digits");
-        assert.deepStrictEqual(c.resources, { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } });
-        assert.deepStrictEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+        assert.deepStrictEqual(c.resources, {
+            requests: { cpu: "250m", memory: "256Mi" },
+            limits: { cpu: "1", memory: "512Mi" },
+        });
+        assert.deepStrictEqual(c.securityContext, {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ["ALL"] },
+        });
         assert.strictEqual(pod.securityContext.runAsNonRoot, true);
         assert.strictEqual(pod.securityContext.runAsUser, 1000);
         assert.deepStrictEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" });
@@ -171,11 +238,24 @@ describe("ModelDeployment", () => {
     });
 
     it("rejects zero replicas", () => {
-        assert.throws(() => new ModelDeployment("d", { image: "i", modelName: "m", modelVersion: 1, labels: {}, replicas: 0 }), /`replicas` is 0; expected an integer >= 1/);
+        assert.throws(
+            () =>
+                new ModelDeployment("d", {
+                    image: "i",
+                    modelName: "m",
+                    modelVersion: 1,
+                    labels: {},
+                    replicas: 0,
+                }),
+            /`replicas` is 0; expected an integer >= 1/,
+        );
     });
 
     it("probes a path that carries the model name and version", () => {
-        assert.deepStrictEqual(probePaths("mnist", 7), { ready: "/v1/models/mnist/versions/7/metadata", live: "/v1/models/mnist" });
+        assert.deepStrictEqual(probePaths("mnist", 7), {
+            ready: "/v1/models/mnist/versions/7/metadata",
+            live: "/v1/models/mnist",
+        });
     });
 });
 
@@ -186,7 +266,13 @@ describe("ModelService", () => {
         await settle(new ModelService("s", { selector: { a: "b" }, labels: { a: "b" } }));
         const spec = single(SERVICE).inputs.spec;
         assert.strictEqual(spec.type, "NodePort");
-        assert.deepStrictEqual(spec.ports.map((p: any) => [p.name, p.port, p.nodePort]), [["http", 8501, 30111], ["grpc", 8500, undefined]]);
+        assert.deepStrictEqual(
+            spec.ports.map((p: any) => [p.name, p.port, p.nodePort]),
+            [
+                ["http", 8501, 30111],
+                ["grpc", 8500, undefined],
+            ],
+        );
     });
 
     it("makes a ClusterIP Service without node ports", async () => {
@@ -197,8 +283,20 @@ describe("ModelService", () => {
     });
 
     it("rejects a nodePort on a ClusterIP Service and one out of range", () => {
-        assert.throws(() => new ModelService("s", { selector: {}, labels: {}, type: "ClusterIP", nodePort: 30111 }), /`nodePort` is 30111 on a ClusterIP Service/);
-        assert.throws(() => new ModelService("s", { selector: {}, labels: {}, nodePort: 80 }), /`nodePort` is 80; expected an integer in 30000-32767/);
+        assert.throws(
+            () =>
+                new ModelService("s", {
+                    selector: {},
+                    labels: {},
+                    type: "ClusterIP",
+                    nodePort: 30111,
+                }),
+            /`nodePort` is 30111 on a ClusterIP Service/,
+        );
+        assert.throws(
+            () => new ModelService("s", { selector: {}, labels: {}, nodePort: 80 }),
+            /`nodePort` is 80; expected an integer in 30000-32767/,
+        );
     });
 });
 
@@ -206,7 +304,12 @@ describe("ModelServing", () => {
     beforeEach(resetRecorded);
 
     it("feeds one labels object to selector, pod template and Service", async () => {
-        const s = new ModelServing("mnist", { image: "r/m@sha256:1", modelName: "mymodel", modelVersion: 1, modelAccuracy: 0.9781 });
+        const s = new ModelServing("mnist", {
+            image: "r/m@sha256:1",
+            modelName: "mymodel",
+            modelVersion: 1,
+            modelAccuracy: 0.9781,
+        });
         await settle(s);
         const dep = single(DEPLOYMENT).inputs;
         const svc = single(SERVICE).inputs;
@@ -215,10 +318,16 @@ describe("ModelServing", () => {
         assert.deepStrictEqual(dep.spec.template.metadata.labels, labels);
         assert.deepStrictEqual(svc.spec.selector, labels);
         assert.strictEqual(labels["app.kubernetes.io/name"], "mymodel-serving");
-        assert.strictEqual(dep.spec.template.metadata.annotations["tfk8s.dev/model-accuracy"], "0.9781");
+        assert.strictEqual(
+            dep.spec.template.metadata.annotations["tfk8s.dev/model-accuracy"],
+            "0.9781",
+        );
         assert.strictEqual(dep.spec.template.metadata.annotations["tfk8s.dev/model-version"], "1");
         assert.strictEqual(await promiseOf(s.endpoint), "http://localhost:30111");
-        assert.strictEqual(await promiseOf(s.predictUrl), "http://localhost:30111/v1/models/mymodel:predict");
+        assert.strictEqual(
+            await promiseOf(s.predictUrl),
+            "http://localhost:30111/v1/models/mymodel:predict",
+        );
         assert.strictEqual(ofType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").length, 0);
         assert.strictEqual(ofType("kubernetes:policy/v1:PodDisruptionBudget").length, 0);
     });
@@ -242,15 +351,32 @@ describe("ModelServing", () => {
         const pdb = single("kubernetes:policy/v1:PodDisruptionBudget").inputs.spec;
         assert.strictEqual(pdb.minAvailable, 2);
         assert.deepStrictEqual(pdb.selector.matchLabels, servingLabels("mymodel"));
-        assert.strictEqual(await promiseOf(s.endpoint), "http://mymodel-serving.ml.svc.cluster.local:8501");
+        assert.strictEqual(
+            await promiseOf(s.endpoint),
+            "http://mymodel-serving.ml.svc.cluster.local:8501",
+        );
     });
 
     it("gives every child a name derived from the component's", async () => {
         await settle(new ModelServing("prod", { image: "i", modelName: "m", modelVersion: 1 }));
-        assert.ok(recorded.filter((r) => r.type.startsWith("kubernetes:")).every((r) => r.name.startsWith("prod-")));
+        assert.ok(
+            recorded
+                .filter((r) => r.type.startsWith("kubernetes:"))
+                .every((r) => r.name.startsWith("prod-")),
+        );
     });
 
     it("rejects a PDB that would block every eviction", () => {
-        assert.throws(() => new ModelServing("x", { image: "i", modelName: "m", modelVersion: 1, replicas: 2, pdbMinAvailable: 2 }), /`pdbMinAvailable` is 2; expected fewer than replicas \(2\)/);
+        assert.throws(
+            () =>
+                new ModelServing("x", {
+                    image: "i",
+                    modelName: "m",
+                    modelVersion: 1,
+                    replicas: 2,
+                    pdbMinAvailable: 2,
+                }),
+            /`pdbMinAvailable` is 2; expected fewer than replicas \(2\)/,
+        );
     });
 });

@@ -8,7 +8,11 @@ import { CONFIG_KEYS, loadStackConfig } from "../config";
 /** The smallest valid config: a local cluster, nothing pushed. */
 const DEV = { skipPush: "true" };
 
-function expectError(config: Record<string, string>, message: RegExp, secretKeys: string[] = []): void {
+function expectError(
+    config: Record<string, string>,
+    message: RegExp,
+    secretKeys: string[] = [],
+): void {
     setStackConfig(config, secretKeys);
     assert.throws(() => loadStackConfig(), message);
 }
@@ -28,7 +32,10 @@ describe("stack config", () => {
     });
 
     it("reads a registry with a secret password and puts the repository on it", () => {
-        setStackConfig({ registryServer: "ghcr.io", registryUsername: "bot", registryPassword: "s3cret" }, ["registryPassword"]);
+        setStackConfig(
+            { registryServer: "ghcr.io", registryUsername: "bot", registryPassword: "s3cret" },
+            ["registryPassword"],
+        );
         const c = loadStackConfig();
         assert.strictEqual(c.image.registry?.server, "ghcr.io");
         assert.strictEqual(c.image.repository, "ghcr.io/mymodel-serving");
@@ -36,57 +43,141 @@ describe("stack config", () => {
 
     it("takes any other model source as a path to package", () => {
         setStackConfig({ ...DEV, modelSource: "exports/mymodel/1" });
-        assert.deepStrictEqual(loadStackConfig().model.source, { kind: "path", path: "exports/mymodel/1" });
+        assert.deepStrictEqual(loadStackConfig().model.source, {
+            kind: "path",
+            path: "exports/mymodel/1",
+        });
     });
 
     const bad: Array<[string, Record<string, string>, RegExp, string[]?]> = [
         ["replicas < 1", { replicas: "0" }, /`tfk8s:replicas` is "0"; expected an integer >= 1/],
-        ["replicas not a number", { replicas: "three" }, /`tfk8s:replicas` is "three"; expected an integer >= 1/],
+        [
+            "replicas not a number",
+            { replicas: "three" },
+            /`tfk8s:replicas` is "three"; expected an integer >= 1/,
+        ],
         ["a fractional replica count", { replicas: "1.5" }, /`tfk8s:replicas` is "1.5"/],
-        ["nodePort below the range", { nodePort: "8080" }, /`tfk8s:nodePort` is "8080"; expected an integer in 30000-32767/],
+        [
+            "nodePort below the range",
+            { nodePort: "8080" },
+            /`tfk8s:nodePort` is "8080"; expected an integer in 30000-32767/,
+        ],
         ["nodePort above the range", { nodePort: "32768" }, /`tfk8s:nodePort` is "32768"/],
-        ["nodePort on a ClusterIP service", { serviceType: "ClusterIP", nodePort: "30111" }, /`tfk8s:nodePort` is "30111"; expected no nodePort with serviceType ClusterIP/],
-        ["an unknown service type", { serviceType: "Ingress" }, /`tfk8s:serviceType` is "Ingress"; expected one of NodePort, ClusterIP, LoadBalancer/],
-        ["a model name with a colon", { modelName: "my:model" }, /`tfk8s:modelName` is "my:model"; expected letters, digits/],
+        [
+            "nodePort on a ClusterIP service",
+            { serviceType: "ClusterIP", nodePort: "30111" },
+            /`tfk8s:nodePort` is "30111"; expected no nodePort with serviceType ClusterIP/,
+        ],
+        [
+            "an unknown service type",
+            { serviceType: "Ingress" },
+            /`tfk8s:serviceType` is "Ingress"; expected one of NodePort, ClusterIP, LoadBalancer/,
+        ],
+        [
+            "a model name with a colon",
+            { modelName: "my:model" },
+            /`tfk8s:modelName` is "my:model"; expected letters, digits/,
+        ],
         ["a model name with a slash", { modelName: "a/b" }, /`tfk8s:modelName` is "a\/b"/],
         ["an empty-looking model name", { modelName: "-x" }, /`tfk8s:modelName` is "-x"/],
-        ["version 0", { modelVersion: "0" }, /`tfk8s:modelVersion` is "0"; expected an integer >= 1/],
-        ["a version that is not an integer", { modelVersion: "v2" }, /`tfk8s:modelVersion` is "v2"/],
-        ["minAccuracy 0", { minAccuracy: "0" }, /`tfk8s:minAccuracy` is "0"; expected a decimal in \(0, 1\]/],
+        [
+            "version 0",
+            { modelVersion: "0" },
+            /`tfk8s:modelVersion` is "0"; expected an integer >= 1/,
+        ],
+        [
+            "a version that is not an integer",
+            { modelVersion: "v2" },
+            /`tfk8s:modelVersion` is "v2"/,
+        ],
+        [
+            "minAccuracy 0",
+            { minAccuracy: "0" },
+            /`tfk8s:minAccuracy` is "0"; expected a decimal in \(0, 1\]/,
+        ],
         ["minAccuracy above 1", { minAccuracy: "97" }, /`tfk8s:minAccuracy` is "97"/],
         ["minAccuracy not a number", { minAccuracy: "high" }, /`tfk8s:minAccuracy` is "high"/],
-        ["a CPU request that is no quantity", { cpuRequest: "half" }, /`tfk8s:cpuRequest` is "half"; expected a Kubernetes quantity/],
-        ["a memory limit in a made-up unit", { memoryLimit: "512MB" }, /`tfk8s:memoryLimit` is "512MB"/],
-        ["a boolean that is not one", { enableBatching: "yes" }, /`tfk8s:enableBatching` is "yes"; expected true or false/],
-        ["an unknown backend", { backend: "gpu" }, /`tfk8s:backend` is "gpu"; expected one of auto, tensorflow, wasm, cpu/],
-        ["a PDB as large as the replica count", { replicas: "2", pdbMinAvailable: "2" }, /`tfk8s:pdbMinAvailable` is 2; expected fewer than replicas \(2\)/],
-        ["an HPA maximum below replicas", { replicas: "3", autoscaleMaxReplicas: "2" }, /`tfk8s:autoscaleMaxReplicas` is 2; expected at least replicas \(3\)/],
-        ["a namespace with capitals", { namespace: "ML" }, /`tfk8s:namespace` is "ML"; expected a lowercase RFC 1123 label/],
+        [
+            "a CPU request that is no quantity",
+            { cpuRequest: "half" },
+            /`tfk8s:cpuRequest` is "half"; expected a Kubernetes quantity/,
+        ],
+        [
+            "a memory limit in a made-up unit",
+            { memoryLimit: "512MB" },
+            /`tfk8s:memoryLimit` is "512MB"/,
+        ],
+        [
+            "a boolean that is not one",
+            { enableBatching: "yes" },
+            /`tfk8s:enableBatching` is "yes"; expected true or false/,
+        ],
+        [
+            "an unknown backend",
+            { backend: "gpu" },
+            /`tfk8s:backend` is "gpu"; expected one of auto, tensorflow, wasm, cpu/,
+        ],
+        [
+            "a PDB as large as the replica count",
+            { replicas: "2", pdbMinAvailable: "2" },
+            /`tfk8s:pdbMinAvailable` is 2; expected fewer than replicas \(2\)/,
+        ],
+        [
+            "an HPA maximum below replicas",
+            { replicas: "3", autoscaleMaxReplicas: "2" },
+            /`tfk8s:autoscaleMaxReplicas` is 2; expected at least replicas \(3\)/,
+        ],
+        [
+            "a namespace with capitals",
+            { namespace: "ML" },
+            /`tfk8s:namespace` is "ML"; expected a lowercase RFC 1123 label/,
+        ],
     ];
     for (const [what, config, message] of bad) {
         it(`rejects ${what}`, () => expectError({ ...DEV, ...config }, message));
     }
 
     it("rejects pushing without a registry", () => {
-        expectError({}, /`tfk8s:registryServer` is undefined; expected a registry to push to, or skipPush: true/);
+        expectError(
+            {},
+            /`tfk8s:registryServer` is undefined; expected a registry to push to, or skipPush: true/,
+        );
     });
 
     it("rejects a registry without credentials", () => {
-        expectError({ registryServer: "ghcr.io" }, /`tfk8s:registryUsername` is undefined; expected a user name for registry ghcr.io/);
-        expectError({ registryServer: "ghcr.io", registryUsername: "bot" }, /`tfk8s:registryPassword` is undefined; expected a secret password for registry ghcr.io/);
+        expectError(
+            { registryServer: "ghcr.io" },
+            /`tfk8s:registryUsername` is undefined; expected a user name for registry ghcr.io/,
+        );
+        expectError(
+            { registryServer: "ghcr.io", registryUsername: "bot" },
+            /`tfk8s:registryPassword` is undefined; expected a secret password for registry ghcr.io/,
+        );
     });
 
     it("rejects a registry password stored in plain text, without echoing it", () => {
-        setStackConfig({ registryServer: "ghcr.io", registryUsername: "bot", registryPassword: "hunter2" });
+        setStackConfig({
+            registryServer: "ghcr.io",
+            registryUsername: "bot",
+            registryPassword: "hunter2",
+        });
         assert.throws(
             () => loadStackConfig(),
-            (err: Error) => /`tfk8s:registryPassword` is stored in plain text; expected a secret/.test(err.message) && !err.message.includes("hunter2"),
+            (err: Error) =>
+                /`tfk8s:registryPassword` is stored in plain text; expected a secret/.test(
+                    err.message,
+                ) && !err.message.includes("hunter2"),
         );
     });
 
     it("rejects a repository on another registry than the credentials are for", () => {
         expectError(
-            { registryServer: "ghcr.io", registryUsername: "bot", registryPassword: "x", imageRepository: "docker.io/me/m" },
+            {
+                registryServer: "ghcr.io",
+                registryUsername: "bot",
+                registryPassword: "x",
+                imageRepository: "docker.io/me/m",
+            },
             /`tfk8s:imageRepository` is "docker.io\/me\/m"; expected a repository on registry ghcr.io/,
             ["registryPassword"],
         );
@@ -98,12 +189,17 @@ describe("Pulumi.yaml", () => {
 
     it("declares every config key with the type, default and secrecy the program uses", () => {
         assert.deepStrictEqual(Object.keys(project.config).sort(), Object.keys(CONFIG_KEYS).sort());
-        for (const [key, spec] of Object.entries(CONFIG_KEYS) as Array<[string, Record<string, unknown>]>) {
+        for (const [key, spec] of Object.entries(CONFIG_KEYS) as Array<
+            [string, Record<string, unknown>]
+        >) {
             const declared = project.config[key];
             assert.strictEqual(declared.type, spec.type, key);
             assert.strictEqual(declared.default, spec.default, key);
             assert.strictEqual(declared.secret, spec.secret, key);
-            assert.ok(typeof declared.description === "string" && declared.description.length > 10, key);
+            assert.ok(
+                typeof declared.description === "string" && declared.description.length > 10,
+                key,
+            );
         }
     });
 
@@ -116,7 +212,9 @@ describe("Pulumi.yaml", () => {
 
     for (const stack of ["dev", "prod"]) {
         it(`Pulumi.${stack}.yaml sets only declared keys`, () => {
-            const file = YAML.parse(fs.readFileSync(path.join(__dirname, "..", `Pulumi.${stack}.yaml`), "utf8"));
+            const file = YAML.parse(
+                fs.readFileSync(path.join(__dirname, "..", `Pulumi.${stack}.yaml`), "utf8"),
+            );
             for (const key of Object.keys(file.config)) {
                 assert.ok(key.startsWith("tfk8s:") && key.slice(6) in CONFIG_KEYS, key);
             }

@@ -52,21 +52,65 @@ describe("IDX loader", () => {
     });
 
     const corrupt: Array<[string, (dir: string) => void, RegExp]> = [
-        ["a missing file", (d) => fs.rmSync(path.join(d, MNIST_FILES.train.labels)), /train-labels-idx1-ubyte: missing/],
-        ["a truncated image file", (d) => {
-            const f = path.join(d, MNIST_FILES.test.images);
-            fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 100));
-        }, /t10k-images-idx3-ubyte: truncated: 100 bytes, expected 1584 for 2 images/],
-        ["a header shorter than 16 bytes", (d) => fs.writeFileSync(path.join(d, MNIST_FILES.test.images), Buffer.alloc(5)), /t10k-images-idx3-ubyte: truncated: 5 bytes/],
-        ["trailing bytes", (d) => {
-            const f = path.join(d, MNIST_FILES.train.labels);
-            fs.writeFileSync(f, Buffer.concat([fs.readFileSync(f), Buffer.from([1])]));
-        }, /train-labels-idx1-ubyte: has trailing bytes: 12 bytes, expected 11 for 3 labels/],
-        ["a label file with the image magic", (d) => fs.writeFileSync(path.join(d, MNIST_FILES.train.labels), idxLabels([1, 2, 3], 2051)), /magic number 2051, expected 2049/],
-        ["an image file with the label magic", (d) => fs.writeFileSync(path.join(d, MNIST_FILES.train.images), idxImages(3, 28, 28, 2049)), /magic number 2049, expected 2051/],
-        ["images of the wrong size", (d) => fs.writeFileSync(path.join(d, MNIST_FILES.train.images), idxImages(3, 32, 32)), /images are 32x32, expected 28x28/],
-        ["mismatched counts", (d) => fs.writeFileSync(path.join(d, MNIST_FILES.train.labels), idxLabels([1, 2])), /holds 2 labels but .*train-images-idx3-ubyte holds 3 images/],
-        ["a label that is not a digit", (d) => fs.writeFileSync(path.join(d, MNIST_FILES.test.labels), idxLabels([7, 12])), /label 1 is 12, expected a digit 0-9/],
+        [
+            "a missing file",
+            (d) => fs.rmSync(path.join(d, MNIST_FILES.train.labels)),
+            /train-labels-idx1-ubyte: missing/,
+        ],
+        [
+            "a truncated image file",
+            (d) => {
+                const f = path.join(d, MNIST_FILES.test.images);
+                fs.writeFileSync(f, fs.readFileSync(f).subarray(0, 100));
+            },
+            /t10k-images-idx3-ubyte: truncated: 100 bytes, expected 1584 for 2 images/,
+        ],
+        [
+            "a header shorter than 16 bytes",
+            (d) => fs.writeFileSync(path.join(d, MNIST_FILES.test.images), Buffer.alloc(5)),
+            /t10k-images-idx3-ubyte: truncated: 5 bytes/,
+        ],
+        [
+            "trailing bytes",
+            (d) => {
+                const f = path.join(d, MNIST_FILES.train.labels);
+                fs.writeFileSync(f, Buffer.concat([fs.readFileSync(f), Buffer.from([1])]));
+            },
+            /train-labels-idx1-ubyte: has trailing bytes: 12 bytes, expected 11 for 3 labels/,
+        ],
+        [
+            "a label file with the image magic",
+            (d) =>
+                fs.writeFileSync(
+                    path.join(d, MNIST_FILES.train.labels),
+                    idxLabels([1, 2, 3], 2051),
+                ),
+            /magic number 2051, expected 2049/,
+        ],
+        [
+            "an image file with the label magic",
+            (d) =>
+                fs.writeFileSync(
+                    path.join(d, MNIST_FILES.train.images),
+                    idxImages(3, 28, 28, 2049),
+                ),
+            /magic number 2049, expected 2051/,
+        ],
+        [
+            "images of the wrong size",
+            (d) => fs.writeFileSync(path.join(d, MNIST_FILES.train.images), idxImages(3, 32, 32)),
+            /images are 32x32, expected 28x28/,
+        ],
+        [
+            "mismatched counts",
+            (d) => fs.writeFileSync(path.join(d, MNIST_FILES.train.labels), idxLabels([1, 2])),
+            /holds 2 labels but .*train-images-idx3-ubyte holds 3 images/,
+        ],
+        [
+            "a label that is not a digit",
+            (d) => fs.writeFileSync(path.join(d, MNIST_FILES.test.labels), idxLabels([7, 12])),
+            /label 1 is 12, expected a digit 0-9/,
+        ],
     ];
     for (const [what, damage, message] of corrupt) {
         it(`rejects ${what}, naming the file`, () => {
@@ -112,6 +156,9 @@ describe("normalization", () => {
 
     it("rejects a subset size that is not a positive integer", () => {
         const data = loadMnist(writeMnistDir());
-        assert.throws(() => takeSplit(data.train, 0), /subset size is 0; expected a positive integer/);
+        assert.throws(
+            () => takeSplit(data.train, 0),
+            /subset size is 0; expected a positive integer/,
+        );
     });
 });

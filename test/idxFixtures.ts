@@ -6,7 +6,12 @@ import * as zlib from "zlib";
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IMAGE_SIZE, MNIST_FILES } from "../model/data";
 
 /** IDX image bytes: `count` images of `rows` x `cols`, pixel value = (image index + pixel) % 256. */
-export function idxImages(count: number, rows = IMAGE_SIZE, cols = IMAGE_SIZE, magic = IDX_IMAGES_MAGIC): Buffer {
+export function idxImages(
+    count: number,
+    rows = IMAGE_SIZE,
+    cols = IMAGE_SIZE,
+    magic = IDX_IMAGES_MAGIC,
+): Buffer {
     const buf = Buffer.alloc(16 + count * rows * cols);
     buf.writeUInt32BE(magic, 0);
     buf.writeUInt32BE(count, 4);

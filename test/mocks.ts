@@ -29,7 +29,9 @@ export function ofType(type: string): Recorded[] {
 export function single(type: string): Recorded {
     const found = ofType(type);
     if (found.length !== 1) {
-        throw new Error(`expected one ${type}, found ${found.length}: ${recorded.map((r) => r.type).join(", ")}`);
+        throw new Error(
+            `expected one ${type}, found ${found.length}: ${recorded.map((r) => r.type).join(", ")}`,
+        );
     }
     return found[0];
 }
@@ -47,7 +49,9 @@ pulumi.runtime.setMocks(
             if (args.type === "docker:index/image:Image") {
                 const imageName = args.inputs.imageName as string;
                 const repo = imageName.slice(0, imageName.lastIndexOf(":"));
-                state.repoDigest = args.inputs.skipPush ? mockDigest(imageName) : `${repo}@${mockDigest(imageName)}`;
+                state.repoDigest = args.inputs.skipPush
+                    ? mockDigest(imageName)
+                    : `${repo}@${mockDigest(imageName)}`;
                 state.baseImageName = imageName;
             }
             if (args.type.startsWith("kubernetes:") && state.metadata !== undefined) {
@@ -83,5 +87,8 @@ export function secretValue(input: unknown): unknown {
 export function setStackConfig(config: Record<string, string>, secretKeys: string[] = []): void {
     const full: Record<string, string> = {};
     for (const [k, v] of Object.entries(config)) full[`tfk8s:${k}`] = v;
-    pulumi.runtime.setAllConfig(full, secretKeys.map((k) => `tfk8s:${k}`));
+    pulumi.runtime.setAllConfig(
+        full,
+        secretKeys.map((k) => `tfk8s:${k}`),
+    );
 }

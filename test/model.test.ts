@@ -20,9 +20,15 @@ describe("createModel", () => {
         assert.strictEqual(hidden.units, 128);
         assert.strictEqual(hidden.activation, "relu");
         // tfjs serializes glorot-uniform as the VarianceScaling it is.
-        const init = hidden.kernelInitializer as { className: string; config: Record<string, unknown> };
+        const init = hidden.kernelInitializer as {
+            className: string;
+            config: Record<string, unknown>;
+        };
         assert.strictEqual(init.className, "VarianceScaling");
-        assert.deepStrictEqual([init.config.scale, init.config.mode, init.config.distribution], [1, "fanAvg", "uniform"]);
+        assert.deepStrictEqual(
+            [init.config.scale, init.config.mode, init.config.distribution],
+            [1, "fanAvg", "uniform"],
+        );
         assert.strictEqual(logits.activation, "linear");
         assert.strictEqual(model.layers[2].getConfig().rate, 0.2);
         const optimizer = model.optimizer as tf.AdamOptimizer;
@@ -41,9 +47,18 @@ describe("createModel", () => {
     });
 
     it("rejects bad hyperparameters by name", () => {
-        assert.throws(() => createModel({ hiddenUnits: 0 }), /`hiddenUnits` is 0; expected a positive integer/);
-        assert.throws(() => createModel({ dropoutRate: 1 }), /`dropoutRate` is 1; expected a number in \[0, 1\)/);
-        assert.throws(() => createModel({ learningRate: -1 }), /`learningRate` is -1; expected a positive number/);
+        assert.throws(
+            () => createModel({ hiddenUnits: 0 }),
+            /`hiddenUnits` is 0; expected a positive integer/,
+        );
+        assert.throws(
+            () => createModel({ dropoutRate: 1 }),
+            /`dropoutRate` is 1; expected a number in \[0, 1\)/,
+        );
+        assert.throws(
+            () => createModel({ learningRate: -1 }),
+            /`learningRate` is -1; expected a positive number/,
+        );
     });
 
     it("computes sparse cross-entropy from logits", () => {
@@ -63,13 +78,19 @@ describe("createModel", () => {
         const got = (loaded.predict(x) as tf.Tensor).dataSync();
         const maxDiff = Math.max(...Array.from(want, (w, i) => Math.abs(w - got[i])));
         assert.ok(maxDiff <= 1e-6, `max difference ${maxDiff}`);
-        assert.ok(Array.from(want).some((v) => v !== 0), "predictions are not all zero");
+        assert.ok(
+            Array.from(want).some((v) => v !== 0),
+            "predictions are not all zero",
+        );
     });
 
     it("names a weight file that model.json lists but is missing", async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-model-"));
         await saveLayersModel(createModel(), dir);
         fs.rmSync(path.join(dir, "weights.bin"));
-        await assert.rejects(loadLayersModel(path.join(dir, MODEL_JSON)), /lists weight file weights\.bin, which is missing/);
+        await assert.rejects(
+            loadLayersModel(path.join(dir, MODEL_JSON)),
+            /lists weight file weights\.bin, which is missing/,
+        );
     });
 });

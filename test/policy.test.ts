@@ -1,7 +1,12 @@
 import { promiseOf, resetRecorded, recorded, single } from "./mocks";
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, PolicyResource } from "@pulumi/policy";
+import {
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    PolicyResource,
+} from "@pulumi/policy";
 import { ModelServing } from "../components/modelServing";
 import {
     imageByDigest,
@@ -23,10 +28,18 @@ function isTypeOf(type: string) {
 }
 
 /** Runs a resource policy on one resource; returns the violation messages. */
-async function violations(policy: ResourceValidationPolicy, type: string, props: Record<string, any>, config: object = {}): Promise<string[]> {
+async function violations(
+    policy: ResourceValidationPolicy,
+    type: string,
+    props: Record<string, any>,
+    config: object = {},
+): Promise<string[]> {
     const found: string[] = [];
     const schemaDefaults = Object.fromEntries(
-        Object.entries(policy.configSchema?.properties ?? {}).map(([k, v]) => [k, (v as { default?: unknown }).default]),
+        Object.entries(policy.configSchema?.properties ?? {}).map(([k, v]) => [
+            k,
+            (v as { default?: unknown }).default,
+        ]),
     );
     const args = {
         type,
@@ -44,13 +57,24 @@ async function violations(policy: ResourceValidationPolicy, type: string, props:
 }
 
 /** What ModelServing actually declares, recorded through the mocks: the compliant baseline. */
-async function declared(args: Partial<ConstructorParameters<typeof ModelServing>[1]> = {}): Promise<{ deployment: any; service: any; pdb?: any }> {
+async function declared(
+    args: Partial<ConstructorParameters<typeof ModelServing>[1]> = {},
+): Promise<{ deployment: any; service: any; pdb?: any }> {
     resetRecorded();
-    const s = new ModelServing("p", { image: DIGEST, modelName: "mymodel", modelVersion: 1, ...args });
+    const s = new ModelServing("p", {
+        image: DIGEST,
+        modelName: "mymodel",
+        modelVersion: 1,
+        ...args,
+    });
     await promiseOf(pulumi.output(s.urn));
     await new Promise((r) => setImmediate(r));
     const pdbs = recorded.filter((r) => r.type === PDB);
-    return { deployment: single(DEPLOYMENT).inputs, service: single(SERVICE).inputs, pdb: pdbs[0]?.inputs };
+    return {
+        deployment: single(DEPLOYMENT).inputs,
+        service: single(SERVICE).inputs,
+        pdb: pdbs[0]?.inputs,
+    };
 }
 
 function clone<T>(v: T): T {
@@ -60,19 +84,36 @@ function clone<T>(v: T): T {
 describe("policy pack", () => {
     it("image-by-digest: passes a digest, rejects a mutable tag, allows content tags only when configured", async () => {
         const { deployment } = await declared();
-        assert.deepStrictEqual(await violations(imageByDigest("mandatory"), DEPLOYMENT, deployment), []);
+        assert.deepStrictEqual(
+            await violations(imageByDigest("mandatory"), DEPLOYMENT, deployment),
+            [],
+        );
         const tagged = clone(deployment);
         tagged.spec.template.spec.containers[0].image = "ghcr.io/acme/mymodel-serving:latest";
-        assert.match((await violations(imageByDigest("mandatory"), DEPLOYMENT, tagged))[0], /uses image "ghcr\.io\/acme\/mymodel-serving:latest"; reference it by digest/);
+        assert.match(
+            (await violations(imageByDigest("mandatory"), DEPLOYMENT, tagged))[0],
+            /uses image "ghcr\.io\/acme\/mymodel-serving:latest"; reference it by digest/,
+        );
         const local = clone(deployment);
         local.spec.template.spec.containers[0].image = "mymodel-serving:v1-0123456789ab";
-        assert.strictEqual((await violations(imageByDigest("mandatory"), DEPLOYMENT, local)).length, 1);
-        assert.deepStrictEqual(await violations(imageByDigest("mandatory"), DEPLOYMENT, local, { allowContentAddressedTags: true }), []);
+        assert.strictEqual(
+            (await violations(imageByDigest("mandatory"), DEPLOYMENT, local)).length,
+            1,
+        );
+        assert.deepStrictEqual(
+            await violations(imageByDigest("mandatory"), DEPLOYMENT, local, {
+                allowContentAddressedTags: true,
+            }),
+            [],
+        );
     });
 
     it("resources-set: passes the defaults, names each missing request or limit", async () => {
         const { deployment } = await declared();
-        assert.deepStrictEqual(await violations(resourcesSet("mandatory"), DEPLOYMENT, deployment), []);
+        assert.deepStrictEqual(
+            await violations(resourcesSet("mandatory"), DEPLOYMENT, deployment),
+            [],
+        );
         const bare = clone(deployment);
         bare.spec.template.spec.containers[0].resources = { requests: { cpu: "1" } };
         assert.deepStrictEqual(await violations(resourcesSet("mandatory"), DEPLOYMENT, bare), [
@@ -82,10 +123,15 @@ describe("policy pack", () => {
 
     it("readiness-probe: passes ours, rejects a container without one", async () => {
         const { deployment } = await declared();
-        assert.deepStrictEqual(await violations(readinessProbe("mandatory"), DEPLOYMENT, deployment), []);
+        assert.deepStrictEqual(
+            await violations(readinessProbe("mandatory"), DEPLOYMENT, deployment),
+            [],
+        );
         const noProbe = clone(deployment);
         delete noProbe.spec.template.spec.containers[0].readinessProbe;
-        assert.deepStrictEqual(await violations(readinessProbe("mandatory"), DEPLOYMENT, noProbe), ['container "tensorflow-serving" has no readinessProbe']);
+        assert.deepStrictEqual(await violations(readinessProbe("mandatory"), DEPLOYMENT, noProbe), [
+            'container "tensorflow-serving" has no readinessProbe',
+        ]);
     });
 
     it("non-root: passes ours, rejects root and privilege escalation", async () => {
@@ -104,25 +150,58 @@ describe("policy pack", () => {
         const { service } = await declared();
         const policy = noPublicServiceInProduction("mandatory");
         assert.deepStrictEqual(await violations(policy, SERVICE, service), []);
-        assert.match((await violations(policy, SERVICE, service, { production: true }))[0], /Service type NodePort exposes the model/);
-        assert.deepStrictEqual(await violations(policy, SERVICE, service, { production: true, allowPublicService: true }), []);
+        assert.match(
+            (await violations(policy, SERVICE, service, { production: true }))[0],
+            /Service type NodePort exposes the model/,
+        );
+        assert.deepStrictEqual(
+            await violations(policy, SERVICE, service, {
+                production: true,
+                allowPublicService: true,
+            }),
+            [],
+        );
         const internal = (await declared({ serviceType: "ClusterIP" })).service;
-        assert.deepStrictEqual(await violations(policy, SERVICE, internal, { production: true }), []);
+        assert.deepStrictEqual(
+            await violations(policy, SERVICE, internal, { production: true }),
+            [],
+        );
     });
 
     it("production-availability: needs >= 2 replicas and a PDB selecting the pods", async () => {
         const policy = productionAvailability("mandatory");
-        const run = async (resources: Array<[string, any]>, production: boolean): Promise<string[]> => {
+        const run = async (
+            resources: Array<[string, any]>,
+            production: boolean,
+        ): Promise<string[]> => {
             const found: string[] = [];
             const args = {
-                resources: resources.map(([type, props], i) => ({ type, props, urn: `u${i}`, name: `r${i}`, isType: isTypeOf(type) }) as unknown as PolicyResource),
+                resources: resources.map(
+                    ([type, props], i) =>
+                        ({
+                            type,
+                            props,
+                            urn: `u${i}`,
+                            name: `r${i}`,
+                            isType: isTypeOf(type),
+                        }) as unknown as PolicyResource,
+                ),
                 getConfig: () => ({ production }),
             } as unknown as StackValidationArgs;
             await policy.validateStack(args, (m: string) => found.push(m));
             return found;
         };
         const good = await declared({ replicas: 3, pdbMinAvailable: 2, serviceType: "ClusterIP" });
-        assert.deepStrictEqual(await run([[DEPLOYMENT, good.deployment], [PDB, good.pdb]], true), []);
+        assert.deepStrictEqual(
+            await run(
+                [
+                    [DEPLOYMENT, good.deployment],
+                    [PDB, good.pdb],
+                ],
+                true,
+            ),
+            [],
+        );
         const single1 = await declared();
         assert.deepStrictEqual(await run([[DEPLOYMENT, single1.deployment]], true), [
             "Deployment r0 runs 1 replica(s); production needs at least 2",
@@ -131,6 +210,15 @@ describe("policy pack", () => {
         assert.deepStrictEqual(await run([[DEPLOYMENT, single1.deployment]], false), []);
         const foreignPdb = clone(good.pdb);
         foreignPdb.spec.selector.matchLabels = { app: "other" };
-        assert.deepStrictEqual(await run([[DEPLOYMENT, good.deployment], [PDB, foreignPdb]], true), ["Deployment r0 has no PodDisruptionBudget selecting its pods"]);
+        assert.deepStrictEqual(
+            await run(
+                [
+                    [DEPLOYMENT, good.deployment],
+                    [PDB, foreignPdb],
+                ],
+                true,
+            ),
+            ["Deployment r0 has no PodDisruptionBudget selecting its pods"],
+        );
     });
 });

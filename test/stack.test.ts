@@ -1,4 +1,12 @@
-import { ofType, promiseOf, recorded, resetRecorded, secretValue, setStackConfig, single } from "./mocks";
+import {
+    ofType,
+    promiseOf,
+    recorded,
+    resetRecorded,
+    secretValue,
+    setStackConfig,
+    single,
+} from "./mocks";
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
@@ -14,8 +22,12 @@ const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 
 /** A stack file's config, without the `tfk8s:` prefix. */
 function stackFile(stack: string): Record<string, string> {
-    const config = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")).config;
-    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k.replace(/^tfk8s:/, ""), String(v)]));
+    const config = YAML.parse(
+        fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8"),
+    ).config;
+    return Object.fromEntries(
+        Object.entries(config).map(([k, v]) => [k.replace(/^tfk8s:/, ""), String(v)]),
+    );
 }
 
 /** Quick training settings so the program's real train-through-the-cache path runs in about a second. */
@@ -26,7 +38,10 @@ function quickTraining(cacheDir: string): Record<string, string> {
 type Program = () => Promise<Record<string, any>>;
 
 /** Runs index.ts under the mocks from a scratch working directory; returns its stack outputs. */
-async function runProgram(config: Record<string, string>, secretKeys: string[] = []): Promise<Record<string, any>> {
+async function runProgram(
+    config: Record<string, string>,
+    secretKeys: string[] = [],
+): Promise<Record<string, any>> {
     resetRecorded();
     setStackConfig(config, secretKeys);
     const program: Program = require("../index");
@@ -60,32 +75,40 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         // The build context holds the exported SavedModel the program just wrote.
         const version = path.join(image.build.context, "models", "mymodel", "1");
         assert.ok(fs.existsSync(path.join(version, "saved_model.pb")));
-        const record = JSON.parse(fs.readFileSync(path.join(version, "assets.extra", "tfk8s-metadata.json"), "utf8"));
+        const record = JSON.parse(
+            fs.readFileSync(path.join(version, "assets.extra", "tfk8s-metadata.json"), "utf8"),
+        );
         assert.strictEqual(record.training.testAccuracy, out.modelAccuracy);
-        assert.deepStrictEqual(record.signatures.signatures.serving_default.inputs.images.shape, [-1, 28, 28]);
+        assert.deepStrictEqual(
+            record.signatures.signatures.serving_default.inputs.images.shape,
+            [-1, 28, 28],
+        );
         const deployment = single(DEPLOYMENT).inputs;
         assert.strictEqual(deployment.spec.replicas, 1);
         assert.strictEqual(deployment.spec.template.spec.containers[0].image, image.imageName);
-        assert.strictEqual(single("kubernetes:core/v1:Service").inputs.spec.ports[0].nodePort, 30111);
+        assert.strictEqual(
+            single("kubernetes:core/v1:Service").inputs.spec.ports[0].nodePort,
+            30111,
+        );
         assert.strictEqual(ofType(HPA).length, 0);
         assert.strictEqual(ofType(PDB).length, 0);
-        assert.deepStrictEqual(
-            recorded.map((r) => r.type).sort(),
-            [
-                "docker:index/image:Image",
-                DEPLOYMENT,
-                "kubernetes:core/v1:Service",
-                "pulumi:providers:kubernetes",
-                "tfk8s:serving:ModelDeployment",
-                "tfk8s:serving:ModelService",
-                "tfk8s:serving:ModelServing",
-                "tfk8s:serving:ServingImage",
-            ],
-        );
+        assert.deepStrictEqual(recorded.map((r) => r.type).sort(), [
+            "docker:index/image:Image",
+            DEPLOYMENT,
+            "kubernetes:core/v1:Service",
+            "pulumi:providers:kubernetes",
+            "tfk8s:serving:ModelDeployment",
+            "tfk8s:serving:ModelService",
+            "tfk8s:serving:ModelServing",
+            "tfk8s:serving:ServingImage",
+        ]);
     });
 
     it("prod: pushes with a secret password, deploys the digest, 3 replicas, HPA and PDB", async () => {
-        const out = await runProgram({ ...stackFile("prod"), registryPassword: "t0ken", ...quickTraining(cacheDir) }, ["registryPassword"]);
+        const out = await runProgram(
+            { ...stackFile("prod"), registryPassword: "t0ken", ...quickTraining(cacheDir) },
+            ["registryPassword"],
+        );
         const image = single("docker:index/image:Image").inputs;
         assert.strictEqual(image.skipPush, false);
         assert.deepStrictEqual((secretValue(image.registry) as any).password, "t0ken");
@@ -97,7 +120,10 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         assert.strictEqual(single(HPA).inputs.spec.maxReplicas, 10);
         assert.strictEqual(single(PDB).inputs.spec.minAvailable, 2);
         assert.strictEqual(single("kubernetes:core/v1:Service").inputs.spec.type, "ClusterIP");
-        assert.strictEqual(out.endpoint, "http://mymodel-serving.ml-serving.svc.cluster.local:8501");
+        assert.strictEqual(
+            out.endpoint,
+            "http://mymodel-serving.ml-serving.svc.cluster.local:8501",
+        );
         // No stack output carries the password.
         assert.ok(!JSON.stringify(out).includes("t0ken"));
     });
@@ -105,8 +131,14 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
     it("render mode: points the provider at the directory and skips readiness waits", async () => {
         const renderDir = path.join(scratch, "rendered");
         await runProgram({ ...stackFile("dev"), renderDir, ...quickTraining(cacheDir) });
-        assert.strictEqual(single("pulumi:providers:kubernetes").inputs.renderYamlToDirectory, renderDir);
-        assert.strictEqual(single(DEPLOYMENT).inputs.metadata.annotations["pulumi.com/skipAwait"], "true");
+        assert.strictEqual(
+            single("pulumi:providers:kubernetes").inputs.renderYamlToDirectory,
+            renderDir,
+        );
+        assert.strictEqual(
+            single(DEPLOYMENT).inputs.metadata.annotations["pulumi.com/skipAwait"],
+            "true",
+        );
         assert.strictEqual(ofType("kubernetes:core/v1:Secret").length, 0);
     });
 
@@ -114,19 +146,31 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         const dir = path.join(scratch, "tfjs");
         fs.mkdirSync(dir);
         await saveLayersModel(createModel({ seed: 1 }), dir);
-        const out = await runProgram({ ...stackFile("dev"), modelSource: path.join(dir, "model.json") });
+        const out = await runProgram({
+            ...stackFile("dev"),
+            modelSource: path.join(dir, "model.json"),
+        });
         assert.strictEqual(out.modelAccuracy, undefined);
         const context = single("docker:index/image:Image").inputs.build.context;
-        assert.ok(fs.statSync(path.join(context, "models", "mymodel", "1", "saved_model.pb")).size > 400000);
+        assert.ok(
+            fs.statSync(path.join(context, "models", "mymodel", "1", "saved_model.pb")).size >
+                400000,
+        );
     });
 
     it("stops on a model source that does not exist, before any resource", async () => {
-        await assert.rejects(runProgram({ ...stackFile("dev"), modelSource: path.join(scratch, "nope") }), /model source .*nope does not exist/);
+        await assert.rejects(
+            runProgram({ ...stackFile("dev"), modelSource: path.join(scratch, "nope") }),
+            /model source .*nope does not exist/,
+        );
         assert.strictEqual(recorded.length, 0);
     });
 
     it("fails on bad config before registering any resource", async () => {
-        await assert.rejects(runProgram({ ...stackFile("dev"), replicas: "0" }), /`tfk8s:replicas` is "0"/);
+        await assert.rejects(
+            runProgram({ ...stackFile("dev"), replicas: "0" }),
+            /`tfk8s:replicas` is "0"/,
+        );
         assert.strictEqual(recorded.length, 0);
     });
 });

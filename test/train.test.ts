@@ -11,11 +11,21 @@ function tempDir(): string {
 }
 
 /** A fast run: one epoch on the first 2,000 training images, gate lowered to fit. */
-function quick(cacheDir: string, extra: TrainOptions = {}): { options: TrainOptions; lines: string[] } {
+function quick(
+    cacheDir: string,
+    extra: TrainOptions = {},
+): { options: TrainOptions; lines: string[] } {
     const lines: string[] = [];
     return {
         lines,
-        options: { epochs: 1, trainSubset: 2000, minAccuracy: 0.5, cacheDir, log: (l) => lines.push(l), ...extra },
+        options: {
+            epochs: 1,
+            trainSubset: 2000,
+            minAccuracy: 0.5,
+            cacheDir,
+            log: (l) => lines.push(l),
+            ...extra,
+        },
     };
 }
 
@@ -26,20 +36,34 @@ describe("trainModel", () => {
         const { options, lines } = quick(cacheDir);
         const result = await trainModel(options);
         assert.strictEqual(result.fromCache, false);
-        assert.ok(result.metadata.testAccuracy >= 0.8, `test accuracy ${result.metadata.testAccuracy}`);
-        assert.deepStrictEqual(fs.readdirSync(result.dir).sort(), ["metadata.json", "model.json", "report.html", "weights.bin"]);
+        assert.ok(
+            result.metadata.testAccuracy >= 0.8,
+            `test accuracy ${result.metadata.testAccuracy}`,
+        );
+        assert.deepStrictEqual(fs.readdirSync(result.dir).sort(), [
+            "metadata.json",
+            "model.json",
+            "report.html",
+            "weights.bin",
+        ]);
         const meta = JSON.parse(fs.readFileSync(path.join(result.dir, "metadata.json"), "utf8"));
         assert.strictEqual(meta.parameterCount, 101770);
         assert.strictEqual(meta.hyperparameters.trainExamples, 2000);
         assert.strictEqual(meta.data.testExamples, 10000);
         assert.match(meta.data.sha256, /^[0-9a-f]{64}$/);
         assert.strictEqual(meta.history.loss.length, 1);
-        assert.ok(lines.some((l) => /^test accuracy: 0\.\d{4}$/.test(l)), lines.join("\n"));
+        assert.ok(
+            lines.some((l) => /^test accuracy: 0\.\d{4}$/.test(l)),
+            lines.join("\n"),
+        );
         const report = fs.readFileSync(path.join(result.dir, "report.html"), "utf8");
         // 10 header cells plus 100 counts, and the counts add up to the test set.
         const counts = [...report.matchAll(/<td[^>]*>(\d+)<\/td>/g)].map((m) => Number(m[1]));
         assert.strictEqual(counts.length, 100);
-        assert.strictEqual(counts.reduce((a, b) => a + b, 0), 10000);
+        assert.strictEqual(
+            counts.reduce((a, b) => a + b, 0),
+            10000,
+        );
     });
 
     it("loads the same inputs from the cache without training and reports the same numbers", async () => {
@@ -49,9 +73,17 @@ describe("trainModel", () => {
         const cached = await trainModel(again.options);
         assert.strictEqual(cached.fromCache, true);
         assert.strictEqual(cached.dir, trained.dir);
-        assert.ok(again.lines.some((l) => l.startsWith("cache hit:")), again.lines.join("\n"));
-        assert.ok(!again.lines.some((l) => l.startsWith("training ")), "a cache hit must not train");
-        assert.ok(again.lines.includes(`test accuracy: ${trained.metadata.testAccuracy.toFixed(4)}`));
+        assert.ok(
+            again.lines.some((l) => l.startsWith("cache hit:")),
+            again.lines.join("\n"),
+        );
+        assert.ok(
+            !again.lines.some((l) => l.startsWith("training ")),
+            "a cache hit must not train",
+        );
+        assert.ok(
+            again.lines.includes(`test accuracy: ${trained.metadata.testAccuracy.toFixed(4)}`),
+        );
         const x = tf.randomUniform([3, 28, 28], 0, 1, "float32", 2);
         const a = (trained.model.predict(x) as tf.Tensor).dataSync();
         const b = (cached.model.predict(x) as tf.Tensor).dataSync();
@@ -73,7 +105,10 @@ describe("trainModel", () => {
     it("fails the quality gate with both numbers and caches nothing", async () => {
         const dir = tempDir();
         const { options } = quick(dir, { trainSubset: 300, minAccuracy: 0.99 });
-        await assert.rejects(trainModel(options), /test accuracy 0\.\d{4} is below minAccuracy 0\.99/);
+        await assert.rejects(
+            trainModel(options),
+            /test accuracy 0\.\d{4} is below minAccuracy 0\.99/,
+        );
         assert.deepStrictEqual(fs.readdirSync(dir), []);
     });
 
@@ -83,8 +118,14 @@ describe("trainModel", () => {
     });
 
     it("rejects bad options by name before loading anything", async () => {
-        await assert.rejects(trainModel({ epochs: 0 }), /`epochs` is 0; expected a positive integer/);
-        await assert.rejects(trainModel({ minAccuracy: 1.5 }), /`minAccuracy` is 1.5; expected a number in \(0, 1\]/);
+        await assert.rejects(
+            trainModel({ epochs: 0 }),
+            /`epochs` is 0; expected a positive integer/,
+        );
+        await assert.rejects(
+            trainModel({ minAccuracy: 1.5 }),
+            /`minAccuracy` is 1.5; expected a number in \(0, 1\]/,
+        );
         await assert.rejects(trainModel({ trainSubset: -5 }), /`trainSubset` is -5/);
     });
 });
@@ -116,12 +157,27 @@ describe("artifact cache", () => {
 
 describe("train CLI arguments", () => {
     it("parses flags into options", () => {
-        const o = parseArguments(["--epochs", "3", "--batch-size", "64", "--backend", "cpu", "--out", "x"]);
+        const o = parseArguments([
+            "--epochs",
+            "3",
+            "--batch-size",
+            "64",
+            "--backend",
+            "cpu",
+            "--out",
+            "x",
+        ]);
         assert.deepStrictEqual([o.epochs, o.batchSize, o.backend, o.out], [3, 64, "cpu", "x"]);
     });
 
     it("names a flag whose value is not a number", () => {
-        assert.throws(() => parseArguments(["--epochs", "five"]), /`--epochs` is "five"; expected a number/);
-        assert.throws(() => parseArguments(["--backend", "gpu"]), /`--backend` is "gpu"; expected one of auto, tensorflow, wasm, cpu/);
+        assert.throws(
+            () => parseArguments(["--epochs", "five"]),
+            /`--epochs` is "five"; expected a number/,
+        );
+        assert.throws(
+            () => parseArguments(["--backend", "gpu"]),
+            /`--backend` is "gpu"; expected one of auto, tensorflow, wasm, cpu/,
+        );
     });
 });
