@@ -1,0 +1,250 @@
+/**
+ * `npm run predict -- --url <endpoint> [options] <image files…>`: sends images to TF Serving and
+ * prints the predicted digits. PNG and JPEG of any size and colour are converted to MNIST's
+ * format first (see `image.ts`); `--mnist N` sends the first N MNIST test images and reports
+ * accuracy.
+ */
+import { parseArgs } from "util";
+import {
+    CONNECTION_FLAGS,
+    CONNECTION_USAGE,
+    UsageError,
+    chunks,
+    connectionOptions,
+    formatTable,
+    intFlag,
+    runMain,
+} from "./cliSupport";
+import { MnistImage, readMnistImage } from "./image";
+import { mnistTestSample } from "./mnist";
+import {
+    CLIENT_DEFAULTS,
+    ClientOptions,
+    DigitPrediction,
+    TfServingClient,
+    imagesFromPixels,
+} from "./tfServing";
+
+/** Usage text of the command. */
+export const PREDICT_USAGE = [
+    "usage: npm run predict -- --url <endpoint> [options] [image files…]",
+    "",
+    "Sends PNG or JPEG images of handwritten digits to a TF Serving endpoint and prints the",
+    "predicted digit and its probability for each.",
+    "",
+    ...CONNECTION_USAGE,
+    "  --signature <name>   signature to call (default serving_default; `probabilities` also works)",
+    "  --mnist <N>          also send the first N MNIST test images and report the accuracy",
+    `  --batch-size <n>     images per request (default 100, at most ${CLIENT_DEFAULTS.maxBatchSize})`,
+    "  --json               print JSON instead of tables",
+    "  -h, --help           show this text",
+].join("\n");
+
+/** Parsed command line of `predict`. */
+export interface PredictArguments {
+    /** How to reach the server. */
+    readonly client: ClientOptions;
+    /** Image files to classify. */
+    readonly files: readonly string[];
+    /** Signature to call; the server's default when undefined. */
+    readonly signature?: string;
+    /** How many MNIST test images to send, if any. */
+    readonly mnist?: number;
+    /** Images per request. */
+    readonly batchSize: number;
+    /** Machine-readable output. */
+    readonly json: boolean;
+}
+
+/** Parses `predict`'s flags; returns "help" for `--help`. Throws `UsageError` on mistakes. */
+export function parsePredictArguments(argv: readonly string[]): PredictArguments | "help" {
+    let parsed;
+    try {
+        parsed = parseArgs({
+            args: [...argv],
+            options: {
+                ...CONNECTION_FLAGS,
+                signature: { type: "string" },
+                mnist: { type: "string" },
+                "batch-size": { type: "string" },
+                json: { type: "boolean" },
+            },
+            allowPositionals: true,
+            strict: true,
+        });
+    } catch (err) {
+        throw new UsageError((err as Error).message);
+    }
+    const { values, positionals } = parsed;
+    if (values.help === true) return "help";
+    const client = connectionOptions(values);
+    const mnist = intFlag("mnist", values.mnist, 1);
+    const batchSize = intFlag("batch-size", values["batch-size"], 1) ?? 100;
+    if (batchSize > CLIENT_DEFAULTS.maxBatchSize) {
+        throw new UsageError(
+            `\`--batch-size\` is ${batchSize}; expected at most ${CLIENT_DEFAULTS.maxBatchSize}`,
+        );
+    }
+    if (positionals.length === 0 && mnist === undefined) {
+        throw new UsageError("nothing to predict: expected image files, `--mnist N`, or both");
+    }
+    return {
+        client,
+        files: positionals,
+        signature: values.signature,
+        mnist,
+        batchSize,
+        json: values.json === true,
+    };
+}
+
+/** One classified image file. */
+export interface FileResult {
+    /** The file as given on the command line. */
+    readonly file: string;
+    /** The most probable digit. */
+    readonly digit: number;
+    /** Its probability. */
+    readonly probability: number;
+    /** All ten probabilities. */
+    readonly probabilities: readonly number[];
+}
+
+/** The `--mnist` run. */
+export interface MnistResult {
+    /** Images sent (test-set indices 0 to count-1). */
+    readonly count: number;
+    /** Predictions equal to the label. */
+    readonly correct: number;
+    /** `correct / count`. */
+    readonly accuracy: number;
+    /** The images predicted wrongly. */
+    readonly misclassified: readonly {
+        index: number;
+        label: number;
+        digit: number;
+        probability: number;
+    }[];
+}
+
+/** Everything `predict` prints, as `--json` prints it. */
+export interface PredictReport {
+    /** The model URL the requests went to. */
+    readonly endpoint: string;
+    /** Signature called. */
+    readonly signature: string;
+    /** One entry per image file, in command-line order. */
+    readonly predictions: readonly FileResult[];
+    /** Present when `--mnist` was given. */
+    readonly mnist?: MnistResult;
+}
+
+async function predictAll(
+    client: TfServingClient,
+    images: number[][][],
+    args: PredictArguments,
+): Promise<DigitPrediction[]> {
+    const out: DigitPrediction[] = [];
+    for (const batch of chunks(images, args.batchSize)) {
+        out.push(...(await client.predictDigits(batch, { signatureName: args.signature })));
+    }
+    return out;
+}
+
+/** Converts the files, queries the server and returns the report. */
+export async function runPredict(args: PredictArguments): Promise<PredictReport> {
+    // Every file is read and converted before anything is sent, so a bad file costs no requests.
+    const converted: MnistImage[] = args.files.map((file) => readMnistImage(file));
+    const client = new TfServingClient(args.client);
+    const digits = await predictAll(
+        client,
+        converted.map((m) => imagesFromPixels(m.pixels)[0]),
+        args,
+    );
+    const predictions = args.files.map((file, i) => ({
+        file,
+        digit: digits[i].digit,
+        probability: digits[i].probability,
+        probabilities: digits[i].probabilities,
+    }));
+    let mnist: MnistResult | undefined;
+    if (args.mnist !== undefined) {
+        const sample = await mnistTestSample(args.mnist);
+        const results = await predictAll(
+            client,
+            imagesFromPixels(sample.pixels, sample.count),
+            args,
+        );
+        const misclassified = results.flatMap((r, index) =>
+            r.digit === sample.labels[index]
+                ? []
+                : [
+                      {
+                          index,
+                          label: sample.labels[index],
+                          digit: r.digit,
+                          probability: r.probability,
+                      },
+                  ],
+        );
+        const correct = sample.count - misclassified.length;
+        mnist = { count: sample.count, correct, accuracy: correct / sample.count, misclassified };
+    }
+    return {
+        endpoint: client.modelUrl,
+        signature: args.signature ?? "serving_default",
+        predictions,
+        ...(mnist === undefined ? {} : { mnist }),
+    };
+}
+
+/** The report as a person reads it: a table of files, then the MNIST summary. */
+export function formatReport(report: PredictReport): string {
+    const parts: string[] = [];
+    if (report.predictions.length > 0) {
+        parts.push(
+            formatTable(
+                ["file", "digit", "probability"],
+                report.predictions.map((p) => [p.file, String(p.digit), p.probability.toFixed(4)]),
+                [1, 2],
+            ),
+        );
+    }
+    const m = report.mnist;
+    if (m !== undefined) {
+        parts.push(
+            `MNIST test images 0-${m.count - 1}: ${m.correct}/${m.count} correct, accuracy ${m.accuracy.toFixed(4)} ` +
+                `(${report.endpoint})`,
+        );
+        if (m.misclassified.length > 0) {
+            const shown = m.misclassified.slice(0, 20);
+            const rows = shown.map((e) => [
+                String(e.index),
+                String(e.label),
+                String(e.digit),
+                e.probability.toFixed(4),
+            ]);
+            const more = m.misclassified.length - shown.length;
+            parts.push(
+                `misclassified${more > 0 ? ` (first ${shown.length} of ${m.misclassified.length})` : ""}:\n` +
+                    formatTable(["index", "label", "predicted", "probability"], rows, [0, 1, 2, 3]),
+            );
+        }
+    }
+    return parts.join("\n\n");
+}
+
+async function main(): Promise<number> {
+    const args = parsePredictArguments(process.argv.slice(2));
+    if (args === "help") {
+        process.stdout.write(`${PREDICT_USAGE}\n`);
+        return 0;
+    }
+    const report = await runPredict(args);
+    process.stdout.write(`${args.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`);
+    return 0;
+}
+
+if (require.main === module) {
+    runMain(main, PREDICT_USAGE);
+}

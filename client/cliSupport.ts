@@ -1,0 +1,115 @@
+/** Pieces the `predict` and `smoke` commands share: connection flags, number flags, tables. */
+import { CLIENT_DEFAULTS, ClientOptions } from "./tfServing";
+
+/** A mistake on the command line: the command prints it with its usage and exits 2. */
+export class UsageError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "UsageError";
+    }
+}
+
+/** `util.parseArgs` option specs of the flags every command takes to reach the server. */
+export const CONNECTION_FLAGS = {
+    url: { type: "string" },
+    model: { type: "string" },
+    version: { type: "string" },
+    label: { type: "string" },
+    timeout: { type: "string" },
+    retries: { type: "string" },
+    help: { type: "boolean", short: "h" },
+} as const;
+
+/** Usage lines of `CONNECTION_FLAGS`. */
+export const CONNECTION_USAGE = [
+    "  --url <endpoint>     TF Serving's REST base URL, e.g. http://<node-ip>:30111 (required)",
+    `  --model <name>       model name (default ${CLIENT_DEFAULTS.model})`,
+    "  --version <n>        use this model version (default: the latest the server serves)",
+    "  --label <label>      use the version with this label (not with --version)",
+    `  --timeout <ms>       per-request timeout (default ${CLIENT_DEFAULTS.timeoutMs})`,
+    `  --retries <n>        retries on connection errors and HTTP 503 (default ${CLIENT_DEFAULTS.retries})`,
+];
+
+/** Parses an integer flag, or returns undefined when it is absent. */
+export function intFlag(name: string, raw: string | undefined, min: number): number | undefined {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (raw.trim() === "" || !Number.isSafeInteger(n) || n < min) {
+        throw new UsageError(`\`--${name}\` is "${raw}"; expected an integer >= ${min}`);
+    }
+    return n;
+}
+
+/** Client options from the connection flags; `--url` is required. */
+export function connectionOptions(values: {
+    url?: string;
+    model?: string;
+    version?: string;
+    label?: string;
+    timeout?: string;
+    retries?: string;
+}): ClientOptions {
+    if (values.url === undefined || values.url === "") {
+        throw new UsageError(
+            "`--url` is missing; expected TF Serving's REST base URL, e.g. http://<node-ip>:30111",
+        );
+    }
+    if (values.version !== undefined && values.label !== undefined) {
+        throw new UsageError(
+            `\`--version\` is ${values.version} and \`--label\` is "${values.label}"; expected at most one`,
+        );
+    }
+    return {
+        url: values.url,
+        model: values.model,
+        version: intFlag("version", values.version, 1),
+        label: values.label,
+        timeoutMs: intFlag("timeout", values.timeout, 1),
+        retries: intFlag("retries", values.retries, 0),
+    };
+}
+
+/** Renders rows under headers; columns listed in `right` are right-aligned (numbers). */
+export function formatTable(
+    headers: readonly string[],
+    rows: readonly (readonly string[])[],
+    right: readonly number[] = [],
+): string {
+    const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+    const line = (cells: readonly string[]) =>
+        cells
+            .map((cell, c) =>
+                right.includes(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c]),
+            )
+            .join("  ")
+            .trimEnd();
+    return [line(headers), ...rows.map(line)].join("\n");
+}
+
+/** Splits `items` into consecutive chunks of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+    const out: T[][] = [];
+    for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+    return out;
+}
+
+/**
+ * Runs a command's main: prints `error: …` (and the usage for a `UsageError`) to stderr and sets
+ * the exit code: 2 for usage errors, 1 for anything else.
+ */
+export function runMain(main: () => Promise<number>, usage: string): void {
+    main().then(
+        (code) => {
+            process.exitCode = code;
+        },
+        (err: Error) => {
+            if (err instanceof UsageError) {
+                process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
+                process.exitCode = 2;
+            } else {
+                process.stderr.write(`error: ${err.message}\n`);
+                process.exitCode = 1;
+            }
+        },
+    );
+}

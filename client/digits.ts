@@ -1,0 +1,24 @@
+/** Turning the model's ten scores into a digit and its probability, without TensorFlow.js. */
+
+/** Softmax of `logits`, shifted by their maximum so large scores do not overflow `exp`. */
+export function softmax(logits: readonly number[]): number[] {
+    if (logits.length === 0) {
+        throw new Error("softmax of 0 logits; expected at least one score");
+    }
+    const max = Math.max(...logits);
+    const exps = logits.map((v) => Math.exp(v - max));
+    const sum = exps.reduce((a, b) => a + b, 0);
+    return exps.map((e) => e / sum);
+}
+
+/** Index of the largest value; the first one on ties, as `tf.argMax` does. */
+export function argMax(values: readonly number[]): number {
+    if (values.length === 0) {
+        throw new Error("argMax of 0 values; expected at least one");
+    }
+    let best = 0;
+    for (let i = 1; i < values.length; i++) {
+        if (values[i] > values[best]) best = i;
+    }
+    return best;
+}

@@ -1,0 +1,110 @@
+/**
+ * Starts and stops `tf_serving_double.py`: TF Serving's REST contract in front of real TensorFlow
+ * executing an exported SavedModel (see that file for the contract it follows).
+ */
+import { ChildProcess, spawn } from "child_process";
+import * as path from "path";
+
+/** How to start the double. */
+export interface DoubleOptions {
+    /** Python with TensorFlow, e.g. from `venvPython()`. */
+    readonly python: string;
+    /** The model directory holding numeric version directories (`<base>/<name>`). */
+    readonly modelBasePath: string;
+    /** Served model name. Defaults to `mymodel`. */
+    readonly modelName?: string;
+    /** Seconds to stay in START before loading. Defaults to 0. */
+    readonly loadDelaySeconds?: number;
+    /** Labels to versions. Defaults to none. */
+    readonly labels?: Readonly<Record<string, number>>;
+    /** Milliseconds to wait for the port. Defaults to 60,000. */
+    readonly startTimeoutMs?: number;
+}
+
+/** A running double; `url` is its base URL. */
+export class TfServingDouble {
+    private stderr = "";
+
+    private constructor(
+        private readonly child: ChildProcess,
+        /** `http://127.0.0.1:<port>`. */
+        readonly url: string,
+    ) {
+        child.stderr?.on("data", (chunk: Buffer) => {
+            this.stderr += chunk.toString("utf8");
+        });
+    }
+
+    /** Everything the double wrote to stderr so far (load errors, TensorFlow's logs). */
+    get log(): string {
+        return this.stderr;
+    }
+
+    /** Spawns the double and resolves once its port is open (TensorFlow may still be loading). */
+    static start(options: DoubleOptions): Promise<TfServingDouble> {
+        const script = path.join(__dirname, "tf_serving_double.py");
+        const args = [
+            script,
+            "--model-name",
+            options.modelName ?? "mymodel",
+            "--model-base-path",
+            options.modelBasePath,
+            "--load-delay",
+            String(options.loadDelaySeconds ?? 0),
+            ...Object.entries(options.labels ?? {}).flatMap(([label, v]) => [
+                "--label",
+                `${label}=${v}`,
+            ]),
+        ];
+        const child = spawn(options.python, args, {
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2", PYTHONDONTWRITEBYTECODE: "1" },
+        });
+        return new Promise((resolve, reject) => {
+            let out = "";
+            let err = "";
+            const timer = setTimeout(() => {
+                child.kill();
+                reject(
+                    new Error(
+                        `tf_serving_double.py printed no port within ${options.startTimeoutMs ?? 60_000} ms\n${err}`,
+                    ),
+                );
+            }, options.startTimeoutMs ?? 60_000);
+            const onErr = (chunk: Buffer) => {
+                err += chunk.toString("utf8");
+            };
+            child.stderr?.on("data", onErr);
+            child.once("exit", (code) => {
+                clearTimeout(timer);
+                reject(
+                    new Error(
+                        `tf_serving_double.py exited with ${code} before opening its port\n${err}`,
+                    ),
+                );
+            });
+            child.stdout?.on("data", (chunk: Buffer) => {
+                out += chunk.toString("utf8");
+                const line = out.split("\n").find((l) => l.startsWith("{"));
+                if (line === undefined) return;
+                clearTimeout(timer);
+                child.removeAllListeners("exit");
+                child.stderr?.off("data", onErr);
+                const double = new TfServingDouble(
+                    child,
+                    `http://127.0.0.1:${JSON.parse(line).port}`,
+                );
+                double.stderr = err;
+                resolve(double);
+            });
+        });
+    }
+
+    /** Stops the double (SIGTERM to its own pid) and waits for it to exit. */
+    async stop(): Promise<void> {
+        if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+        this.child.kill("SIGTERM");
+        await exited;
+    }
+}

@@ -1,0 +1,347 @@
+/**
+ * End to end against real TensorFlow: our model is trained (quickly), exported with the
+ * TypeScript SavedModel writer and served by `tf_serving_double.py`, which speaks TF Serving's
+ * REST contract and answers with what the TensorFlow runtime computes from our graph. The client,
+ * the `predict` command and the smoke check then run against it.
+ *
+ * Needs `.venv/bin/python` with TensorFlow (`scripts/tf-venv.sh`). Without it the suite skips,
+ * saying why; with CI=true it fails instead.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs";
+import { venvPython } from "../../bench/venv";
+import { argMax, softmax } from "../../client/digits";
+import { ServingHttpError } from "../../client/errors";
+import { readMnistImage } from "../../client/image";
+import { TfServingClient, imagesFromPixels, parseErrorBody } from "../../client/tfServing";
+import { MODEL_JSON, loadLayersModel, saveLayersModel } from "../../model/artifact";
+import { initBackend } from "../../model/backend";
+import { MnistData, loadMnist } from "../../model/data";
+import { ExportResult, exportSavedModel } from "../../model/savedmodel";
+import {
+    RENDERINGS,
+    encodeJpeg,
+    encodePng,
+    grayToRgba,
+    renderDigit,
+    writeFile,
+} from "../doubles/digitImages";
+import { logitsOf, quickModel } from "../doubles/quickModel";
+import { runCli } from "../doubles/runCli";
+import { TfServingDouble } from "../doubles/tfServingDouble";
+
+const PIXELS = 28 * 28;
+const COUNT = 100;
+/** TensorFlow (double) and TensorFlow.js run the same float32 graph; allow for summation order. */
+const LOGIT_TOLERANCE = 1e-3;
+
+describe("end to end: TF Serving's REST contract over TensorFlow running our SavedModel", function () {
+    let python: string | undefined;
+    let dir: string;
+    let mnist: MnistData;
+    let model: tf.LayersModel;
+    let modelDir: string;
+    let exported: ExportResult;
+    let double: TfServingDouble;
+    /** The local (tfjs) logits of the first COUNT test images. */
+    let local: number[][];
+    const client = (options: { model?: string; version?: number; label?: string } = {}) =>
+        new TfServingClient({ url: double.url, timeoutMs: 30_000, ...options });
+
+    before(async function () {
+        python = venvPython();
+        if (python === undefined) {
+            const why =
+                "no TensorFlow: .venv/bin/python is missing or cannot `import tensorflow` (see scripts/tf-venv.sh)";
+            if (process.env.CI === "true")
+                throw new Error(
+                    `CI=true requires the end-to-end suite to run, but there is ${why}`,
+                );
+            console.log(`    skipping the end-to-end suite: ${why}`);
+            this.skip();
+        }
+        await initBackend(undefined, () => undefined);
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-e2e-"));
+        mnist = loadMnist();
+        const quick = await quickModel();
+        model = quick.model;
+        modelDir = quick.dir;
+        exported = await exportSavedModel(model, path.join(dir, "export"), {
+            name: "mymodel",
+            version: 1,
+        });
+        local = logitsOf(model, mnist.test.images.subarray(0, COUNT * PIXELS), COUNT);
+        // Seconds in START, then TensorFlow's import and load: a real start-up to wait through.
+        double = await TfServingDouble.start({
+            python: python as string,
+            modelBasePath: path.dirname(exported.dir),
+            loadDelaySeconds: 3,
+            labels: { stable: 1 },
+        });
+    });
+
+    after(async () => {
+        await double?.stop();
+        if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("smoke waits through the server's start-up, then agrees with the local model on 100 images", async () => {
+        const run = await runCli("client/smoke.ts", [
+            "--url",
+            double.url,
+            "--model-dir",
+            modelDir,
+            "--wait",
+            "120",
+        ]);
+        assert.strictEqual(run.code, 0, `${run.stdout}\n${run.stderr}\n${double.log}`);
+        assert.match(run.stdout, /not yet: (version 1 is (START|LOADING)|.*Could not find)/);
+        assert.match(run.stdout, /version 1 is AVAILABLE/);
+        const verdict = run.stdout.trimEnd().split("\n").pop() ?? "";
+        assert.match(
+            verdict,
+            /^smoke: OK: version 1 agrees with the local model on all 100 MNIST test images 0-99/,
+        );
+        const correct = local.filter((l, i) => argMax(l) === mnist.test.labels[i]).length;
+        assert.match(
+            verdict,
+            new RegExp(
+                `served accuracy ${(correct / COUNT).toFixed(4)}, local ${(correct / COUNT).toFixed(4)}`,
+            ),
+        );
+    });
+
+    describe("once the version is AVAILABLE", () => {
+        before(async () => {
+            await client().waitUntilAvailable({ timeoutMs: 120_000, intervalMs: 250 });
+        });
+
+        it("reports model_version_status and the signatures our writer exported", async () => {
+            const status = await client().status();
+            assert.deepStrictEqual(status.versions, [
+                { version: 1, state: "AVAILABLE", errorCode: "OK", errorMessage: "" },
+            ]);
+            const meta = await client({ label: "stable" }).metadata();
+            assert.deepStrictEqual([meta.name, meta.version], ["mymodel", 1]);
+            const written = exported.signatures.signatures;
+            assert.deepStrictEqual(
+                Object.keys(meta.signatures).sort(),
+                Object.keys(written).sort(),
+            );
+            for (const [key, sig] of Object.entries(written)) {
+                for (const side of ["inputs", "outputs"] as const) {
+                    for (const [name, t] of Object.entries(sig[side])) {
+                        const served = meta.signatures[key][side][name];
+                        assert.deepStrictEqual(
+                            [served.name, served.dtype, served.shape],
+                            [t.tensor, t.dtype, t.shape],
+                            `${key} ${side} ${name}`,
+                        );
+                    }
+                }
+            }
+        });
+
+        it("predicts the logits TensorFlow computes from our graph, equal to TensorFlow.js's", async () => {
+            const images = imagesFromPixels(mnist.test.images.subarray(0, COUNT * PIXELS), COUNT);
+            const served = await client().predict(images);
+            const worst = Math.max(
+                ...served.flatMap((row, i) => row.map((v, k) => Math.abs(v - local[i][k]))),
+            );
+            assert.ok(worst < LOGIT_TOLERANCE, `largest logit difference ${worst}`);
+            const viaLabel = await client({ label: "stable" }).predictDigits(images.slice(0, 10), {
+                signatureName: "probabilities",
+            });
+            viaLabel.forEach((d, i) => {
+                const expected = softmax(local[i]);
+                assert.strictEqual(d.digit, argMax(local[i]));
+                assert.ok(
+                    d.probabilities.every((p, k) => Math.abs(p - expected[k]) < 1e-4),
+                    `image ${i}`,
+                );
+            });
+        });
+
+        it("answers unknown models, versions, labels, signatures and bad shapes with TF Serving's errors", async () => {
+            const one = [imagesFromPixels(mnist.test.images.subarray(0, PIXELS))[0]];
+            const expectHttp = async (
+                call: Promise<unknown>,
+                status: number,
+                message: string | RegExp,
+            ) => {
+                const err = await call.then(
+                    () => assert.fail("expected an HTTP error"),
+                    (e: Error) => e,
+                );
+                assert.ok(err instanceof ServingHttpError, String(err));
+                assert.strictEqual(err.status, status);
+                assert.ok(err.fromTfServing);
+                if (typeof message === "string") assert.strictEqual(err.serverMessage, message);
+                else assert.match(err.serverMessage, message);
+            };
+            await expectHttp(
+                client({ model: "nope" }).predict(one),
+                404,
+                "Servable not found for request: Latest(nope)",
+            );
+            await expectHttp(
+                client({ version: 2 }).predict(one),
+                404,
+                "Servable not found for request: Specific(mymodel, 2)",
+            );
+            await expectHttp(
+                client({ version: 2 }).status(),
+                404,
+                "Could not find version 2 of model mymodel",
+            );
+            await expectHttp(
+                client({ label: "canary" }).status(),
+                400,
+                "Unrecognized servable version label: canary",
+            );
+            await expectHttp(
+                client().predict(one, { signatureName: "nope" }),
+                400,
+                'Serving signature name: "nope" not found in signature def',
+            );
+            // A shape the client would refuse, sent raw: the error comes from TensorFlow itself.
+            const response = await fetch(`${double.url}/v1/models/mymodel:predict`, {
+                method: "POST",
+                body: JSON.stringify({ instances: [[[1, 2]]] }),
+            });
+            assert.strictEqual(response.status, 400);
+            const { message, fromTfServing } = parseErrorBody(await response.text());
+            assert.ok(fromTfServing);
+            assert.match(
+                message,
+                /^Input to reshape is a tensor with 2 values, but the requested shape requires a multiple of 784/,
+            );
+        });
+
+        it("predict command: classifies image files and MNIST images as the local model does", async () => {
+            const digit = (k: number) => mnist.test.images.subarray(k * PIXELS, (k + 1) * PIXELS);
+            const files = [
+                writeFile(dir, "scan.png", encodePng(grayToRgba(digit(0)), 0)),
+                writeFile(
+                    dir,
+                    "photo.jpg",
+                    encodeJpeg(renderDigit(digit(1), RENDERINGS.bluePenOnYellow), 80),
+                ),
+                writeFile(
+                    dir,
+                    "corner.jpg",
+                    encodeJpeg(renderDigit(digit(2), RENDERINGS.markerInCorner), 80),
+                ),
+                writeFile(
+                    dir,
+                    "sticker.png",
+                    encodePng(renderDigit(digit(3), RENDERINGS.redOnTransparent)),
+                ),
+            ];
+            const converted = new Uint8Array(files.length * PIXELS);
+            files.forEach((f, i) => converted.set(readMnistImage(f).pixels, i * PIXELS));
+            const expected = logitsOf(model, converted, files.length).map(softmax);
+
+            const json = await runCli("client/cli.ts", [
+                "--url",
+                double.url,
+                "--json",
+                "--mnist",
+                String(COUNT),
+                ...files,
+            ]);
+            assert.strictEqual(json.code, 0, json.stderr);
+            const report = JSON.parse(json.stdout);
+            report.predictions.forEach(
+                (p: { file: string; digit: number; probabilities: number[] }, i: number) => {
+                    assert.strictEqual(p.file, files[i]);
+                    assert.strictEqual(p.digit, argMax(expected[i]), p.file);
+                    assert.ok(
+                        p.probabilities.every((v, k) => Math.abs(v - expected[i][k]) < 1e-4),
+                        p.file,
+                    );
+                },
+            );
+            const wrong = local.flatMap((l, i) => (argMax(l) === mnist.test.labels[i] ? [] : [i]));
+            assert.strictEqual(report.mnist.correct, COUNT - wrong.length);
+            assert.deepStrictEqual(
+                report.mnist.misclassified.map((m: { index: number }) => m.index),
+                wrong,
+            );
+
+            const table = await runCli("client/cli.ts", ["--url", double.url, files[1]]);
+            assert.strictEqual(table.code, 0, table.stderr);
+            const [header, row] = table.stdout.trimEnd().split("\n");
+            assert.match(header, /^file\s+digit\s+probability$/);
+            const [file, d, p] = row.split(/\s+/);
+            assert.deepStrictEqual([file, Number(d)], [files[1], argMax(expected[1])]);
+            assert.ok(Math.abs(Number(p) - Math.max(...expected[1])) <= 1e-4 + 5e-5, row);
+        });
+
+        it("smoke fails with a readable diff against a model that disagrees", async () => {
+            // The local model with class 0 favoured: it disagrees with the served one on some images.
+            const skewed = await loadLayersModel(path.join(modelDir, MODEL_JSON));
+            const last = skewed.layers[skewed.layers.length - 1];
+            const [kernel, bias] = last.getWeights();
+            last.setWeights([kernel, bias.add(tf.tensor1d([2.5, 0, 0, 0, 0, 0, 0, 0, 0, 0]))]);
+            const skewedDir = fs.mkdtempSync(path.join(dir, "skewed-"));
+            await saveLayersModel(skewed, skewedDir);
+            const mine = logitsOf(skewed, mnist.test.images.subarray(0, COUNT * PIXELS), COUNT).map(
+                argMax,
+            );
+            const differ = mine.flatMap((c, i) => (c === argMax(local[i]) ? [] : [i]));
+            assert.ok(
+                differ.length > 0 && differ.length < 50,
+                `${differ.length} differences; pick another skew`,
+            );
+
+            const run = await runCli("client/smoke.ts", [
+                "--url",
+                double.url,
+                "--model-dir",
+                skewedDir,
+            ]);
+            assert.strictEqual(run.code, 1, run.stdout + run.stderr);
+            const lines = run.stdout.trimEnd().split("\n");
+            const at = lines.findIndex((l) => l.startsWith("smoke: FAILED"));
+            assert.match(
+                lines[at],
+                new RegExp(
+                    `disagrees with the local model on ${differ.length} of 100 MNIST test images 0-99`,
+                ),
+            );
+            assert.deepStrictEqual(lines[at + 2].trim().split(/\s+/), [
+                "index",
+                "expected",
+                "got",
+                "label",
+            ]);
+            const rows = lines.slice(at + 3).map((l) => l.trim().split(/\s+/).map(Number));
+            assert.deepStrictEqual(
+                rows,
+                differ.map((i) => [i, mine[i], argMax(local[i]), mnist.test.labels[i]]),
+            );
+        });
+
+        it("smoke times out clearly when the model it waits for is never served", async () => {
+            const run = await runCli("client/smoke.ts", [
+                "--url",
+                double.url,
+                "--model",
+                "othermodel",
+                "--wait",
+                "2",
+                "--model-dir",
+                modelDir,
+            ]);
+            assert.strictEqual(run.code, 1);
+            assert.match(
+                run.stderr,
+                /^error: model "othermodel" at .*\/v1\/models\/othermodel is not AVAILABLE after waiting 2000 ms \(\d+ polls\); last seen: .* returned HTTP 404: TF Serving says: Could not find any versions of model othermodel/,
+            );
+        });
+    });
+});
