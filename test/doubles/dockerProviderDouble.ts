@@ -32,7 +32,8 @@ interface ImageInputs {
 function reveal(value: any): any {
     if (Array.isArray(value)) return value.map(reveal);
     if (value !== null && typeof value === "object") {
-        if (value["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return reveal(value.value);
+        if (value["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270")
+            return reveal(value.value);
         return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]));
     }
     return value;
@@ -51,7 +52,16 @@ function buildAndPush(inputs: ImageInputs): Record<string, unknown> {
     const context = inputs.build?.context ?? ".";
     const dockerfile = inputs.build?.dockerfile ?? path.join(context, "Dockerfile");
     const platform = inputs.build?.platform;
-    docker(["build", "-q", "-t", inputs.imageName, "-f", dockerfile, ...(platform ? ["--platform", platform] : []), context]);
+    docker([
+        "build",
+        "-q",
+        "-t",
+        inputs.imageName,
+        "-f",
+        dockerfile,
+        ...(platform ? ["--platform", platform] : []),
+        context,
+    ]);
     const server = inputs.registry?.server ?? inputs.imageName.split("/")[0];
     let repoDigest: string;
     if (inputs.skipPush === true) {
@@ -62,14 +72,20 @@ function buildAndPush(inputs: ImageInputs): Record<string, unknown> {
         const env = { ...process.env, DOCKER_CONFIG: config };
         try {
             if (inputs.registry?.username !== undefined) {
-                docker(["login", server, "-u", inputs.registry.username, "--password-stdin"], inputs.registry.password ?? "", env);
+                docker(
+                    ["login", server, "-u", inputs.registry.username, "--password-stdin"],
+                    inputs.registry.password ?? "",
+                    env,
+                );
             }
             const out = docker(["push", inputs.imageName], undefined, env);
             const digest = /digest: (sha256:[0-9a-f]{64})/.exec(out)?.[1];
             if (digest === undefined) throw new Error(`docker push printed no digest:\n${out}`);
             repoDigest = `${inputs.imageName.slice(0, inputs.imageName.lastIndexOf(":"))}@${digest}`;
         } catch (err) {
-            throw new Error(`pushing ${inputs.imageName} to registry ${server} failed: ${(err as Error).message}`);
+            throw new Error(
+                `pushing ${inputs.imageName} to registry ${server} failed: ${(err as Error).message}`,
+            );
         } finally {
             fs.rmSync(config, { recursive: true, force: true });
         }
@@ -78,7 +94,10 @@ function buildAndPush(inputs: ImageInputs): Record<string, unknown> {
         // Inputs come back as outputs (the password excepted): diff compares them next time.
         build: inputs.build,
         skipPush: inputs.skipPush ?? false,
-        registry: inputs.registry === undefined ? undefined : { server: inputs.registry.server, username: inputs.registry.username },
+        registry:
+            inputs.registry === undefined
+                ? undefined
+                : { server: inputs.registry.server, username: inputs.registry.username },
         imageName: inputs.imageName,
         baseImageName: inputs.imageName,
         context,
@@ -96,13 +115,22 @@ function plain(value: Record<string, unknown>): Record<string, unknown> {
 
 /** The inputs that decide what gets built and where it goes (never the password). */
 function identity(inputs: ImageInputs): string {
-    return JSON.stringify([inputs.imageName, inputs.build, inputs.skipPush ?? false, inputs.registry?.server, inputs.registry?.username]);
+    return JSON.stringify([
+        inputs.imageName,
+        inputs.build,
+        inputs.skipPush ?? false,
+        inputs.registry?.server,
+        inputs.registry?.username,
+    ]);
 }
 
 const double: provider.Provider = {
     version: "5.2.0",
     async check(urn, _olds, news) {
-        if (!urn.includes(IMAGE_TYPE)) throw new Error(`the docker provider test double only serves ${IMAGE_TYPE}, not ${urn}`);
+        if (!urn.includes(IMAGE_TYPE))
+            throw new Error(
+                `the docker provider test double only serves ${IMAGE_TYPE}, not ${urn}`,
+            );
         return { inputs: news };
     },
     async diff(_id, _urn, olds, news) {

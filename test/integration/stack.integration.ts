@@ -369,7 +369,10 @@ describe("pulumi up of the dev stack, for real (render mode)", function () {
     });
 
     it("pulumi destroy leaves nothing behind", () => {
-        const out = ok(pulumi(["destroy", "-s", "dev", "--yes", "--skip-preview"]), "pulumi destroy");
+        const out = ok(
+            pulumi(["destroy", "-s", "dev", "--yes", "--skip-preview"]),
+            "pulumi destroy",
+        );
         assert.match(out, /Destroying \(dev\)/);
         const exported = JSON.parse(ok(pulumi(["stack", "export", "-s", "dev"]), "stack export"));
         assert.deepStrictEqual(exported.deployment.resources ?? [], []);
