@@ -1,0 +1,74 @@
+/**
+ * `npm run bench:stack`: times the dev stack under the real Pulumi CLI (see
+ * test/integration/realStack.ts), side by side in one run: `pulumi preview` with a cold model cache
+ * (it trains) as the reference, `pulumi preview` with the cache warm, `pulumi up` from an empty
+ * stack, and a no-change `pulumi up`, counting the changes it reports. Writes
+ * `bench/results/stack.json`. Targets: warm preview under 15 s; the no-change up changes nothing.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { RealStack, ok, realStackEnv } from "../test/integration/realStack";
+
+/** Seconds a pulumi command took, and its output. */
+function timed(stack: RealStack, args: string[], what: string): { seconds: number; out: string } {
+    const started = process.hrtime.bigint();
+    const out = ok(stack.pulumi(args), what);
+    return { seconds: Number(process.hrtime.bigint() - started) / 1e9, out };
+}
+
+/** Resource operations in an update summary ("+ 3 created", "~ 1 updated", …). */
+function changesIn(out: string): number {
+    const counts = [...out.matchAll(/(\d+) (created|updated|deleted|replaced)/g)].map((m) =>
+        Number(m[1]),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+}
+
+async function main(): Promise<void> {
+    const env = realStackEnv();
+    if (typeof env === "string") throw new Error(`cannot benchmark the stack: ${env}`);
+    const stack = new RealStack(env);
+    try {
+        stack.initStack("dev", await stack.pushStandInBaseImage());
+        const cold = timed(stack, ["preview", "-s", "dev"], "cold preview");
+        const warm = timed(stack, ["preview", "-s", "dev"], "warm preview");
+        const up = timed(stack, ["up", "-s", "dev", "--yes", "--skip-preview"], "up from empty");
+        const again = timed(stack, ["up", "-s", "dev", "--yes", "--skip-preview"], "no-change up");
+        ok(stack.pulumi(["destroy", "-s", "dev", "--yes", "--skip-preview"]), "destroy");
+
+        const rows = [
+            ["pulumi preview, cold model cache (trains)", cold.seconds, ""],
+            [
+                "pulumi preview, warm model cache",
+                warm.seconds,
+                warm.seconds < 15 ? "target < 15 s: met" : "target < 15 s: MISSED",
+            ],
+            ["pulumi up from an empty stack", up.seconds, `${changesIn(up.out)} changes`],
+            ["pulumi up with nothing changed", again.seconds, `${changesIn(again.out)} changes`],
+        ] as const;
+        console.log("");
+        for (const [label, seconds, note] of rows) {
+            console.log(`${label.padEnd(44)} ${seconds.toFixed(1).padStart(7)} s   ${note}`);
+        }
+        const result = {
+            date: new Date().toISOString(),
+            coldPreviewSeconds: cold.seconds,
+            warmPreviewSeconds: warm.seconds,
+            upFromEmptySeconds: up.seconds,
+            upFromEmptyChanges: changesIn(up.out),
+            noChangeUpSeconds: again.seconds,
+            noChangeUpChanges: changesIn(again.out),
+        };
+        const file = path.join(__dirname, "results", "stack.json");
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+        console.log(`written ${file}`);
+    } finally {
+        stack.cleanUp();
+    }
+}
+
+main().catch((err: Error) => {
+    console.error(`error: ${err.message}`);
+    process.exit(1);
+});

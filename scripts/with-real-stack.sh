@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs a command (the integration suite, the stack benchmark) with a real Pulumi toolchain and
+# Docker engine: builds or reuses the Pulumi CLI, language host and kubernetes provider from Go
+# modules, starts a private Docker engine and a registry with credentials, builds the manifest
+# checker, exports what test/integration/realStack.ts reads, runs the command, and stops the
+# engine and registry it started, whatever the outcome.
+#
+# Usage: scripts/with-real-stack.sh <command> [args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -gt 0 ] || { echo "usage: $0 <command> [args...]" >&2; exit 2; }
+tools="${TFK8S_TOOLS_DIR:-$HOME/.cache/tfk8s-tools}"
+docker_state="${TFK8S_DOCKER_DIR:-/tmp/tfk8s-docker}"
+
+bash scripts/install-pulumi.sh
+# shellcheck source=/dev/null
+source "$tools/env.sh"
+
+trap 'bash scripts/docker-down.sh' EXIT
+bash scripts/docker-up.sh
+# shellcheck source=/dev/null
+source "$docker_state/env.sh"
+
+export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
+(cd scripts/manifest-check && go build -o "$TFK8S_MANIFEST_CHECK" .)
+
+"$@"

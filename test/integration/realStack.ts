@@ -1,0 +1,245 @@
+/**
+ * A dev stack run by the real Pulumi CLI in a scratch copy of the project, shared by the
+ * integration test and `npm run bench:stack`. scripts/with-real-stack.sh provides the tools and
+ * the engine through the environment: PATH (pulumi), PULUMI_HOME, DOCKER_HOST, TFK8S_REGISTRY,
+ * TFK8S_REGISTRY_USER, TFK8S_REGISTRY_PASSWORD_FILE and TFK8S_MANIFEST_CHECK.
+ *
+ * Two parts are test doubles, because the real ones cannot exist on our CI machine: the docker
+ * provider plugin (test/doubles/dockerProviderDouble.ts; the Go proxy serves no pulumi-docker
+ * module) and the tensorflow/serving base image (Docker Hub is unreachable), replaced by an image
+ * built FROM scratch. The cluster is replaced by render mode.
+ */
+import { SpawnSyncReturns, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+/** What `pulumi up` needs of the project; tests and docs stay behind. */
+const PROJECT_FILES = [
+    "Pulumi.yaml",
+    "Pulumi.dev.yaml",
+    "package.json",
+    "tsconfig.json",
+    "index.ts",
+    "config.ts",
+    "components",
+    "model",
+    "policy",
+];
+const REQUIRED_ENV = [
+    "DOCKER_HOST",
+    "TFK8S_REGISTRY",
+    "TFK8S_REGISTRY_USER",
+    "TFK8S_REGISTRY_PASSWORD_FILE",
+    "TFK8S_MANIFEST_CHECK",
+];
+
+/** The registry and tools the environment provides. */
+export interface RealStackEnv {
+    readonly registry: string;
+    readonly user: string;
+    readonly password: string;
+    readonly manifestCheck: string;
+}
+
+/** The environment, or why the real stack cannot run here. */
+export function realStackEnv(): RealStackEnv | string {
+    const missing = REQUIRED_ENV.filter((k) => !process.env[k]);
+    if (missing.length > 0) {
+        return `missing ${missing.join(", ")} (run it through scripts/with-real-stack.sh)`;
+    }
+    if (spawnSync("pulumi", ["version"]).status !== 0) return "no pulumi CLI on PATH";
+    return {
+        registry: process.env.TFK8S_REGISTRY as string,
+        user: process.env.TFK8S_REGISTRY_USER as string,
+        password: fs
+            .readFileSync(process.env.TFK8S_REGISTRY_PASSWORD_FILE as string, "utf8")
+            .trim(),
+        manifestCheck: process.env.TFK8S_MANIFEST_CHECK as string,
+    };
+}
+
+/** Runs a command and returns its result, output as text. */
+export function run(
+    cmd: string,
+    args: string[],
+    opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): SpawnSyncReturns<string> {
+    return spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20, ...opts });
+}
+
+/** stdout of a command that must succeed; otherwise an error with its whole output. */
+export function ok(r: SpawnSyncReturns<string>, what: string): string {
+    if (r.status !== 0) {
+        throw new Error(`${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+    }
+    return r.stdout;
+}
+
+/** Every file under `dir`, recursively. */
+export function filesUnder(dir: string): string[] {
+    if (!fs.existsSync(dir)) return [];
+    return fs
+        .readdirSync(dir, { withFileTypes: true, recursive: true })
+        .filter((e) => e.isFile())
+        .map((e) => path.join(e.parentPath, e.name));
+}
+
+/** A scratch copy of the project with a file state backend and a passphrase secrets provider. */
+export class RealStack {
+    readonly work = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-real-stack-"));
+    readonly project = path.join(this.work, "project");
+    readonly state = path.join(this.work, "state");
+    readonly rendered = path.join(this.work, "rendered");
+    readonly cacheDir = path.join(this.work, "cache");
+    /** Executable that runs the policy pack with the SDK's runner (see the constructor). */
+    readonly policyLauncher = path.join(this.work, "tfk8s-policy-pack");
+    private readonly pulumiEnv: NodeJS.ProcessEnv;
+
+    constructor(readonly env: RealStackEnv) {
+        // A copy, so stack files and build output never touch the checkout.
+        fs.mkdirSync(this.project);
+        for (const f of PROJECT_FILES) {
+            fs.cpSync(path.join(ROOT, f), path.join(this.project, f), { recursive: true });
+        }
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(this.project, "node_modules"));
+        fs.mkdirSync(this.state);
+        // The docker provider's test double goes on PATH, where the engine takes it as the
+        // ambient docker plugin.
+        const bin = path.join(this.work, "bin");
+        fs.mkdirSync(bin);
+        const tsx = path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs");
+        const double = path.join(ROOT, "test", "doubles", "dockerProviderDouble.ts");
+        fs.writeFileSync(
+            path.join(bin, "pulumi-resource-docker"),
+            `#!/bin/sh\nexec node ${tsx} ${double} "$@"\n`,
+            { mode: 0o755 },
+        );
+        // The only language host the Go proxy serves (sdk v3.68) cannot start a policy pack
+        // from its directory, so the CLI gets an executable that runs the pack with the SDK's
+        // own policy-pack runner.
+        const runner = path.join(
+            ROOT,
+            "node_modules",
+            "@pulumi",
+            "pulumi",
+            "cmd",
+            "run-policy-pack",
+        );
+        fs.writeFileSync(
+            this.policyLauncher,
+            `#!/bin/sh\ncd ${path.join(this.project, "policy")} && exec node ${runner} "$1" .\n`,
+            { mode: 0o755 },
+        );
+        this.pulumiEnv = {
+            ...process.env,
+            PATH: `${bin}:${process.env.PATH}`,
+            PULUMI_BACKEND_URL: `file://${this.state}`,
+            PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(12).toString("hex"),
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+        };
+    }
+
+    /** Runs `pulumi <args>` non-interactively in the project copy. */
+    pulumi(args: string[]): SpawnSyncReturns<string> {
+        return run("pulumi", ["--non-interactive", ...args], {
+            cwd: this.project,
+            env: this.pulumiEnv,
+        });
+    }
+
+    /** `--policy-pack` flags with the pack config of `rules`. */
+    policyFlags(rules: "dev" | "prod"): string[] {
+        return [
+            "--policy-pack",
+            this.policyLauncher,
+            "--policy-pack-config",
+            path.join(this.project, "policy", "config", `${rules}.json`),
+        ];
+    }
+
+    /** HEAD of a manifest in the registry, with basic auth; the digest it serves, or null. */
+    async registryDigest(repo: string, reference: string): Promise<string | null> {
+        const { registry, user, password } = this.env;
+        const res = await fetch(`http://${registry}/v2/${repo}/manifests/${reference}`, {
+            method: "HEAD",
+            headers: {
+                Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`,
+                Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+            },
+        });
+        return res.status === 200 ? res.headers.get("docker-content-digest") : null;
+    }
+
+    /**
+     * Builds and pushes the stand-in for tensorflow/serving (a test double FROM scratch that
+     * serves nothing); returns its reference by digest, for the `baseImage` config.
+     */
+    async pushStandInBaseImage(): Promise<string> {
+        const ctx = path.join(this.work, "standin");
+        fs.mkdirSync(ctx);
+        fs.writeFileSync(
+            path.join(ctx, "TEST-DOUBLE"),
+            "Stand-in for tensorflow/serving in tfk8s's integration test. It serves nothing.\n",
+        );
+        fs.writeFileSync(
+            path.join(ctx, "Dockerfile"),
+            "FROM scratch\nCOPY TEST-DOUBLE /TEST-DOUBLE\n",
+        );
+        const repo = "test-doubles/tensorflow-serving";
+        const tag = `${this.env.registry}/${repo}:standin`;
+        ok(run("docker", ["build", "-q", "-t", tag, ctx]), "docker build of the stand-in");
+        const login = ["login", this.env.registry, "-u", this.env.user, "--password-stdin"];
+        ok(run("docker", login, { input: this.env.password }), "docker login");
+        ok(run("docker", ["push", tag]), "docker push of the stand-in");
+        const digest = await this.registryDigest(repo, "standin");
+        if (digest === null) throw new Error(`the registry does not serve ${tag} after the push`);
+        return `${this.env.registry}/${repo}@${digest}`;
+    }
+
+    /**
+     * Creates `stack` pushing to `registry` (default: the real one) with the stand-in base
+     * image, render mode into `renderDir`, and the password set as a secret.
+     */
+    initStack(
+        stack: string,
+        baseImage: string,
+        registry = this.env.registry,
+        renderDir = this.rendered,
+    ): void {
+        ok(
+            this.pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"]),
+            `stack init ${stack}`,
+        );
+        const set = (key: string, value: string, secret = false) =>
+            ok(
+                this.pulumi([
+                    "config",
+                    "set",
+                    "-s",
+                    stack,
+                    `tfk8s:${key}`,
+                    ...(secret ? ["--secret"] : []),
+                    "--",
+                    value,
+                ]),
+                `config set ${key}`,
+            );
+        set("baseImage", baseImage);
+        set("renderDir", renderDir);
+        set("cacheDir", this.cacheDir);
+        set("skipPush", "false");
+        set("registryServer", registry);
+        set("registryUsername", this.env.user);
+        set("registryPassword", this.env.password, true);
+        set("imageRepository", `${registry}/tfk8s/mymodel-serving`);
+    }
+
+    /** Removes the scratch directory (kept when TFK8S_KEEP=1). */
+    cleanUp(): void {
+        if (process.env.TFK8S_KEEP === "1") console.log(`kept ${this.work}`);
+        else fs.rmSync(this.work, { recursive: true, force: true });
+    }
+}
