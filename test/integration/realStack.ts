@@ -96,6 +96,8 @@ export class RealStack {
     readonly cacheDir = path.join(this.work, "cache");
     /** Executable that runs the policy pack with the SDK's runner (see the constructor). */
     readonly policyLauncher = path.join(this.work, "tfk8s-policy-pack");
+    /** Everything the pulumi commands printed, for scanning the logs. */
+    readonly transcript: string[] = [];
     private readonly pulumiEnv: NodeJS.ProcessEnv;
 
     constructor(readonly env: RealStackEnv) {
@@ -144,10 +146,12 @@ export class RealStack {
 
     /** Runs `pulumi <args>` non-interactively in the project copy. */
     pulumi(args: string[]): SpawnSyncReturns<string> {
-        return run("pulumi", ["--non-interactive", ...args], {
+        const r = run("pulumi", ["--non-interactive", ...args], {
             cwd: this.project,
             env: this.pulumiEnv,
         });
+        this.transcript.push(r.stdout, r.stderr);
+        return r;
     }
 
     /** `--policy-pack` flags with the pack config of `rules`. */

@@ -115,7 +115,7 @@ describe("pulumi up of the dev stack, for real (render mode)", function () {
         assert.doesNotMatch(out, /training \d+ epoch/);
     });
 
-    it("the registry password appears in plain text nowhere: state, outputs, manifests, build context", () => {
+    it("the registry password appears in plain text nowhere: logs, state, outputs, manifests, build context", () => {
         const places = [
             ...filesUnder(stack.state),
             ...filesUnder(stack.rendered),
@@ -132,6 +132,11 @@ describe("pulumi up of the dev stack, for real (render mode)", function () {
                 `the registry password is in plain text in ${file}`,
             );
         }
+        assert.ok(stack.transcript.join("").includes("cache hit"), "the transcript holds the runs");
+        assert.ok(
+            !stack.transcript.join("").includes(stack.env.password),
+            "the password is in a log",
+        );
         const shown = ok(
             stack.pulumi(["stack", "output", "-s", "dev", "--json", "--show-secrets"]),
             "stack output",
