@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { loadLayersModel, saveLayersModel, MODEL_JSON } from "../model/artifact";
+import { speedUpWasmTransposedMatMul } from "../model/backend";
 import { createModel, crossentropyFromLogits, oneHotLabels } from "../model/model";
 
 describe("createModel", () => {
@@ -92,5 +93,38 @@ describe("createModel", () => {
             loadLayersModel(path.join(dir, MODEL_JSON)),
             /lists weight file weights\.bin, which is missing/,
         );
+    });
+});
+
+describe("WASM transposed matrix product", () => {
+    it("gives the CPU backend's x^T·y after the speed-up patch, without leaking tensors", async () => {
+        const previous = tf.getBackend();
+        require("@tensorflow/tfjs-backend-wasm");
+        const a = Array.from({ length: 6 * 5 }, (_, i) => Math.sin(i));
+        const b = Array.from({ length: 6 * 4 }, (_, i) => Math.cos(i));
+        const product = () =>
+            tf.tidy(() =>
+                Array.from(
+                    tf
+                        .matMul(tf.tensor2d(a, [6, 5]), tf.tensor2d(b, [6, 4]), true, false)
+                        .dataSync(),
+                ),
+            );
+        try {
+            await tf.setBackend("cpu");
+            const want = product();
+            await tf.setBackend("wasm");
+            speedUpWasmTransposedMatMul();
+            const before = tf.memory().numTensors;
+            const got = product();
+            assert.strictEqual(tf.memory().numTensors, before);
+            assert.strictEqual(got.length, 20);
+            assert.ok(
+                got.every((v, i) => Math.abs(v - want[i]) < 1e-5),
+                `${got} vs ${want}`,
+            );
+        } finally {
+            await tf.setBackend(previous);
+        }
     });
 });

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# A real (control-plane only) Kubernetes API server for `pulumi up` without a
+# cluster: Debian's etcd + kube-apiserver and kube-controller-manager built from Go modules.
+#
+#   scripts/kube-apiserver.sh up     # build if needed, start etcd + apiserver, print KUBECONFIG path
+#   scripts/kube-apiserver.sh down   # stop all (state kept; KUBE_PURGE=1 also deletes it)
+#
+# Why build from Go modules: this machine reaches only package registries (no
+# release downloads), so the module proxy is the only source of kube-apiserver.
+# No kubelet/scheduler run: objects are stored and validated, never scheduled --
+# Deployments need the `pulumi.com/skipAwait: "true"` annotation. The controller
+# manager runs only the garbage collector (+ namespace cleanup): `pulumi destroy`
+# deletes with foreground propagation, whose `foregroundDeletion` finalizer only
+# the GC removes -- without it every delete hangs until Pulumi's 10 min timeout.
+# Needs: go, openssl, curl, etcd (apt-get install etcd-server).
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-1.34.4}          # proxy serves v1.34.0, v1.34.2-4 (newer ones need a newer Go)
+TOOLS=${TFK8S_TOOLS_DIR:-$HOME/.cache/tfk8s-tools}
+BIN=$TOOLS/bin
+STATE=${TFK8S_KUBE_STATE:-$TOOLS/kube-state}
+PORT=${KUBE_APISERVER_PORT:-6443}
+ETCD_PORT=${KUBE_ETCD_PORT:-2379}
+APISERVER=$BIN/kube-apiserver KCM=$BIN/kube-controller-manager
+export GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+
+log() { echo "kube-apiserver.sh: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# k8s.io/kubernetes cannot be built as a dependency directly: its go.mod
+# replaces every k8s.io/* staging module with ./staging/..., which Go ignores
+# outside the main module. So a wrapper module redirects each one to its
+# published tag (kubernetes v1.X.Y <-> staging v0.X.Y), read from that go.mod.
+current() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "Kubernetes v$K8S_VERSION" ]; }
+build() {
+  local src=$TOOLS/src/kube-apiserver-v$K8S_VERSION mod pkg=k8s.io/component-base/version t0=$SECONDS c
+  current "$APISERVER" && current "$KCM" && return 0   # warm: both versions already match
+  log "building kube-apiserver + kube-controller-manager v$K8S_VERSION (cold: ~6 min on 2 cores)"
+  mkdir -p "$src" "$BIN"
+  printf 'module tfk8s.local/kube-apiserver\n\ngo 1.24.0\n\nrequire k8s.io/kubernetes v%s\n' "$K8S_VERSION" > "$src/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n)\n' > "$src/tools.go"
+  mod=$(cd "$src" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')
+  [ -f "$mod" ] || die "k8s.io/kubernetes@v$K8S_VERSION not served by the Go proxy"
+  sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$mod" \
+    | while read -r m; do echo "replace $m => $m v0.${K8S_VERSION#1.}"; done >> "$src/go.mod"
+  (cd "$src" && go mod tidy)
+  # Stamp the version: the default "v0.0.0-master" confuses clients (and our --version check).
+  for c in kube-apiserver kube-controller-manager; do
+    (cd "$src" && go build -trimpath -o "$BIN/$c.tmp" -ldflags "-s -w \
+        -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*} \
+        -X $pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $pkg.gitTreeState=clean \
+        -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "k8s.io/kubernetes/cmd/$c")
+    mv "$BIN/$c.tmp" "$BIN/$c"                 # atomic: a failed build never leaves a half binary
+  done
+  log "built $("$APISERVER" --version) in $((SECONDS - t0))s"
+}
+
+up() {
+  command -v etcd >/dev/null || die "etcd not found (apt-get install etcd-server)"
+  build
+  mkdir -p "$STATE/certs"
+  # One-time credentials: SA signing key pair and a static admin token (system:masters => RBAC cluster-admin).
+  [ -f "$STATE/certs/sa.key" ] || { openssl genrsa -out "$STATE/certs/sa.key" 2048 2>/dev/null
+                                   openssl rsa -in "$STATE/certs/sa.key" -pubout -out "$STATE/certs/sa.pub" 2>/dev/null; }
+  [ -f "$STATE/token.csv" ] || echo "$(openssl rand -hex 16),admin,admin,system:masters" > "$STATE/token.csv"
+  local token; token=$(cut -d, -f1 "$STATE/token.csv")
+
+  # setsid: the daemons outlive this script and its terminal; pid files let `down` find them.
+  running "$STATE/etcd.pid" || {
+    setsid etcd --name local --data-dir "$STATE/etcd" \
+      --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+      --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+      --initial-cluster "local=http://127.0.0.1:$((ETCD_PORT + 1))" > "$STATE/etcd.log" 2>&1 < /dev/null &
+    echo $! > "$STATE/etcd.pid"; }
+  # Wait for etcd first: otherwise the apiserver starts with a burst of gRPC connect errors.
+  for _ in $(seq 30); do curl -sf "http://127.0.0.1:$ETCD_PORT/health" >/dev/null && break; sleep 0.5; done
+  running "$STATE/kube-apiserver.pid" || {
+    setsid "$APISERVER" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+      --bind-address 127.0.0.1 --secure-port "$PORT" --cert-dir "$STATE/certs" \
+      --token-auth-file "$STATE/token.csv" --authorization-mode RBAC \
+      --service-account-issuer https://kubernetes.default.svc.cluster.local \
+      --service-account-key-file "$STATE/certs/sa.pub" --service-account-signing-key-file "$STATE/certs/sa.key" \
+      --service-cluster-ip-range 10.96.0.0/16 --service-node-port-range 30000-32767 \
+      > "$STATE/kube-apiserver.log" 2>&1 < /dev/null &
+    echo $! > "$STATE/kube-apiserver.pid"; }
+
+  # /readyz covers etcd, RBAC bootstrap roles and the default namespace.
+  for _ in $(seq 90); do
+    curl -sfk -H "Authorization: Bearer $token" "https://127.0.0.1:$PORT/readyz" >/dev/null && break
+    running "$STATE/kube-apiserver.pid" || die "kube-apiserver exited; see $STATE/kube-apiserver.log"
+    sleep 1
+  done
+  curl -sfk -H "Authorization: Bearer $token" "https://127.0.0.1:$PORT/readyz" >/dev/null \
+    || die "not ready after 90s; see $STATE/kube-apiserver.log"
+
+  # The --cert-dir serving cert is self-signed by a throwaway CA; skip-verify keeps the file simple.
+  cat > "$STATE/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster: {server: "https://127.0.0.1:$PORT", insecure-skip-tls-verify: true}
+users:
+- name: admin
+  user: {token: "$token"}
+contexts:
+- name: local
+  context: {cluster: local, user: admin, namespace: default}
+current-context: local
+EOF
+  chmod 600 "$STATE/kubeconfig"
+  running "$STATE/kube-controller-manager.pid" || {
+    setsid "$KCM" --kubeconfig "$STATE/kubeconfig" --controllers garbagecollector,namespace \
+      --leader-elect=false --secure-port 0 > "$STATE/kube-controller-manager.log" 2>&1 < /dev/null &
+    echo $! > "$STATE/kube-controller-manager.pid"; }
+  log "ready: $("$APISERVER" --version) on https://127.0.0.1:$PORT"
+  echo "$STATE/kubeconfig"
+}
+
+down() {
+  local p
+  for p in kube-controller-manager kube-apiserver etcd; do   # clients first, etcd last
+    if running "$STATE/$p.pid"; then
+      kill "$(cat "$STATE/$p.pid")"
+      for _ in $(seq 30); do running "$STATE/$p.pid" || break; sleep 0.5; done
+      running "$STATE/$p.pid" && kill -9 "$(cat "$STATE/$p.pid")"   # hung after 15s: don't leave it behind
+      log "stopped $p"
+    fi
+    rm -f "$STATE/$p.pid"
+  done
+  [ "${KUBE_PURGE:-0}" = 1 ] && rm -rf "$STATE" && log "removed $STATE"
+  return 0
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
