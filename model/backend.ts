@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 
-/** Backends we know how to start, fastest first. */
+/** Backends we know how to start, in order of preference. */
 export const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
@@ -132,7 +132,7 @@ export async function initBackend(
                 await start(name);
                 active = {
                     name,
-                    reason: skipped.length === 0 ? "fastest available" : skipped.join("; "),
+                    reason: skipped.length === 0 ? "first choice" : skipped.join("; "),
                 };
                 break;
             } catch (err) {
