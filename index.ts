@@ -58,6 +58,9 @@ export = async () => {
         context: config.kubernetes.context,
         namespace: config.kubernetes.namespace,
         renderYamlToDirectory: config.kubernetes.renderDir,
+        // The SDK would default kubeconfig to $KUBECONFIG, which the provider refuses next to
+        // renderYamlToDirectory; render mode needs no cluster, so say so explicitly.
+        kubeconfig: config.kubernetes.renderDir === undefined ? undefined : "",
     });
 
     const serving = new ModelServing(

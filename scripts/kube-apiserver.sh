@@ -57,7 +57,11 @@ build() {
 }
 
 up() {
-  command -v etcd >/dev/null || die "etcd not found (apt-get install etcd-server)"
+  if ! command -v etcd >/dev/null; then
+    log "installing Debian's etcd-server"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server; } \
+      >/dev/null </dev/null || die "apt-get install etcd-server failed"
+  fi
   build
   mkdir -p "$STATE/certs"
   # One-time credentials: SA signing key pair and a static admin token (system:masters => RBAC cluster-admin).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command (the integration suite, the stack benchmark) with a real Pulumi toolchain and
 # Docker engine: builds or reuses the Pulumi CLI, language host and kubernetes provider from Go
-# modules, starts a private Docker engine and a registry with credentials, builds the manifest
+# modules, starts a private Docker engine and a registry with credentials and a Kubernetes API
+# server (scripts/kube-apiserver.sh, no kubelet), builds the manifest
 # checker, exports what test/integration/realStack.ts reads, runs the command, and stops the
 # engine and registry it started, whatever the outcome.
 #
@@ -16,10 +17,14 @@ bash scripts/install-pulumi.sh
 # shellcheck source=/dev/null
 source "$tools/env.sh"
 
-trap 'bash scripts/docker-down.sh' EXIT
+trap 'bash scripts/docker-down.sh; bash scripts/kube-apiserver.sh down' EXIT
 bash scripts/docker-up.sh
 # shellcheck source=/dev/null
 source "$docker_state/env.sh"
+
+# A real API server (no kubelet) for deploying without render mode.
+TFK8S_KUBECONFIG="$(bash scripts/kube-apiserver.sh up)"
+export TFK8S_KUBECONFIG
 
 export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
 (cd scripts/manifest-check && go build -o "$TFK8S_MANIFEST_CHECK" .)

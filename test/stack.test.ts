@@ -135,6 +135,8 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
             single("pulumi:providers:kubernetes").inputs.renderYamlToDirectory,
             renderDir,
         );
+        // An empty kubeconfig keeps $KUBECONFIG out, which the provider refuses in render mode.
+        assert.strictEqual(single("pulumi:providers:kubernetes").inputs.kubeconfig, "");
         assert.strictEqual(
             single(DEPLOYMENT).inputs.metadata.annotations["pulumi.com/skipAwait"],
             "true",

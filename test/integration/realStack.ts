@@ -42,6 +42,8 @@ export interface RealStackEnv {
     readonly user: string;
     readonly password: string;
     readonly manifestCheck: string;
+    /** kubeconfig of the API server scripts/kube-apiserver.sh started, when there is one. */
+    readonly kubeconfig?: string;
 }
 
 /** The environment, or why the real stack cannot run here. */
@@ -58,6 +60,7 @@ export function realStackEnv(): RealStackEnv | string {
             .readFileSync(process.env.TFK8S_REGISTRY_PASSWORD_FILE as string, "utf8")
             .trim(),
         manifestCheck: process.env.TFK8S_MANIFEST_CHECK as string,
+        kubeconfig: process.env.TFK8S_KUBECONFIG || undefined,
     };
 }
 
@@ -141,6 +144,7 @@ export class RealStack {
             PULUMI_BACKEND_URL: `file://${this.state}`,
             PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(12).toString("hex"),
             PULUMI_SKIP_UPDATE_CHECK: "true",
+            ...(env.kubeconfig === undefined ? {} : { KUBECONFIG: env.kubeconfig }),
         };
     }
 
@@ -205,13 +209,14 @@ export class RealStack {
 
     /**
      * Creates `stack` pushing to `registry` (default: the real one) with the stand-in base
-     * image, render mode into `renderDir`, and the password set as a secret.
+     * image and the password set as a secret; render mode into `renderDir`, or, with `null`,
+     * deployment to the API server of `env.kubeconfig` without waiting for pods.
      */
     initStack(
         stack: string,
         baseImage: string,
         registry = this.env.registry,
-        renderDir = this.rendered,
+        renderDir: string | null = this.rendered,
     ): void {
         ok(
             this.pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"]),
@@ -232,13 +237,36 @@ export class RealStack {
                 `config set ${key}`,
             );
         set("baseImage", baseImage);
-        set("renderDir", renderDir);
+        if (renderDir === null) set("skipAwait", "true");
+        else set("renderDir", renderDir);
         set("cacheDir", this.cacheDir);
         set("skipPush", "false");
         set("registryServer", registry);
         set("registryUsername", this.env.user);
         set("registryPassword", this.env.password, true);
         set("imageRepository", `${registry}/tfk8s/mymodel-serving`);
+    }
+
+    /** GET on the API server of `env.kubeconfig`: the parsed object, or null for 404. */
+    kubeGet(apiPath: string): Record<string, any> | null {
+        if (this.env.kubeconfig === undefined) throw new Error("no API server (TFK8S_KUBECONFIG)");
+        const kubeconfig = fs.readFileSync(this.env.kubeconfig, "utf8");
+        const server = /server: "?([^"\s,}]+)/.exec(kubeconfig)?.[1];
+        const token = /token: "?([^"\s,}]+)/.exec(kubeconfig)?.[1];
+        // -k: the server's certificate is self-signed by scripts/kube-apiserver.sh.
+        const r = run("curl", [
+            "-sk",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            `Authorization: Bearer ${token}`,
+            `${server}${apiPath}`,
+        ]);
+        const body = ok(r, `GET ${apiPath}`);
+        const status = body.slice(body.lastIndexOf("\n") + 1);
+        if (status === "404") return null;
+        if (status !== "200") throw new Error(`GET ${apiPath} answered ${status}: ${body}`);
+        return JSON.parse(body.slice(0, body.lastIndexOf("\n")));
     }
 
     /** Removes the scratch directory (kept when TFK8S_KEEP=1). */

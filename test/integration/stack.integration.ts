@@ -1,9 +1,9 @@
 /**
  * `pulumi preview`, `up` and `destroy` of the dev stack for real: the Pulumi engine, the Node.js
  * language host and the kubernetes provider built from Go modules, a Docker engine and a registry
- * with credentials. Test doubles stand in only where the real part cannot exist on our CI machine
- * (the docker provider plugin and the tensorflow/serving base image; see realStack.ts), and
- * render mode stands in for a cluster.
+ * with credentials, and a real Kubernetes API server (no kubelet, so nothing runs pods). Test
+ * doubles stand in only where the real part cannot exist on our CI machine (the docker provider
+ * plugin and the tensorflow/serving base image; see realStack.ts).
  *
  * `npm run test:integration` runs it with the tools and engine in place; with `CI=true` a missing
  * piece is a failure, elsewhere the suite says what is missing and skips.
@@ -14,7 +14,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { RealStack, filesUnder, ok, realStackEnv, run } from "./realStack";
 
-describe("pulumi up of the dev stack, for real (render mode)", function () {
+describe("pulumi up of the dev stack, for real", function () {
     this.timeout(20 * 60 * 1000);
     let stack: RealStack;
     let baseImage: string;
@@ -208,6 +208,50 @@ describe("pulumi up of the dev stack, for real (render mode)", function () {
         assert.deepStrictEqual(
             filesUnder(stack.rendered).filter((f) => f.endsWith(".yaml")),
             [],
+        );
+    });
+
+    it("deploys to a real API server (no kubelet): Deployment by digest, Service on 30111; destroy removes both", () => {
+        if (stack.env.kubeconfig === undefined) {
+            assert.notStrictEqual(
+                process.env.CI,
+                "true",
+                "CI must run the API server (TFK8S_KUBECONFIG)",
+            );
+            return;
+        }
+        stack.initStack("cluster", baseImage, stack.env.registry, null);
+        ok(
+            stack.pulumi(["up", "-s", "cluster", "--yes", "--skip-preview"]),
+            "pulumi up to the API server",
+        );
+        const digest = JSON.parse(
+            ok(stack.pulumi(["stack", "output", "-s", "cluster", "--json"]), "stack output"),
+        ).imageDigest;
+        const deployment = stack.kubeGet(
+            "/apis/apps/v1/namespaces/default/deployments/mymodel-serving",
+        );
+        assert.ok(deployment, "the API server has no Deployment mymodel-serving");
+        assert.strictEqual(deployment.spec.template.spec.containers[0].image, digest);
+        assert.strictEqual(deployment.spec.template.spec.securityContext.runAsNonRoot, true);
+        const service = stack.kubeGet("/api/v1/namespaces/default/services/mymodel-serving");
+        assert.ok(service, "the API server has no Service mymodel-serving");
+        assert.strictEqual(service.spec.type, "NodePort");
+        assert.strictEqual(
+            service.spec.ports.find((p: { name: string }) => p.name === "http").nodePort,
+            30111,
+        );
+        ok(
+            stack.pulumi(["destroy", "-s", "cluster", "--yes", "--skip-preview"]),
+            "destroy cluster",
+        );
+        assert.strictEqual(
+            stack.kubeGet("/apis/apps/v1/namespaces/default/deployments/mymodel-serving"),
+            null,
+        );
+        assert.strictEqual(
+            stack.kubeGet("/api/v1/namespaces/default/services/mymodel-serving"),
+            null,
         );
     });
 });
