@@ -4,9 +4,8 @@
  * format first (see `image.ts`); `--mnist N` sends the first N MNIST test images and reports
  * accuracy.
  */
-import { parseArgs } from "util";
 import {
-    CONNECTION_FLAGS,
+    parseFlags,
     CONNECTION_USAGE,
     UsageError,
     chunks,
@@ -58,23 +57,16 @@ export interface PredictArguments {
 
 /** Parses `predict`'s flags; returns "help" for `--help`. Throws `UsageError` on mistakes. */
 export function parsePredictArguments(argv: readonly string[]): PredictArguments | "help" {
-    let parsed;
-    try {
-        parsed = parseArgs({
-            args: [...argv],
-            options: {
-                ...CONNECTION_FLAGS,
-                signature: { type: "string" },
-                mnist: { type: "string" },
-                "batch-size": { type: "string" },
-                json: { type: "boolean" },
-            },
-            allowPositionals: true,
-            strict: true,
-        });
-    } catch (err) {
-        throw new UsageError((err as Error).message);
-    }
+    const parsed = parseFlags(
+        argv,
+        {
+            signature: { type: "string" },
+            mnist: { type: "string" },
+            "batch-size": { type: "string" },
+            json: { type: "boolean" },
+        },
+        true,
+    );
     const { values, positionals } = parsed;
     if (values.help === true) return "help";
     const client = connectionOptions(values);

@@ -1,4 +1,5 @@
 /** Pieces the `predict` and `smoke` commands share: connection flags, number flags, tables. */
+import { ParseArgsConfig, parseArgs } from "util";
 import { CLIENT_DEFAULTS, ClientOptions } from "./tfServing";
 
 /** A mistake on the command line: the command prints it with its usage and exits 2. */
@@ -10,7 +11,7 @@ export class UsageError extends Error {
 }
 
 /** `util.parseArgs` option specs of the flags every command takes to reach the server. */
-export const CONNECTION_FLAGS = {
+const CONNECTION_FLAGS = {
     url: { type: "string" },
     model: { type: "string" },
     version: { type: "string" },
@@ -19,6 +20,24 @@ export const CONNECTION_FLAGS = {
     retries: { type: "string" },
     help: { type: "boolean", short: "h" },
 } as const;
+
+/** Parses the connection flags plus a command's own `options`; a mistake is a `UsageError`. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
+    argv: readonly string[],
+    options: T,
+    allowPositionals: boolean,
+) {
+    try {
+        return parseArgs({
+            args: [...argv],
+            options: { ...CONNECTION_FLAGS, ...options },
+            allowPositionals,
+            strict: true,
+        });
+    } catch (err) {
+        throw new UsageError((err as Error).message);
+    }
+}
 
 /** Usage lines of `CONNECTION_FLAGS`. */
 export const CONNECTION_USAGE = [

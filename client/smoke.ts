@@ -10,11 +10,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import {
-    CONNECTION_FLAGS,
+    parseFlags,
     CONNECTION_USAGE,
-    UsageError,
     chunks,
     connectionOptions,
     formatTable,
@@ -69,22 +67,16 @@ export interface SmokeArguments {
 
 /** Parses `smoke`'s flags; returns "help" for `--help`. Throws `UsageError` on mistakes. */
 export function parseSmokeArguments(argv: readonly string[]): SmokeArguments | "help" {
-    let parsed;
-    try {
-        parsed = parseArgs({
-            args: [...argv],
-            options: {
-                ...CONNECTION_FLAGS,
-                count: { type: "string" },
-                wait: { type: "string" },
-                "model-dir": { type: "string" },
-                "cache-dir": { type: "string" },
-            },
-            strict: true,
-        });
-    } catch (err) {
-        throw new UsageError((err as Error).message);
-    }
+    const parsed = parseFlags(
+        argv,
+        {
+            count: { type: "string" },
+            wait: { type: "string" },
+            "model-dir": { type: "string" },
+            "cache-dir": { type: "string" },
+        },
+        false,
+    );
     const { values } = parsed;
     if (values.help === true) return "help";
     return {
