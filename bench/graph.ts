@@ -18,7 +18,8 @@ import { createModel, oneHotLabels } from "../model/model";
 import { resolveModelSource } from "../model/modelSource";
 import { SAVED_MODEL_FILE, exportSavedModel } from "../model/savedmodel";
 import { exportWithKeras, writeKerasSpec } from "../test/conformance/keras";
-import { findTensorFlowPython, withoutTensorFlowBanner } from "../test/conformance/run";
+import { withoutTensorFlowBanner } from "../test/conformance/run";
+import { findTensorFlowPython } from "./venv";
 
 interface BatchResult {
     readonly calls: number;

@@ -33,10 +33,10 @@ import { createModel, oneHotLabels } from "../../model/model";
 import { packageModelSource, resolveModelSource } from "../../model/modelSource";
 import { decodeSavedModel } from "../../model/proto/tensorflow";
 import { SAVED_MODEL_FILE, ServingSignatures, exportSavedModel } from "../../model/savedmodel";
+import { findTensorFlowPython } from "../../bench/venv";
 import { exportWithKeras, writeKerasSpec } from "./keras";
 import { LAYER_CASES } from "./models";
 
-const ROOT = path.resolve(__dirname, "..", "..");
 /** Largest absolute difference allowed between TensorFlow's and tfjs's outputs. */
 export const TOLERANCE = 1e-4;
 /** MNIST test images run through every signature (the issue asks for at least 100). */
@@ -75,22 +75,6 @@ interface CheckResult {
 interface Results {
     readonly tensorflow: string;
     readonly cases: { readonly name: string; readonly checks: CheckResult[] }[];
-}
-
-/** Python with TensorFlow, or why there is none. */
-export function findTensorFlowPython(): { python?: string; version?: string; reason: string } {
-    const python = process.env.TFK8S_PYTHON ?? path.join(ROOT, ".venv", "bin", "python");
-    if (!fs.existsSync(python)) {
-        return { reason: `${python} does not exist` };
-    }
-    const probe = spawnSync(python, ["-c", "import tensorflow as tf; print(tf.__version__)"], {
-        encoding: "utf8",
-        env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" },
-    });
-    if (probe.status !== 0) {
-        return { reason: `${python} cannot import tensorflow (exit ${probe.status})` };
-    }
-    return { python, version: probe.stdout.trim(), reason: "found" };
 }
 
 function writeArray(dir: string, name: string, tensor: tf.Tensor): ArrayFile {
