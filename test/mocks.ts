@@ -5,6 +5,7 @@
  */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 /** One registered resource and the inputs it was given. */
 export interface Recorded {
@@ -74,13 +75,10 @@ export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => output.apply(resolve));
 }
 
-/** Key and value the SDK uses to mark a secret in serialized resource inputs. */
-const SECRET_SIG = ["4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"];
-
 /** The value inside a recorded secret input, or undefined when the input is not a secret. */
 export function secretValue(input: unknown): unknown {
     const envelope = input as Record<string, unknown> | undefined;
-    return envelope?.[SECRET_SIG[0]] === SECRET_SIG[1] ? envelope.value : undefined;
+    return envelope?.[specialSigKey] === specialSecretSig ? envelope.value : undefined;
 }
 
 /** Replaces the stack config (keys without the `tfk8s:` prefix) and its list of secret keys. */

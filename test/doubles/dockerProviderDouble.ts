@@ -18,6 +18,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as provider from "@pulumi/pulumi/provider";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
 const IMAGE_TYPE = "docker:index/image:Image";
 
@@ -32,8 +33,7 @@ interface ImageInputs {
 function reveal(value: any): any {
     if (Array.isArray(value)) return value.map(reveal);
     if (value !== null && typeof value === "object") {
-        if (value["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270")
-            return reveal(value.value);
+        if (value[specialSigKey] === specialSecretSig) return reveal(value.value);
         return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]));
     }
     return value;
