@@ -5,7 +5,7 @@
  * naming the key, the value and what was expected.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { BackendName, parseBackendName } from "./model/backend";
+import { BackendName, parseBackendName } from "./model/training/backend";
 
 /** Declared type of a key, in Pulumi.yaml's vocabulary (decimals are declared as strings). */
 type KeyType = "string" | "integer" | "boolean";

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ModelServing } from "./components/modelServing";
 import { ServingImage } from "./components/servingImage";
 import { loadStackConfig } from "./config";
-import { resolveModel } from "./model/resolve";
+import { resolveModel } from "./model/sources/resolve";
 
 /** Per-stack scratch space for the export and the image's build context (git-ignored). */
 const buildDir = path.join(".build", pulumi.getStack());

@@ -11,15 +11,15 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { loadLayersModel } from "../model/artifact";
-import { initBackend } from "../model/backend";
-import { loadMnist, takeSplit, toTensors } from "../model/data";
-import { createModel, oneHotLabels } from "../model/model";
-import { resolveModelSource } from "../model/modelSource";
-import { SAVED_MODEL_FILE, exportSavedModel } from "../model/savedmodel";
-import { exportWithKeras, writeKerasSpec } from "../test/conformance/keras";
-import { withoutTensorFlowBanner } from "../test/conformance/run";
-import { findTensorFlowPython } from "./venv";
+import { loadLayersModel } from "../model/training/artifact";
+import { initBackend } from "../model/training/backend";
+import { loadMnist, takeSplit, toTensors } from "../model/training/data";
+import { createModel, oneHotLabels } from "../model/training/model";
+import { resolveModelSource } from "../model/sources/modelSource";
+import { SAVED_MODEL_FILE, exportSavedModel } from "../model/savedmodel/export";
+import { exportWithKeras, writeKerasSpec } from "../test/support/keras";
+
+import { findTensorFlowPython, withoutTensorFlowBanner } from "../test/support/venv";
 
 interface BatchResult {
     readonly calls: number;

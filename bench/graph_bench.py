@@ -18,7 +18,7 @@ import time
 # No __pycache__ beside our sources: the repository would pick it up.
 sys.dont_write_bytecode = True
 sys.path.insert(
-    0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "conformance"))
+    0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "support"))
 
 import numpy as np  # noqa: E402
 

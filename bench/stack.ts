@@ -7,7 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { RealStack, ok, realStackEnv } from "../test/integration/realStack";
+import { RealStack, ok, realStackEnv } from "../test/support/realStack";
 
 /** Seconds a pulumi command took, and its output. */
 function timed(stack: RealStack, args: string[], what: string): { seconds: number; out: string } {

@@ -7,10 +7,10 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { defaultMnistDir } from "../model/data";
-import { DEFAULT_MODEL_OPTIONS } from "../model/model";
-import { DEFAULT_TRAIN_OPTIONS, trainModel } from "../model/train";
-import { venvPython } from "./venv";
+import { defaultMnistDir } from "../model/training/data";
+import { DEFAULT_MODEL_OPTIONS } from "../model/training/model";
+import { DEFAULT_TRAIN_OPTIONS, trainModel } from "../model/training/train";
+import { venvPython } from "../test/support/venv";
 
 interface Row {
     backend: string;

@@ -22,7 +22,7 @@ export async function mnistTestSample(
     start = 0,
     dataDir?: string,
 ): Promise<MnistSample> {
-    const { loadMnist } = await import("../model/data");
+    const { loadMnist } = await import("../model/training/data");
     const test = loadMnist(dataDir).test;
     if (
         !Number.isSafeInteger(count) ||

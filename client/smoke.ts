@@ -136,17 +136,17 @@ async function localLogits(
     log: (l: string) => void,
 ): Promise<number[][]> {
     const tf = await import("@tensorflow/tfjs");
-    const { initBackend } = await import("../model/backend");
-    const { normalizePixels } = await import("../model/data");
+    const { initBackend } = await import("../model/training/backend");
+    const { normalizePixels } = await import("../model/training/data");
     await initBackend(undefined, log);
     let model;
     if (args.modelDir !== undefined) {
-        const { loadLayersModel } = await import("../model/artifact");
+        const { loadLayersModel } = await import("../model/training/artifact");
         const file = modelJsonOf(args.modelDir);
         model = await loadLayersModel(file);
         log(`local model: ${file}`);
     } else {
-        const { trainModel } = await import("../model/train");
+        const { trainModel } = await import("../model/training/train");
         // Defaults, as the stack trains unless configured otherwise; a cache hit makes this quick.
         const trained = await trainModel({
             cacheDir: args.cacheDir,

@@ -21,7 +21,7 @@ import {
     imagesFromPixels,
     parseErrorBody,
 } from "../client/tfServing";
-import { IMAGE_SIZE } from "../model/data";
+import { IMAGE_SIZE } from "../model/training/data";
 import { FakeTfServing } from "./doubles/fakeTfServing";
 
 /** A 28x28 image filled with `v`. */

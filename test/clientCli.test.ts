@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { argMax } from "../client/digits";
-import { MnistData, loadMnist } from "../model/data";
+import { MnistData, loadMnist } from "../model/training/data";
 import {
     RENDERINGS,
     correlation,

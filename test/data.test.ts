@@ -12,7 +12,7 @@ import {
     parseIdxLabels,
     takeSplit,
     toTensors,
-} from "../model/data";
+} from "../model/training/data";
 import { idxImages, idxLabels, writeMnistDir } from "./idxFixtures";
 
 describe("IDX loader", () => {

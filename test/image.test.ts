@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { argMax } from "../client/digits";
 import { MNIST_GEOMETRY, decodeImage, readMnistImage, toMnist } from "../client/image";
-import { MnistData, loadMnist } from "../model/data";
+import { MnistData, loadMnist } from "../model/training/data";
 import {
     RENDERINGS,
     correlation,

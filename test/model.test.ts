@@ -3,9 +3,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { loadLayersModel, saveLayersModel, MODEL_JSON } from "../model/artifact";
-import { speedUpWasmTransposedMatMul } from "../model/backend";
-import { createModel, crossentropyFromLogits, oneHotLabels } from "../model/model";
+import { loadLayersModel, saveLayersModel, MODEL_JSON } from "../model/training/artifact";
+import { speedUpWasmTransposedMatMul } from "../model/training/backend";
+import { createModel, crossentropyFromLogits, oneHotLabels } from "../model/training/model";
 
 describe("createModel", () => {
     it("matches the Keras model layer for layer: 101,770 parameters", () => {

@@ -2,8 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { saveLayersModel } from "../model/artifact";
-import { createModel } from "../model/model";
+import { saveLayersModel } from "../model/training/artifact";
+import { createModel } from "../model/training/model";
 import {
     SAVED_MODEL_CHECKS,
     SavedModelCheck,
@@ -12,16 +12,16 @@ import {
     packageSavedModel,
     resolveModelSource,
     validateSavedModelDir,
-} from "../model/modelSource";
+} from "../model/sources/modelSource";
 import {
     DataType,
     SavedModel,
     SignatureDef,
     TensorInfo,
     encodeSavedModel,
-} from "../model/proto/tensorflow";
-import { ProtoWriter, readFields } from "../model/proto/wire";
-import { PREDICT_METHOD, SAVED_MODEL_FILE, serializeSavedModel } from "../model/savedmodel";
+} from "../model/savedmodel/proto/tensorflow";
+import { ProtoWriter, readFields } from "../model/savedmodel/proto/wire";
+import { PREDICT_METHOD, SAVED_MODEL_FILE, serializeSavedModel } from "../model/savedmodel/export";
 
 let scratch: string;
 

@@ -3,8 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, PIXEL_SCALE } from "../model/data";
-import { createModel } from "../model/model";
+import { IMAGE_SIZE, PIXEL_SCALE } from "../model/training/data";
+import { createModel } from "../model/training/model";
 import {
     AttrValue,
     DataType,
@@ -16,8 +16,8 @@ import {
     encodeSavedModel,
     tensorFloats,
     tensorInt32s,
-} from "../model/proto/tensorflow";
-import { ProtoWriter, readFields, toInt64 } from "../model/proto/wire";
+} from "../model/savedmodel/proto/tensorflow";
+import { ProtoWriter, readFields, toInt64 } from "../model/savedmodel/proto/wire";
 import {
     GRAPH_PRODUCER,
     PREDICT_METHOD,
@@ -29,7 +29,7 @@ import {
     exportSavedModel,
     serializeSavedModel,
     writeVersionDir,
-} from "../model/savedmodel";
+} from "../model/savedmodel/export";
 import { LAYER_CASES } from "./conformance/models";
 
 function tmpDir(): string {

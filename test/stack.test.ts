@@ -12,8 +12,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { saveLayersModel } from "../model/artifact";
-import { createModel } from "../model/model";
+import { saveLayersModel } from "../model/training/artifact";
+import { createModel } from "../model/training/model";
 
 const ROOT = path.join(__dirname, "..");
 const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";

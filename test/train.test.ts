@@ -3,8 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { commitEntry, lookupEntry } from "../model/cache";
-import { parseArguments, trainModel, TrainOptions } from "../model/train";
+import { commitEntry, lookupEntry } from "../model/training/cache";
+import { parseArguments, trainModel, TrainOptions } from "../model/training/train";
 
 function tempDir(): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-cache-"));

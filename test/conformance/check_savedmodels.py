@@ -23,7 +23,8 @@ import tempfile
 
 # No __pycache__ beside our sources: the repository would pick it up.
 sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 import numpy as np  # noqa: E402
 

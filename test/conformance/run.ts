@@ -19,8 +19,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { loadLayersModel } from "../../model/artifact";
-import { initBackend } from "../../model/backend";
+import { loadLayersModel } from "../../model/training/artifact";
+import { initBackend } from "../../model/training/backend";
 import {
     IMAGE_SIZE,
     MnistSplit,
@@ -28,13 +28,17 @@ import {
     normalizePixels,
     takeSplit,
     toTensors,
-} from "../../model/data";
-import { createModel, oneHotLabels } from "../../model/model";
-import { packageModelSource, resolveModelSource } from "../../model/modelSource";
-import { decodeSavedModel } from "../../model/proto/tensorflow";
-import { SAVED_MODEL_FILE, ServingSignatures, exportSavedModel } from "../../model/savedmodel";
-import { findTensorFlowPython } from "../../bench/venv";
-import { exportWithKeras, writeKerasSpec } from "./keras";
+} from "../../model/training/data";
+import { createModel, oneHotLabels } from "../../model/training/model";
+import { packageModelSource, resolveModelSource } from "../../model/sources/modelSource";
+import { decodeSavedModel } from "../../model/savedmodel/proto/tensorflow";
+import {
+    SAVED_MODEL_FILE,
+    ServingSignatures,
+    exportSavedModel,
+} from "../../model/savedmodel/export";
+import { findTensorFlowPython, withoutTensorFlowBanner } from "../support/venv";
+import { exportWithKeras, writeKerasSpec } from "../support/keras";
 import { LAYER_CASES } from "./models";
 
 /** Largest absolute difference allowed between TensorFlow's and tfjs's outputs. */
@@ -84,22 +88,6 @@ function writeArray(dir: string, name: string, tensor: tf.Tensor): ArrayFile {
     values.forEach((v, k) => bytes.writeFloatLE(v, 4 * k));
     fs.writeFileSync(file, bytes);
     return { file, shape: tensor.shape };
-}
-
-/** TensorFlow's start-up chatter, which says nothing about the models under test. */
-const TF_BANNER = [
-    /^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$/,
-    /^I0000 .* port\.cc:\d+\] oneDNN custom operations are on/,
-    /cpu_feature_guard|To enable the following instructions|rebuild TensorFlow with the appropriate/,
-];
-
-/** `text` without TensorFlow's banner lines. */
-export function withoutTensorFlowBanner(text: string): string {
-    return text
-        .split("\n")
-        .filter((line) => !TF_BANNER.some((re) => re.test(line)))
-        .join("\n")
-        .trim();
 }
 
 async function quickModel(train: MnistSplit): Promise<tf.LayersModel> {

@@ -7,8 +7,8 @@
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, normalizePixels } from "../../model/data";
-import { TrainResult, trainModel } from "../../model/train";
+import { IMAGE_SIZE, normalizePixels } from "../../model/training/data";
+import { TrainResult, trainModel } from "../../model/training/train";
 
 /** Where the quick model is cached. */
 export const QUICK_CACHE_DIR = path.join(os.tmpdir(), "tfk8s-client-tests-cache");

@@ -12,15 +12,15 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { venvPython } from "../../bench/venv";
+import { venvPython } from "../support/venv";
 import { argMax, softmax } from "../../client/digits";
 import { ServingHttpError } from "../../client/errors";
 import { readMnistImage } from "../../client/image";
 import { TfServingClient, imagesFromPixels, parseErrorBody } from "../../client/tfServing";
-import { MODEL_JSON, loadLayersModel, saveLayersModel } from "../../model/artifact";
-import { initBackend } from "../../model/backend";
-import { MnistData, loadMnist } from "../../model/data";
-import { ExportResult, exportSavedModel } from "../../model/savedmodel";
+import { MODEL_JSON, loadLayersModel, saveLayersModel } from "../../model/training/artifact";
+import { initBackend } from "../../model/training/backend";
+import { MnistData, loadMnist } from "../../model/training/data";
+import { ExportResult, exportSavedModel } from "../../model/savedmodel/export";
 import {
     RENDERINGS,
     encodeJpeg,

@@ -12,7 +12,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { RealStack, filesUnder, ok, realStackEnv, run } from "./realStack";
+import { RealStack, filesUnder, ok, realStackEnv, run } from "../support/realStack";
 
 describe("pulumi up of the dev stack, for real", function () {
     this.timeout(20 * 60 * 1000);

@@ -10,8 +10,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { IMAGE_SIZE } from "./data";
-import { MODEL_JSON, loadLayersModel } from "./artifact";
+import { IMAGE_SIZE } from "../training/data";
+import { MODEL_JSON, loadLayersModel } from "../training/artifact";
 import {
     DataType,
     MetaGraphDef,
@@ -19,7 +19,7 @@ import {
     TensorShape,
     dataTypeName,
     decodeSavedModel,
-} from "./proto/tensorflow";
+} from "../savedmodel/proto/tensorflow";
 import {
     ExportOptions,
     SAVED_MODEL_FILE,
@@ -29,7 +29,7 @@ import {
     describeSignatures,
     exportSavedModel,
     writeVersionDir,
-} from "./savedmodel";
+} from "../savedmodel/export";
 
 /** The two kinds of model source besides training. */
 export type ModelSourceKind = "savedmodel" | "tfjs";

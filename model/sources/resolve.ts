@@ -4,8 +4,8 @@
  */
 import * as path from "path";
 import { packageModelSource } from "./modelSource";
-import { ServingSignatures, describeServingSignatures, exportSavedModel } from "./savedmodel";
-import { TrainOptions, trainModel } from "./train";
+import { ServingSignatures, describeServingSignatures, exportSavedModel } from "../savedmodel/export";
+import { TrainOptions, trainModel } from "../training/train";
 
 /** File under the version's `assets.extra/` (which TF Serving ignores) describing the model. */
 export const SERVING_METADATA = path.posix.join("assets.extra", "tfk8s-metadata.json");
