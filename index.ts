@@ -16,10 +16,11 @@ const buildDir = path.join(".build", pulumi.getStack());
 export = async () => {
     const config = loadStackConfig();
     const { name, version, source } = config.model;
+    const { renderDir } = config.cluster;
 
-    if (config.kubernetes.renderDir !== undefined) {
+    if (renderDir !== undefined) {
         pulumi.log.warn(
-            `render mode: manifests go to ${config.kubernetes.renderDir} instead of a cluster. The Kubernetes provider ` +
+            `render mode: manifests go to ${renderDir} instead of a cluster. The Kubernetes provider ` +
                 "writes any Secret's data there in plain text; this stack creates no Secret and never puts registry credentials in a manifest.",
         );
     }
@@ -29,7 +30,7 @@ export = async () => {
             ? {
                   kind: "train",
                   training: {
-                      ...config.training,
+                      ...source.training,
                       log: (line) => pulumi.log.info(line),
                       progressBar: false,
                   },
@@ -41,45 +42,30 @@ export = async () => {
     );
 
     const image = new ServingImage("serving", {
+        ...config.image,
         modelDir: model.versionDir,
         modelName: name,
         modelVersion: version,
-        baseImage: config.image.baseImage,
-        repository: config.image.repository,
         contextDir: path.join(buildDir, "context"),
-        platform: config.image.platform,
-        skipPush: config.image.skipPush,
-        registry: config.image.registry,
-        enableBatching: config.image.enableBatching,
-        enableMonitoring: config.image.enableMonitoring,
     });
 
     const provider = new k8s.Provider("k8s", {
-        context: config.kubernetes.context,
-        namespace: config.kubernetes.namespace,
-        renderYamlToDirectory: config.kubernetes.renderDir,
+        context: config.cluster.context,
+        namespace: config.serving.namespace,
+        renderYamlToDirectory: renderDir,
         // The SDK would default kubeconfig to $KUBECONFIG, which the provider refuses next to
         // renderYamlToDirectory; render mode needs no cluster, so say so explicitly.
-        kubeconfig: config.kubernetes.renderDir === undefined ? undefined : "",
+        kubeconfig: renderDir === undefined ? undefined : "",
     });
 
     const serving = new ModelServing(
         "serving",
         {
+            ...config.serving,
             image: image.imageRef,
             modelName: name,
             modelVersion: version,
             modelAccuracy: model.accuracy,
-            namespace: config.kubernetes.namespace,
-            replicas: config.kubernetes.replicas,
-            resources: config.kubernetes.resources,
-            serviceType: config.kubernetes.serviceType,
-            nodePort: config.kubernetes.nodePort,
-            nodeHost: config.kubernetes.nodeHost,
-            autoscaling: config.kubernetes.autoscaling,
-            pdbMinAvailable: config.kubernetes.pdbMinAvailable,
-            imagePullSecret: config.kubernetes.imagePullSecret,
-            skipAwait: config.kubernetes.skipAwait || config.kubernetes.renderDir !== undefined,
         },
         { provider },
     );

@@ -15,8 +15,9 @@ import { loadLayersModel } from "../model/training/artifact";
 import { initBackend } from "../model/training/backend";
 import { loadMnist, takeSplit, toTensors } from "../model/training/data";
 import { createModel, oneHotLabels } from "../model/training/model";
-import { resolveModelSource } from "../model/sources/modelSource";
-import { SAVED_MODEL_FILE, exportSavedModel } from "../model/savedmodel/export";
+import { resolveModelSource } from "../model/sources/fromDisk";
+import { exportSavedModel } from "../model/savedmodel/export";
+import { SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 import { exportWithKeras, writeKerasSpec } from "../test/support/keras";
 
 import { findTensorFlowPython, withoutTensorFlowBanner } from "../test/support/venv";

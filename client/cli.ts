@@ -4,40 +4,45 @@
  * format first (see `image.ts`); `--mnist N` sends the first N MNIST test images and reports
  * accuracy.
  */
+import { SIGNATURE_KEYS } from "../model/savedmodel/contract";
 import {
     parseFlags,
-    CONNECTION_USAGE,
     UsageError,
     chunks,
-    connectionOptions,
     formatTable,
     intFlag,
     runMain,
+    usageText,
 } from "./cliSupport";
 import { MnistImage, readMnistImage } from "./image";
+import { imagesFromPixels } from "./inputs";
 import { mnistTestSample } from "./mnist";
-import {
-    CLIENT_DEFAULTS,
-    ClientOptions,
-    DigitPrediction,
-    TfServingClient,
-    imagesFromPixels,
-} from "./tfServing";
+import { TfServingClient } from "./tfServingClient";
+import { CLIENT_DEFAULTS, ClientOptions, DigitPrediction } from "./types";
 
 /** Usage text of the command. */
-export const PREDICT_USAGE = [
-    "usage: npm run predict -- --url <endpoint> [options] [image files…]",
-    "",
-    "Sends PNG or JPEG images of handwritten digits to a TF Serving endpoint and prints the",
-    "predicted digit and its probability for each.",
-    "",
-    ...CONNECTION_USAGE,
-    "  --signature <name>   signature to call (default serving_default; `probabilities` also works)",
-    "  --mnist <N>          also send the first N MNIST test images and report the accuracy",
-    `  --batch-size <n>     images per request (default 100, at most ${CLIENT_DEFAULTS.maxBatchSize})`,
-    "  --json               print JSON instead of tables",
-    "  -h, --help           show this text",
-].join("\n");
+export const PREDICT_USAGE = usageText(
+    [
+        "usage: npm run predict -- --url <endpoint> [options] [image files…]",
+        "",
+        "Sends PNG or JPEG images of handwritten digits to a TF Serving endpoint and prints the",
+        "predicted digit and its probability for each.",
+    ],
+    [
+        `  --signature <name>   signature to call (default ${SIGNATURE_KEYS.default}; \`${SIGNATURE_KEYS.probabilities}\` also works)`,
+        "  --mnist <N>          also send the first N MNIST test images and report the accuracy",
+        `  --batch-size <n>     images per request (default 100, at most ${CLIENT_DEFAULTS.maxBatchSize})`,
+        "  --json               print JSON instead of tables",
+    ],
+);
+
+/** `predict`'s own flags, besides the connection flags; positionals are image files. */
+const PREDICT_FLAGS = {
+    signature: { type: "string" },
+    mnist: { type: "string" },
+    "batch-size": { type: "string" },
+    json: { type: "boolean" },
+} as const;
 
 /** Parsed command line of `predict`. */
 export interface PredictArguments {
@@ -57,19 +62,9 @@ export interface PredictArguments {
 
 /** Parses `predict`'s flags; returns "help" for `--help`. Throws `UsageError` on mistakes. */
 export function parsePredictArguments(argv: readonly string[]): PredictArguments | "help" {
-    const parsed = parseFlags(
-        argv,
-        {
-            signature: { type: "string" },
-            mnist: { type: "string" },
-            "batch-size": { type: "string" },
-            json: { type: "boolean" },
-        },
-        true,
-    );
-    const { values, positionals } = parsed;
-    if (values.help === true) return "help";
-    const client = connectionOptions(values);
+    const parsed = parseFlags(argv, PREDICT_FLAGS, true);
+    if (parsed === "help") return parsed;
+    const { client, values, positionals } = parsed;
     const mnist = intFlag("mnist", values.mnist, 1);
     const batchSize = intFlag("batch-size", values["batch-size"], 1) ?? 100;
     if (batchSize > CLIENT_DEFAULTS.maxBatchSize) {
@@ -184,7 +179,7 @@ export async function runPredict(args: PredictArguments): Promise<PredictReport>
     }
     return {
         endpoint: client.modelUrl,
-        signature: args.signature ?? "serving_default",
+        signature: args.signature ?? SIGNATURE_KEYS.default,
         predictions,
         ...(mnist === undefined ? {} : { mnist }),
     };

@@ -1,6 +1,7 @@
 /** Pieces the `predict` and `smoke` commands share: connection flags, number flags, tables. */
 import { ParseArgsConfig, parseArgs } from "util";
-import { CLIENT_DEFAULTS, ClientOptions } from "./tfServing";
+import { errorMessage } from "../errors";
+import { CLIENT_DEFAULTS, ClientOptions } from "./types";
 
 /** A mistake on the command line: the command prints it with its usage and exits 2. */
 export class UsageError extends Error {
@@ -21,26 +22,35 @@ const CONNECTION_FLAGS = {
     help: { type: "boolean", short: "h" },
 } as const;
 
-/** Parses the connection flags plus a command's own `options`; a mistake is a `UsageError`. */
+/**
+ * Parses the connection flags plus a command's own `options` and turns the former into `client`,
+ * or returns "help" for `--help` (every command answers it the same way); a mistake, `--url`
+ * missing among them, is a `UsageError`.
+ */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
     argv: readonly string[],
     options: T,
     allowPositionals: boolean,
 ) {
-    try {
-        return parseArgs({
+    const parse = () =>
+        parseArgs({
             args: [...argv],
             options: { ...CONNECTION_FLAGS, ...options },
             allowPositionals,
             strict: true,
         });
+    let parsed: ReturnType<typeof parse>;
+    try {
+        parsed = parse();
     } catch (err) {
-        throw new UsageError((err as Error).message);
+        throw new UsageError(errorMessage(err));
     }
+    if ("help" in parsed.values && parsed.values.help === true) return "help";
+    return { ...parsed, client: connectionOptions(parsed.values) };
 }
 
-/** Usage lines of `CONNECTION_FLAGS`. */
-export const CONNECTION_USAGE = [
+/** Usage lines of `CONNECTION_FLAGS`, but for `--help`, which ends every usage text. */
+const CONNECTION_USAGE = [
     "  --url <endpoint>     TF Serving's REST base URL, e.g. http://<node-ip>:30111 (required)",
     `  --model <name>       model name (default ${CLIENT_DEFAULTS.model})`,
     "  --version <n>        use this model version (default: the latest the server serves)",
@@ -48,6 +58,20 @@ export const CONNECTION_USAGE = [
     `  --timeout <ms>       per-request timeout (default ${CLIENT_DEFAULTS.timeoutMs})`,
     `  --retries <n>        retries on connection errors and HTTP 503 (default ${CLIENT_DEFAULTS.retries})`,
 ];
+
+/**
+ * A command's usage text: its synopsis and description, a blank line, the connection flags, the
+ * command's own `flags`, then `--help`, which `parseFlags` answers for every command.
+ */
+export function usageText(synopsis: readonly string[], flags: readonly string[]): string {
+    return [
+        ...synopsis,
+        "",
+        ...CONNECTION_USAGE,
+        ...flags,
+        "  -h, --help           show this text",
+    ].join("\n");
+}
 
 /** Parses an integer flag, or returns undefined when it is absent. */
 export function intFlag(name: string, raw: string | undefined, min: number): number | undefined {
@@ -60,7 +84,7 @@ export function intFlag(name: string, raw: string | undefined, min: number): num
 }
 
 /** Client options from the connection flags; `--url` is required. */
-export function connectionOptions(values: {
+function connectionOptions(values: {
     url?: string;
     model?: string;
     version?: string;
@@ -121,12 +145,12 @@ export function runMain(main: () => Promise<number>, usage: string): void {
         (code) => {
             process.exitCode = code;
         },
-        (err: Error) => {
+        (err: unknown) => {
             if (err instanceof UsageError) {
                 process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
                 process.exitCode = 2;
             } else {
-                process.stderr.write(`error: ${err.message}\n`);
+                process.stderr.write(`error: ${errorMessage(err)}\n`);
                 process.exitCode = 1;
             }
         },

@@ -10,7 +10,8 @@
 import * as fs from "fs";
 import * as jpeg from "jpeg-js";
 import { PNG } from "pngjs";
-import { MNIST_IMAGE_SIZE } from "./tfServing";
+import { errorMessage } from "../errors";
+import { IMAGE_SIZE } from "../model/savedmodel/contract";
 
 /** Formats `decodeImage` reads. */
 export type ImageFormat = "png" | "jpeg";
@@ -56,7 +57,7 @@ export interface MnistImage {
 /** Knobs of the MNIST conversion; the defaults reproduce MNIST's own geometry. */
 export const MNIST_GEOMETRY = {
     /** Side of the output field. */
-    size: MNIST_IMAGE_SIZE,
+    size: IMAGE_SIZE,
     /** The digit's longer side after scaling. */
     box: 20,
     /**
@@ -110,7 +111,7 @@ export function decodeImage(bytes: Uint8Array, source = "image"): DecodedImage {
                       maxMemoryUsageInMB: 1024,
                   });
     } catch (err) {
-        throw new Error(`${source}: corrupt ${format.toUpperCase()}: ${(err as Error).message}`);
+        throw new Error(`${source}: corrupt ${format.toUpperCase()}: ${errorMessage(err)}`);
     }
     const { width, height, data } = decoded;
     if (width < 1 || height < 1 || data.length !== 4 * width * height) {
@@ -305,7 +306,7 @@ export function readMnistImage(file: string): MnistImage {
         bytes = fs.readFileSync(file);
     } catch (err) {
         throw new Error(
-            `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+            `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`,
         );
     }
     return toMnist(decodeImage(bytes, file), file);

@@ -1,5 +1,5 @@
 /** The MNIST test images the `predict --mnist` and `smoke` commands send. */
-import { MNIST_IMAGE_SIZE } from "./tfServing";
+import { IMAGE_PIXELS } from "../model/savedmodel/contract";
 
 /** A run of consecutive MNIST test images: raw bytes 0-255 and their labels. */
 export interface MnistSample {
@@ -36,11 +36,10 @@ export async function mnistTestSample(
                 `(the test set holds ${test.count})`,
         );
     }
-    const per = MNIST_IMAGE_SIZE * MNIST_IMAGE_SIZE;
     return {
         start,
         count,
-        pixels: test.images.slice(start * per, (start + count) * per),
+        pixels: test.images.slice(start * IMAGE_PIXELS, (start + count) * IMAGE_PIXELS),
         labels: test.labels.slice(start, start + count),
     };
 }

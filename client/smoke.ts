@@ -10,18 +10,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import {
-    parseFlags,
-    CONNECTION_USAGE,
-    chunks,
-    connectionOptions,
-    formatTable,
-    intFlag,
-    runMain,
-} from "./cliSupport";
+import { IMAGE_SIZE } from "../model/savedmodel/contract";
+import { parseFlags, chunks, formatTable, intFlag, runMain, usageText } from "./cliSupport";
 import { argMax } from "./digits";
+import { imagesFromPixels } from "./inputs";
 import { mnistTestSample } from "./mnist";
-import { ClientOptions, MNIST_IMAGE_SIZE, TfServingClient, imagesFromPixels } from "./tfServing";
+import { TfServingClient } from "./tfServingClient";
+import { ClientOptions } from "./types";
 
 /** Defaults of the smoke check. */
 export const SMOKE_DEFAULTS = {
@@ -34,20 +29,29 @@ export const SMOKE_DEFAULTS = {
 } as const;
 
 /** Usage text of the command. */
-export const SMOKE_USAGE = [
-    "usage: npm run smoke -- --url <endpoint> [options]",
-    "",
-    "Waits for the served model to be AVAILABLE, classifies MNIST test images through it and",
-    "compares every class with the local model's. Exits 1 with a table of differences if any.",
-    "",
-    ...CONNECTION_USAGE,
-    `  --count <N>          MNIST test images to compare (default ${SMOKE_DEFAULTS.count})`,
-    `  --wait <seconds>     how long to wait for AVAILABLE (default ${SMOKE_DEFAULTS.waitSeconds})`,
-    "  --model-dir <dir>    compare with this tfjs artifact (a directory holding model.json)",
-    "                       instead of trainModel() with default options (from the cache)",
-    "  --cache-dir <dir>    trainModel's cache directory (default .model-cache)",
-    "  -h, --help           show this text",
-].join("\n");
+export const SMOKE_USAGE = usageText(
+    [
+        "usage: npm run smoke -- --url <endpoint> [options]",
+        "",
+        "Waits for the served model to be AVAILABLE, classifies MNIST test images through it and",
+        "compares every class with the local model's. Exits 1 with a table of differences if any.",
+    ],
+    [
+        `  --count <N>          MNIST test images to compare (default ${SMOKE_DEFAULTS.count})`,
+        `  --wait <seconds>     how long to wait for AVAILABLE (default ${SMOKE_DEFAULTS.waitSeconds})`,
+        "  --model-dir <dir>    compare with this tfjs artifact (a directory holding model.json)",
+        "                       instead of trainModel() with default options (from the cache)",
+        "  --cache-dir <dir>    trainModel's cache directory (default .model-cache)",
+    ],
+);
+
+/** `smoke`'s own flags, besides the connection flags. */
+const SMOKE_FLAGS = {
+    count: { type: "string" },
+    wait: { type: "string" },
+    "model-dir": { type: "string" },
+    "cache-dir": { type: "string" },
+} as const;
 
 /** Parsed command line of `smoke`. */
 export interface SmokeArguments {
@@ -67,20 +71,11 @@ export interface SmokeArguments {
 
 /** Parses `smoke`'s flags; returns "help" for `--help`. Throws `UsageError` on mistakes. */
 export function parseSmokeArguments(argv: readonly string[]): SmokeArguments | "help" {
-    const parsed = parseFlags(
-        argv,
-        {
-            count: { type: "string" },
-            wait: { type: "string" },
-            "model-dir": { type: "string" },
-            "cache-dir": { type: "string" },
-        },
-        false,
-    );
-    const { values } = parsed;
-    if (values.help === true) return "help";
+    const parsed = parseFlags(argv, SMOKE_FLAGS, false);
+    if (parsed === "help") return parsed;
+    const { client, values } = parsed;
     return {
-        client: connectionOptions(values),
+        client,
         count: intFlag("count", values.count, 1) ?? SMOKE_DEFAULTS.count,
         waitSeconds: intFlag("wait", values.wait, 1) ?? SMOKE_DEFAULTS.waitSeconds,
         pollMs: SMOKE_DEFAULTS.pollSeconds * 1000,
@@ -158,7 +153,7 @@ async function localLogits(
             `local model: ${trained.dir} (trainModel defaults, ${trained.fromCache ? "from the cache" : "just trained"})`,
         );
     }
-    const xs = tf.tensor3d(normalizePixels(pixels), [count, MNIST_IMAGE_SIZE, MNIST_IMAGE_SIZE]);
+    const xs = tf.tensor3d(normalizePixels(pixels), [count, IMAGE_SIZE, IMAGE_SIZE]);
     try {
         const out = model.predict(xs) as import("@tensorflow/tfjs").Tensor;
         const rows = (await out.array()) as number[][];

@@ -25,6 +25,9 @@ export const DEFAULT_RESOURCES: ResourceSizes = {
     memoryLimit: "512Mi",
 };
 
+/** Pods when nothing else is said: the tutorial's single replica. */
+export const DEFAULT_REPLICAS = 1;
+
 /** Inputs of a ModelDeployment. */
 export interface ModelDeploymentArgs {
     /** Kubernetes object name. Defaults to Pulumi's auto-naming. */
@@ -41,7 +44,7 @@ export interface ModelDeploymentArgs {
     readonly labels: Record<string, string>;
     /** Namespace. Defaults to `default`. */
     readonly namespace?: pulumi.Input<string>;
-    /** Pod count. Defaults to 1. */
+    /** Pod count. Defaults to `DEFAULT_REPLICAS` (1). */
     readonly replicas?: number;
     /** Requests and limits. Defaults to `DEFAULT_RESOURCES`. */
     readonly resources?: ResourceSizes;
@@ -73,9 +76,12 @@ export class ModelDeployment extends pulumi.ComponentResource {
 
     constructor(name: string, args: ModelDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelDeployment", name, {}, opts);
-        const replicas = args.replicas ?? 1;
+        const replicas = args.replicas ?? DEFAULT_REPLICAS;
         if (!Number.isInteger(replicas) || replicas < 1) {
-            throw new Error(`\`replicas\` is ${replicas}; expected an integer >= 1`);
+            throw new pulumi.ResourceError(
+                `\`replicas\` is ${replicas}; expected an integer >= 1`,
+                this,
+            );
         }
         const resources = args.resources ?? DEFAULT_RESOURCES;
         const paths = probePaths(args.modelName, args.modelVersion);

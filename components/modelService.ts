@@ -6,6 +6,12 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GRPC_PORT, REST_PORT } from "./servingImage";
 
+/** Service types a model can be exposed with. */
+export const SERVICE_TYPES = ["NodePort", "ClusterIP", "LoadBalancer"] as const;
+/** One of `SERVICE_TYPES`. */
+export type ServiceType = (typeof SERVICE_TYPES)[number];
+/** The tutorial's Service type. */
+export const DEFAULT_SERVICE_TYPE: ServiceType = "NodePort";
 /** The tutorial's NodePort. */
 export const DEFAULT_NODE_PORT = 30111;
 
@@ -22,8 +28,8 @@ export interface ModelServiceArgs {
     /** Namespace. Defaults to `default`. */
     readonly namespace?: pulumi.Input<string>;
     /** `NodePort`, `ClusterIP` or `LoadBalancer`. Defaults to `NodePort`. */
-    readonly type?: "NodePort" | "ClusterIP" | "LoadBalancer";
-    /** Node port of the REST port, NodePort only. Defaults to 30111. */
+    readonly type?: ServiceType;
+    /** Node port of the REST port, NodePort only. Defaults to `DEFAULT_NODE_PORT` (30111). */
     readonly nodePort?: number;
 }
 
@@ -35,10 +41,11 @@ export class ModelService extends pulumi.ComponentResource {
 
     constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelService", name, {}, opts);
-        const type = args.type ?? "NodePort";
+        const type = args.type ?? DEFAULT_SERVICE_TYPE;
         if (type !== "NodePort" && args.nodePort !== undefined) {
-            throw new Error(
+            throw new pulumi.ResourceError(
                 `\`nodePort\` is ${args.nodePort} on a ${type} Service; only NodePort Services take one`,
+                this,
             );
         }
         const nodePort = type === "NodePort" ? (args.nodePort ?? DEFAULT_NODE_PORT) : undefined;
@@ -46,7 +53,10 @@ export class ModelService extends pulumi.ComponentResource {
             nodePort !== undefined &&
             (!Number.isInteger(nodePort) || nodePort < 30000 || nodePort > 32767)
         ) {
-            throw new Error(`\`nodePort\` is ${nodePort}; expected an integer in 30000-32767`);
+            throw new pulumi.ResourceError(
+                `\`nodePort\` is ${nodePort}; expected an integer in 30000-32767`,
+                this,
+            );
         }
         this.service = new k8s.core.v1.Service(
             `${name}-svc`,

@@ -4,31 +4,28 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ModelDeployment, ResourceSizes } from "./modelDeployment";
-import { ModelService } from "./modelService";
+import { DEFAULT_REPLICAS, ModelDeployment, ResourceSizes } from "./modelDeployment";
+import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE, ModelService, ServiceType } from "./modelService";
 import { REST_PORT } from "./servingImage";
 
-/** Inputs of a ModelServing. */
-export interface ModelServingArgs {
-    /** Image reference, by digest wherever the image was pushed. */
-    readonly image: pulumi.Input<string>;
-    /** TF Serving model name. */
-    readonly modelName: string;
-    /** Model version. */
-    readonly modelVersion: number;
-    /** Test accuracy of the model, recorded as a pod annotation. */
-    readonly modelAccuracy?: number;
-    /** Namespace. Defaults to `default`. */
+/** Kubernetes' own default namespace. */
+export const DEFAULT_NAMESPACE = "default";
+/** The node host of the endpoint URL when nothing else is said: a local cluster. */
+export const DEFAULT_NODE_HOST = "localhost";
+
+/** How the model is served: the stack config's `serving` slice. */
+export interface ServingSettings {
+    /** Namespace. Defaults to `DEFAULT_NAMESPACE`. */
     readonly namespace?: string;
-    /** Pod count (the autoscaler's minimum). Defaults to 1. */
+    /** Pod count (the autoscaler's minimum). Defaults to `DEFAULT_REPLICAS`. */
     readonly replicas?: number;
     /** Requests and limits per pod. Defaults to `DEFAULT_RESOURCES`. */
     readonly resources?: ResourceSizes;
-    /** Service type. Defaults to `NodePort`. */
-    readonly serviceType?: "NodePort" | "ClusterIP" | "LoadBalancer";
-    /** Node port of the REST port. Defaults to 30111 for NodePort. */
+    /** Service type. Defaults to `DEFAULT_SERVICE_TYPE`. */
+    readonly serviceType?: ServiceType;
+    /** Node port of the REST port. Defaults to `DEFAULT_NODE_PORT` for NodePort. */
     readonly nodePort?: number;
-    /** Node host name for the endpoint of a NodePort Service. Defaults to `localhost`. */
+    /** Node host name for the endpoint of a NodePort Service. Defaults to `DEFAULT_NODE_HOST`. */
     readonly nodeHost?: string;
     /** Adds a HorizontalPodAutoscaler on CPU. */
     readonly autoscaling?: { readonly maxReplicas: number; readonly cpuPercent: number };
@@ -38,6 +35,18 @@ export interface ModelServingArgs {
     readonly imagePullSecret?: string;
     /** Don't wait for readiness (render mode, clusters without nodes). Defaults to false. */
     readonly skipAwait?: boolean;
+}
+
+/** Inputs of a ModelServing: the settings plus the image and the model it serves. */
+export interface ModelServingArgs extends ServingSettings {
+    /** Image reference, by digest wherever the image was pushed. */
+    readonly image: pulumi.Input<string>;
+    /** TF Serving model name. */
+    readonly modelName: string;
+    /** Model version. */
+    readonly modelVersion: number;
+    /** Test accuracy of the model, recorded as a pod annotation. */
+    readonly modelAccuracy?: number;
 }
 
 /** Kubernetes object names must be RFC 1123 labels; TF Serving model names may hold `_` and `.`. */
@@ -68,15 +77,17 @@ export class ModelServing extends pulumi.ComponentResource {
 
     constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelServing", name, {}, opts);
-        const replicas = args.replicas ?? 1;
+        const replicas = args.replicas ?? DEFAULT_REPLICAS;
         if (args.autoscaling !== undefined && args.autoscaling.maxReplicas < replicas) {
-            throw new Error(
+            throw new pulumi.ResourceError(
                 `\`autoscaling.maxReplicas\` is ${args.autoscaling.maxReplicas}; expected at least replicas (${replicas})`,
+                this,
             );
         }
         if (args.pdbMinAvailable !== undefined && args.pdbMinAvailable >= replicas) {
-            throw new Error(
+            throw new pulumi.ResourceError(
                 `\`pdbMinAvailable\` is ${args.pdbMinAvailable}; expected fewer than replicas (${replicas})`,
+                this,
             );
         }
         const labels = servingLabels(args.modelName);
@@ -163,11 +174,12 @@ export class ModelServing extends pulumi.ComponentResource {
             );
         }
 
-        const namespace = args.namespace ?? "default";
-        const type = args.serviceType ?? "NodePort";
+        const namespace = args.namespace ?? DEFAULT_NAMESPACE;
+        const type = args.serviceType ?? DEFAULT_SERVICE_TYPE;
+        const nodeHost = args.nodeHost ?? DEFAULT_NODE_HOST;
         this.endpoint =
             type === "NodePort"
-                ? pulumi.output(`http://${args.nodeHost ?? "localhost"}:${args.nodePort ?? 30111}`)
+                ? pulumi.output(`http://${nodeHost}:${args.nodePort ?? DEFAULT_NODE_PORT}`)
                 : pulumi.interpolate`http://${this.service.serviceName}.${namespace}.svc.cluster.local:${REST_PORT}`;
         this.predictUrl = pulumi.interpolate`${this.endpoint}/v1/models/${args.modelName}:predict`;
         this.registerOutputs({ endpoint: this.endpoint, predictUrl: this.predictUrl });

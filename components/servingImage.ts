@@ -7,6 +7,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { errorMessage } from "../errors";
+import { SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 
 /** TF Serving's ports: gRPC and REST. */
 export const GRPC_PORT = 8500;
@@ -98,9 +100,9 @@ export function writeBuildContext(
     modelVersionDir: string,
     o: DockerfileOptions,
 ): string {
-    if (!fs.existsSync(path.join(modelVersionDir, "saved_model.pb"))) {
+    if (!fs.existsSync(path.join(modelVersionDir, SAVED_MODEL_FILE))) {
         throw new Error(
-            `\`modelDir\` ${modelVersionDir} holds no saved_model.pb; expected an exported SavedModel version directory`,
+            `\`modelDir\` ${modelVersionDir} holds no ${SAVED_MODEL_FILE}; expected an exported SavedModel version directory`,
         );
     }
     fs.rmSync(contextDir, { recursive: true, force: true });
@@ -131,21 +133,18 @@ export interface RegistryArgs {
     readonly password: pulumi.Input<string>;
 }
 
-/** Inputs of a ServingImage. */
-export interface ServingImageArgs {
-    /** Exported SavedModel version directory (holds `saved_model.pb`). */
-    readonly modelDir: string;
-    /** TF Serving model name. */
-    readonly modelName: string;
-    /** Model version, the directory name under `/models/<name>/`. */
-    readonly modelVersion: number;
-    /** Base image. Defaults to `tensorflow/serving:2.20.0`. */
+/** The TF Serving release the image builds on when nothing else is said. */
+export const DEFAULT_BASE_IMAGE = "tensorflow/serving:2.20.0";
+/** The platform the image is built for when nothing else is said. */
+export const DEFAULT_PLATFORM = "linux/amd64";
+
+/** How the image is built and where it goes: the stack config's `image` slice. */
+export interface ImageSettings {
+    /** Base image. Defaults to `DEFAULT_BASE_IMAGE`. */
     readonly baseImage?: string;
     /** Image repository without tag, e.g. `ghcr.io/acme/mymodel-serving`. */
     readonly repository: string;
-    /** Directory the build context is written to. */
-    readonly contextDir: string;
-    /** Build platform. Defaults to `linux/amd64`. */
+    /** Build platform. Defaults to `DEFAULT_PLATFORM`. */
     readonly platform?: string;
     /** Build without pushing, for local clusters. Defaults to false. */
     readonly skipPush?: boolean;
@@ -157,7 +156,17 @@ export interface ServingImageArgs {
     readonly enableMonitoring?: boolean;
 }
 
-export const DEFAULT_BASE_IMAGE = "tensorflow/serving:2.20.0";
+/** Inputs of a ServingImage: the settings plus the model to bake in. */
+export interface ServingImageArgs extends ImageSettings {
+    /** Exported SavedModel version directory (holds `saved_model.pb`). */
+    readonly modelDir: string;
+    /** TF Serving model name. */
+    readonly modelName: string;
+    /** Model version, the directory name under `/models/<name>/`. */
+    readonly modelVersion: number;
+    /** Directory the build context is written to. */
+    readonly contextDir: string;
+}
 
 /** Builds (and pushes) the serving image for one model version. */
 export class ServingImage extends pulumi.ComponentResource {
@@ -174,13 +183,15 @@ export class ServingImage extends pulumi.ComponentResource {
         super("tfk8s:serving:ServingImage", name, {}, opts);
         const skipPush = args.skipPush ?? false;
         if (!skipPush && args.registry === undefined) {
-            throw new Error(
+            throw new pulumi.ResourceError(
                 `\`registry\` is undefined for image ${args.repository}; expected credentials, or skipPush: true`,
+                this,
             );
         }
         if (!Number.isInteger(args.modelVersion) || args.modelVersion < 1) {
-            throw new Error(
+            throw new pulumi.ResourceError(
                 `\`modelVersion\` is ${args.modelVersion}; expected a positive integer`,
+                this,
             );
         }
         const options: DockerfileOptions = {
@@ -190,7 +201,11 @@ export class ServingImage extends pulumi.ComponentResource {
             enableBatching: args.enableBatching ?? false,
             enableMonitoring: args.enableMonitoring ?? false,
         };
-        this.contextHash = writeBuildContext(args.contextDir, args.modelDir, options);
+        try {
+            this.contextHash = writeBuildContext(args.contextDir, args.modelDir, options);
+        } catch (err) {
+            throw new pulumi.ResourceError(errorMessage(err), this);
+        }
         // The tag is immutable in practice: it changes exactly when the context does.
         const tag = `v${args.modelVersion}-${this.contextHash.slice(0, 12)}`;
 
@@ -201,7 +216,7 @@ export class ServingImage extends pulumi.ComponentResource {
                 build: {
                     context: args.contextDir,
                     dockerfile: path.join(args.contextDir, "Dockerfile"),
-                    platform: args.platform ?? "linux/amd64",
+                    platform: args.platform ?? DEFAULT_PLATFORM,
                 },
                 skipPush,
                 registry:

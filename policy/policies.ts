@@ -2,19 +2,38 @@
  * The tfk8s guardrails, one factory per policy so a pack (or a test) picks each enforcement level.
  */
 import * as k8s from "@pulumi/kubernetes";
+import type { Unwrap } from "@pulumi/pulumi";
 import {
     EnforcementLevel,
+    PolicyResource,
     ResourceValidationPolicy,
     StackValidationPolicy,
     validateResourceOfType,
 } from "@pulumi/policy";
 
-type PodSpec = k8s.types.input.core.v1.PodSpec;
-type Container = k8s.types.input.core.v1.Container;
+// Policies see resolved values, never Outputs, so each input type is unwrapped. Every field stays
+// optional: a preview may leave out what is not known yet, and the checks must not assume it.
+type Deployment = Unwrap<k8s.types.input.apps.v1.Deployment>;
+type DeploymentSpec = Unwrap<k8s.types.input.apps.v1.DeploymentSpec>;
+type Container = Unwrap<k8s.types.input.core.v1.Container>;
+type PodDisruptionBudget = Unwrap<k8s.types.input.policy.v1.PodDisruptionBudget>;
 
-/** Containers of a Deployment's pod template, as plain values (policies see resolved inputs). */
-function containersOf(spec: any): Container[] {
-    return ((spec?.template?.spec as PodSpec | undefined)?.containers as Container[]) ?? [];
+/** A stack resource whose `props` (a `Record<string, any>` in the policy SDK) have shape `P`. */
+type ResourceWith<P> = Omit<PolicyResource, "props"> & { readonly props: P };
+
+/** Narrows a stack resource to a Deployment, by type token as the policy engine tells it. */
+function isDeployment(r: PolicyResource): r is ResourceWith<Deployment> {
+    return r.isType(k8s.apps.v1.Deployment);
+}
+
+/** Narrows a stack resource to a PodDisruptionBudget, by type token. */
+function isPodDisruptionBudget(r: PolicyResource): r is ResourceWith<PodDisruptionBudget> {
+    return r.isType(k8s.policy.v1.PodDisruptionBudget);
+}
+
+/** Containers of a Deployment's pod template; none when the template is not (yet) there. */
+function containersOf(spec: DeploymentSpec | undefined): Container[] {
+    return spec?.template?.spec?.containers ?? [];
 }
 
 /** `repo@sha256:<64 hex>`: an immutable reference. */
@@ -46,7 +65,7 @@ export function imageByDigest(enforcementLevel: EnforcementLevel): ResourceValid
                     allowContentAddressedTags: boolean;
                 }>();
                 for (const c of containersOf(deployment.spec)) {
-                    const image = String(c.image ?? "");
+                    const image = c.image ?? "";
                     if (
                         !DIGEST_REF.test(image) &&
                         !(allowContentAddressedTags && CONTENT_TAG.test(image))
@@ -71,12 +90,9 @@ export function resourcesSet(enforcementLevel: EnforcementLevel): ResourceValida
             k8s.apps.v1.Deployment,
             (deployment, _args, report) => {
                 for (const c of containersOf(deployment.spec)) {
-                    const r = c.resources as
-                        | { requests?: Record<string, unknown>; limits?: Record<string, unknown> }
-                        | undefined;
-                    const missing = ["requests", "limits"].flatMap((kind) =>
+                    const missing = (["requests", "limits"] as const).flatMap((kind) =>
                         ["cpu", "memory"]
-                            .filter((res) => r?.[kind as "requests"]?.[res] === undefined)
+                            .filter((res) => c.resources?.[kind]?.[res] === undefined)
                             .map((res) => `${kind}.${res}`),
                     );
                     if (missing.length > 0) {
@@ -119,10 +135,10 @@ export function nonRoot(enforcementLevel: EnforcementLevel): ResourceValidationP
         validateResource: validateResourceOfType(
             k8s.apps.v1.Deployment,
             (deployment, _args, report) => {
-                const pod = (deployment.spec?.template?.spec ?? {}) as any;
-                for (const c of containersOf(deployment.spec) as any[]) {
+                const pod = deployment.spec?.template?.spec;
+                for (const c of containersOf(deployment.spec)) {
                     const nonRootSet =
-                        c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
+                        c.securityContext?.runAsNonRoot ?? pod?.securityContext?.runAsNonRoot;
                     if (nonRootSet !== true) {
                         report(`container "${c.name}" does not set runAsNonRoot: true`);
                     }
@@ -195,10 +211,8 @@ export function productionAvailability(enforcementLevel: EnforcementLevel): Stac
             if (!args.getConfig<ProductionConfig>().production) {
                 return;
             }
-            const deployments = args.resources.filter((r) => r.isType(k8s.apps.v1.Deployment));
-            const budgets = args.resources.filter((r) =>
-                r.isType(k8s.policy.v1.PodDisruptionBudget),
-            );
+            const deployments = args.resources.filter(isDeployment);
+            const budgets = args.resources.filter(isPodDisruptionBudget);
             for (const d of deployments) {
                 const replicas = d.props.spec?.replicas ?? 1;
                 if (replicas < 2) {
@@ -207,10 +221,9 @@ export function productionAvailability(enforcementLevel: EnforcementLevel): Stac
                         d.urn,
                     );
                 }
-                const podLabels: Record<string, string> =
-                    d.props.spec?.template?.metadata?.labels ?? {};
+                const podLabels = d.props.spec?.template?.metadata?.labels ?? {};
                 const covered = budgets.some((b) => {
-                    const match: Record<string, string> = b.props.spec?.selector?.matchLabels ?? {};
+                    const match = b.props.spec?.selector?.matchLabels ?? {};
                     return (
                         Object.keys(match).length > 0 &&
                         Object.entries(match).every(([k, v]) => podLabels[k] === v)

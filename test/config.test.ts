@@ -21,14 +21,47 @@ describe("stack config", () => {
     it("applies the documented defaults", () => {
         setStackConfig(DEV);
         const c = loadStackConfig();
-        assert.deepStrictEqual(c.model, { name: "mymodel", version: 1, source: { kind: "train" } });
-        assert.strictEqual(c.kubernetes.serviceType, "NodePort");
-        assert.strictEqual(c.kubernetes.nodePort, 30111);
-        assert.strictEqual(c.kubernetes.replicas, 1);
-        assert.strictEqual(c.training.minAccuracy, 0.97);
+        assert.deepStrictEqual(c.model, {
+            name: "mymodel",
+            version: 1,
+            source: {
+                kind: "train",
+                training: {
+                    dataDir: undefined,
+                    cacheDir: ".model-cache",
+                    epochs: 5,
+                    batchSize: 32,
+                    seed: 42,
+                    learningRate: 0.001,
+                    trainSubset: undefined,
+                    minAccuracy: 0.97,
+                    backend: undefined,
+                },
+            },
+        });
+        assert.strictEqual(c.serving.serviceType, "NodePort");
+        assert.strictEqual(c.serving.nodePort, 30111);
+        assert.strictEqual(c.serving.nodeHost, "localhost");
+        assert.strictEqual(c.serving.replicas, 1);
+        assert.strictEqual(c.serving.namespace, "default");
+        assert.deepStrictEqual(c.serving.resources, {
+            cpuRequest: "250m",
+            cpuLimit: "1",
+            memoryRequest: "256Mi",
+            memoryLimit: "512Mi",
+        });
+        assert.strictEqual(c.serving.skipAwait, false);
         assert.strictEqual(c.image.baseImage, "tensorflow/serving:2.20.0");
+        assert.strictEqual(c.image.platform, "linux/amd64");
         assert.strictEqual(c.image.repository, "mymodel-serving");
-        assert.strictEqual(c.kubernetes.autoscaling, undefined);
+        assert.strictEqual(c.serving.autoscaling, undefined);
+    });
+
+    it("never waits for readiness in render mode", () => {
+        setStackConfig({ ...DEV, renderDir: "manifests" });
+        const c = loadStackConfig();
+        assert.strictEqual(c.cluster.renderDir, "manifests");
+        assert.strictEqual(c.serving.skipAwait, true);
     });
 
     it("reads a registry with a secret password and puts the repository on it", () => {
@@ -47,6 +80,11 @@ describe("stack config", () => {
             kind: "path",
             path: "exports/mymodel/1",
         });
+        // Training keys are still checked, so a typo does not wait for a switch back to train.
+        expectError(
+            { ...DEV, modelSource: "exports/mymodel/1", epochs: "0" },
+            /`tfk8s:epochs` is "0"; expected an integer >= 1/,
+        );
     });
 
     const bad: Array<[string, Record<string, string>, RegExp, string[]?]> = [

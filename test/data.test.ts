@@ -2,9 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import {
-    IMAGE_PIXELS,
     MNIST_FILES,
-    PIXEL_SCALE,
     defaultMnistDir,
     loadMnist,
     normalizePixels,
@@ -13,6 +11,7 @@ import {
     takeSplit,
     toTensors,
 } from "../model/training/data";
+import { IMAGE_PIXELS, PIXEL_SCALE } from "../model/savedmodel/contract";
 import { idxImages, idxLabels, writeMnistDir } from "./idxFixtures";
 
 describe("IDX loader", () => {

@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
-import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IMAGE_SIZE, MNIST_FILES } from "../model/training/data";
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, MNIST_FILES } from "../model/training/data";
+import { IMAGE_SIZE } from "../model/savedmodel/contract";
 
 /** IDX image bytes: `count` images of `rows` x `cols`, pixel value = (image index + pixel) % 256. */
 export function idxImages(

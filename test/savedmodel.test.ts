@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, PIXEL_SCALE } from "../model/training/data";
+import { IMAGE_SIZE, PIXEL_SCALE } from "../model/savedmodel/contract";
 import { createModel } from "../model/training/model";
 import {
     AttrValue,
@@ -19,17 +19,15 @@ import {
 } from "../model/savedmodel/proto/tensorflow";
 import { ProtoWriter, readFields, toInt64 } from "../model/savedmodel/proto/wire";
 import {
-    GRAPH_PRODUCER,
-    PREDICT_METHOD,
-    SAVED_MODEL_FILE,
-    SUPPORTED_ACTIVATIONS,
-    SUPPORTED_LAYERS,
-    buildSavedModel,
     describeServingSignatures,
     exportSavedModel,
     serializeSavedModel,
     writeVersionDir,
 } from "../model/savedmodel/export";
+import { GRAPH_PRODUCER } from "../model/savedmodel/graphBuilder";
+import { PREDICT_METHOD, SAVED_MODEL_FILE } from "../model/savedmodel/contract";
+import { SUPPORTED_ACTIVATIONS, SUPPORTED_LAYERS } from "../model/savedmodel/layers";
+import { buildServingGraph } from "../model/savedmodel/servingGraph";
 import { LAYER_CASES } from "./conformance/models";
 
 function tmpDir(): string {
@@ -510,7 +508,7 @@ describe("exportSavedModel on every supported layer type", () => {
         it(`${layerCase.name}: ${layerCase.covers}`, () => {
             const model = layerCase.build();
             try {
-                const graph = buildSavedModel(model).metaGraphs[0].graphDef!;
+                const graph = buildServingGraph(model).savedModel.metaGraphs[0].graphDef!;
                 // Through the encoder and decoder, as TensorFlow would read it.
                 const decoded = decodeSavedModel(serializeSavedModel(model)).metaGraphs[0];
                 assert.deepStrictEqual(

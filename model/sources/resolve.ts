@@ -3,15 +3,15 @@
  * cache and exports a SavedModel, or packages a SavedModel directory or tfjs model.json.
  */
 import * as path from "path";
-import { packageModelSource } from "./modelSource";
-import { ServingSignatures, describeServingSignatures, exportSavedModel } from "../savedmodel/export";
+import { packageModelSource } from "./fromDisk";
+import { describeServingSignatures, exportSavedModel } from "../savedmodel/export";
 import { TrainOptions, trainModel } from "../training/train";
 
 /** File under the version's `assets.extra/` (which TF Serving ignores) describing the model. */
 export const SERVING_METADATA = path.posix.join("assets.extra", "tfk8s-metadata.json");
 
-/** Where a model comes from. */
-export type ModelSourceSpec =
+/** Where the served model comes from: training through the cache, or a path on disk. */
+export type ModelSource =
     | { readonly kind: "train"; readonly training: TrainOptions }
     | { readonly kind: "path"; readonly path: string };
 
@@ -19,17 +19,13 @@ export type ModelSourceSpec =
 export interface ResolvedModel {
     /** `<exportDir>/<name>/<version>`, holding `saved_model.pb`. */
     readonly versionDir: string;
-    /** The serving signatures: names, dtypes and shapes. */
-    readonly signatures: ServingSignatures;
     /** Test accuracy when we trained the model; unknown for loaded ones. */
     readonly accuracy?: number;
-    /** True when training was skipped because the artifact was cached. */
-    readonly fromCache: boolean;
 }
 
 /** Resolves `source` into `<exportDir>/<name>/<version>`, replacing an older export there. */
 export async function resolveModel(
-    source: ModelSourceSpec,
+    source: ModelSource,
     exportDir: string,
     name: string,
     version: number,
@@ -37,7 +33,7 @@ export async function resolveModel(
     const options = { name, version, overwrite: true };
     if (source.kind === "path") {
         const packaged = await packageModelSource(source.path, exportDir, options);
-        return { versionDir: packaged.dir, signatures: packaged.signatures, fromCache: false };
+        return { versionDir: packaged.dir };
     }
     const trained = await trainModel(source.training);
     // Only what the cached artifact fixes goes in, so an unchanged model keeps an unchanged image.
@@ -51,8 +47,6 @@ export async function resolveModel(
     });
     return {
         versionDir: exported.dir,
-        signatures: exported.signatures,
         accuracy: trained.metadata.testAccuracy,
-        fromCache: trained.fromCache,
     };
 }

@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { errorMessage } from "../../errors";
 
 export const MODEL_JSON = "model.json";
 export const WEIGHTS_BIN = "weights.bin";
@@ -49,7 +50,7 @@ export async function loadLayersModel(jsonPath: string): Promise<tf.LayersModel>
     try {
         parsed = JSON.parse(fs.readFileSync(jsonPath, "utf8"));
     } catch (err) {
-        throw new Error(`${jsonPath}: not a readable tfjs model.json: ${(err as Error).message}`);
+        throw new Error(`${jsonPath}: not a readable tfjs model.json: ${errorMessage(err)}`);
     }
     if (typeof parsed.modelTopology !== "object" || parsed.modelTopology === null) {
         throw new Error(`${jsonPath}: has no modelTopology; expected a tfjs Layers model`);

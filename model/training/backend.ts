@@ -7,6 +7,7 @@
  * whichever backend this picks.
  */
 import * as tf from "@tensorflow/tfjs";
+import { errorMessage } from "../../errors";
 
 /** Backends we know how to start, in order of preference. */
 export const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
@@ -101,7 +102,7 @@ export function speedUpWasmTransposedMatMul(): void {
 }
 
 function firstLine(err: unknown): string {
-    return String(err instanceof Error ? err.message : err).split("\n")[0];
+    return errorMessage(err).split("\n")[0];
 }
 
 /**

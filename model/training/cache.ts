@@ -1,17 +1,15 @@
 /**
  * A content-addressed directory cache for model artifacts. An entry is a directory named by its
- * key; it appears only through a rename of a finished temp directory, so a crashed or failed
- * producer never leaves a half-written entry that a later run would trust.
+ * key; it appears only whole (see `model/atomicDir.ts`), so a crashed or failed producer never
+ * leaves a half-written entry that a later run would trust.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { writeDirAtomically } from "../atomicDir";
 
 /** Default cache location, relative to the working directory (git-ignored). */
 export const DEFAULT_CACHE_DIR = ".model-cache";
-
-/** Prefix of in-progress entries; they never match a key. */
-const TEMP_PREFIX = ".tmp-";
 
 /** A stable hex key over a JSON-serializable description of everything that shapes an artifact. */
 export function cacheKey(inputs: Record<string, unknown>): string {
@@ -42,28 +40,15 @@ export function lookupEntry(cacheDir: string, key: string): string | undefined {
 }
 
 /**
- * Runs `produce` on a fresh temp directory inside `cacheDir` and, only if it resolves, renames
- * the directory to `key`. On any error the temp directory is removed and the error rethrown.
+ * Runs `produce` on a fresh directory and, only if it resolves, publishes it as the entry `key`.
+ * When another run published the same key first, its entry is equivalent and is kept.
  */
 export async function commitEntry<T>(
     cacheDir: string,
     key: string,
     produce: (dir: string) => Promise<T>,
 ): Promise<{ dir: string; value: T }> {
-    fs.mkdirSync(cacheDir, { recursive: true });
-    const temp = fs.mkdtempSync(path.join(cacheDir, TEMP_PREFIX));
     const dir = path.join(cacheDir, key);
-    try {
-        const value = await produce(temp);
-        if (fs.existsSync(dir)) {
-            // Another run finished the same key first; its entry is equivalent, keep it.
-            fs.rmSync(temp, { recursive: true, force: true });
-        } else {
-            fs.renameSync(temp, dir);
-        }
-        return { dir, value };
-    } catch (err) {
-        fs.rmSync(temp, { recursive: true, force: true });
-        throw err;
-    }
+    const value = await writeDirAtomically(dir, "keep", produce);
+    return { dir, value };
 }

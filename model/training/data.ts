@@ -9,16 +9,13 @@ import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
+import { IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES, PIXEL_SCALE } from "../savedmodel/contract";
+import { errorMessage } from "../../errors";
 
-export const IMAGE_SIZE = 28;
-export const IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE;
-export const NUM_CLASSES = 10;
 /** Magic number of an IDX file of unsigned bytes with three dimensions (images). */
 export const IDX_IMAGES_MAGIC = 2051;
 /** Magic number of an IDX file of unsigned bytes with one dimension (labels). */
 export const IDX_LABELS_MAGIC = 2049;
-/** Pixels are bytes 0-255; the model sees them times this factor, in [0, 1]. */
-export const PIXEL_SCALE = 1 / 255;
 
 /** The four standard files, by split. A `.gz` copy of each is accepted too. */
 export const MNIST_FILES = {
@@ -125,7 +122,7 @@ function readIdxFile(dir: string, name: string): { file: string; bytes: Buffer }
         try {
             return { file: gz, bytes: zlib.gunzipSync(fs.readFileSync(gz)) };
         } catch (err) {
-            throw new Error(`${gz}: corrupt gzip data: ${(err as Error).message}`);
+            throw new Error(`${gz}: corrupt gzip data: ${errorMessage(err)}`);
         }
     }
     throw new Error(`${raw}: missing (neither ${name} nor ${name}.gz is in ${dir})`);

@@ -3,7 +3,8 @@
  * Flatten(28x28) -> Dense(128, relu) -> Dropout(0.2) -> Dense(10), the last layer emitting logits.
  */
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, NUM_CLASSES } from "./data";
+import { checkOption } from "../../errors";
+import { IMAGE_SIZE, NUM_CLASSES } from "../savedmodel/contract";
 
 /** Hyperparameters of the architecture and optimizer; all have the tutorial's defaults. */
 export interface ModelOptions {
@@ -35,12 +36,6 @@ export function crossentropyFromLogits(yTrue: tf.Tensor, yPred: tf.Tensor): tf.T
 /** Class ids `[n]` as the one-hot targets `[n, 10]` the loss expects. */
 export function oneHotLabels(ids: tf.Tensor1D): tf.Tensor2D {
     return tf.oneHot(tf.cast(ids, "int32") as tf.Tensor1D, NUM_CLASSES).toFloat() as tf.Tensor2D;
-}
-
-function checkOption(field: string, value: number, ok: boolean, expected: string): void {
-    if (!ok) {
-        throw new Error(`\`${field}\` is ${value}; expected ${expected}`);
-    }
 }
 
 /** Builds and compiles a fresh classifier (101,770 parameters with the defaults). */

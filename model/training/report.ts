@@ -2,7 +2,7 @@
  * A self-contained HTML training report: loss and accuracy per epoch as inline SVG line charts and
  * the test-set confusion matrix as a shaded table. No scripts, fonts or network needed to view it.
  */
-import { NUM_CLASSES } from "./data";
+import { NUM_CLASSES } from "../savedmodel/contract";
 
 /** What the report shows. */
 export interface ReportInput {

@@ -6,7 +6,7 @@
  * Weights are seeded and biases non-zero, so a bias or kernel wired to the wrong place shows up.
  */
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, NUM_CLASSES } from "../../model/training/data";
+import { IMAGE_SIZE, NUM_CLASSES } from "../../model/savedmodel/contract";
 
 /** A named model factory. */
 export interface LayerCase {

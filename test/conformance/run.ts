@@ -3,7 +3,7 @@
  *
  * Exports the MNIST classifier and one random-weight model per group of supported layers,
  * computes reference outputs with tfjs on MNIST test images, packages a Keras `model.export()`
- * of the same MNIST weights through model/modelSource.ts, then hands everything to
+ * of the same MNIST weights through model/sources/fromDisk.ts, then hands everything to
  * `check_savedmodels.py`, which checks each SavedModel with `saved_model_cli`, TensorFlow's
  * protobuf parser, the TF1 session loader and the C API loader.
  *
@@ -22,21 +22,18 @@ import * as tf from "@tensorflow/tfjs";
 import { loadLayersModel } from "../../model/training/artifact";
 import { initBackend } from "../../model/training/backend";
 import {
-    IMAGE_SIZE,
     MnistSplit,
     loadMnist,
     normalizePixels,
     takeSplit,
     toTensors,
 } from "../../model/training/data";
+import { IMAGE_SIZE } from "../../model/savedmodel/contract";
 import { createModel, oneHotLabels } from "../../model/training/model";
-import { packageModelSource, resolveModelSource } from "../../model/sources/modelSource";
+import { packageModelSource, resolveModelSource } from "../../model/sources/fromDisk";
 import { decodeSavedModel } from "../../model/savedmodel/proto/tensorflow";
-import {
-    SAVED_MODEL_FILE,
-    ServingSignatures,
-    exportSavedModel,
-} from "../../model/savedmodel/export";
+import { exportSavedModel } from "../../model/savedmodel/export";
+import { SAVED_MODEL_FILE, ServingSignatures } from "../../model/savedmodel/contract";
 import { findTensorFlowPython, withoutTensorFlowBanner } from "../support/venv";
 import { exportWithKeras, writeKerasSpec } from "../support/keras";
 import { LAYER_CASES } from "./models";
@@ -154,7 +151,7 @@ async function exportCase(
     }
 }
 
-/** Keras' own export of the MNIST weights, validated and packaged by modelSource.ts. */
+/** Keras' own export of the MNIST weights, validated and packaged by model/sources/fromDisk.ts. */
 async function kerasCase(
     python: string,
     model: tf.LayersModel,

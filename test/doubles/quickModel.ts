@@ -7,7 +7,8 @@
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, normalizePixels } from "../../model/training/data";
+import { normalizePixels } from "../../model/training/data";
+import { IMAGE_SIZE } from "../../model/savedmodel/contract";
 import { TrainResult, trainModel } from "../../model/training/train";
 
 /** Where the quick model is cached. */

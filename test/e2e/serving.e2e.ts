@@ -16,7 +16,9 @@ import { venvPython } from "../support/venv";
 import { argMax, softmax } from "../../client/digits";
 import { ServingHttpError } from "../../client/errors";
 import { readMnistImage } from "../../client/image";
-import { TfServingClient, imagesFromPixels, parseErrorBody } from "../../client/tfServing";
+import { imagesFromPixels } from "../../client/inputs";
+import { parseErrorBody } from "../../client/responses";
+import { TfServingClient } from "../../client/tfServingClient";
 import { MODEL_JSON, loadLayersModel, saveLayersModel } from "../../model/training/artifact";
 import { initBackend } from "../../model/training/backend";
 import { MnistData, loadMnist } from "../../model/training/data";
@@ -136,7 +138,7 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
                     for (const [name, t] of Object.entries(sig[side])) {
                         const served = meta.signatures[key][side][name];
                         assert.deepStrictEqual(
-                            [served.name, served.dtype, served.shape],
+                            [served.tensor, served.dtype, served.shape],
                             [t.tensor, t.dtype, t.shape],
                             `${key} ${side} ${name}`,
                         );

@@ -4,7 +4,7 @@ Usage: make_keras_export.py SPEC_JSON OUT_DIR
 
 SPEC_JSON and its weights file come from test/support/keras.ts. OUT_DIR must not exist.
 The result is the SavedModel a Python user would hand us; the conformance suite validates and
-packages it with model/sources/modelSource.ts, and the graph benchmark times it against our writer's.
+packages it with model/sources/fromDisk.ts, and the graph benchmark times it against our writer's.
 """
 
 import os

@@ -137,8 +137,6 @@ export interface SignatureDef {
 /** MetaGraphDef.MetaInfoDef, the fields we use. */
 export interface MetaInfoDef {
     readonly tags: readonly string[];
-    readonly tensorflowVersion?: string;
-    readonly tensorflowGitVersion?: string;
 }
 
 /** MetaGraphDef, the fields we use. */
@@ -148,8 +146,6 @@ export interface MetaGraphDef {
     readonly signatureDef: Readonly<Record<string, SignatureDef>>;
     /** Decode only: a SaverDef is present, so the graph restores variables from a checkpoint. */
     readonly hasSaverDef?: boolean;
-    /** Decode only: a SavedObjectGraph is present (TF2-style SavedModel). */
-    readonly hasObjectGraph?: boolean;
     /** Decode only: the number of AssetFileDef entries. */
     readonly assetFileCount?: number;
 }
@@ -169,9 +165,8 @@ const F = {
         saverDef: 3,
         signatureDef: 5,
         assetFileDef: 6,
-        objectGraph: 7,
     },
-    metaInfo: { metaGraphVersion: 1, tags: 4, tensorflowVersion: 5, tensorflowGitVersion: 6 },
+    metaInfo: { tags: 4 },
     graph: { node: 1, library: 2, versions: 4 },
     versions: { producer: 1, minConsumer: 2, badConsumers: 3 },
     node: { name: 1, op: 2, input: 3, device: 4, attr: 5 },
@@ -349,12 +344,6 @@ function encodeMetaGraph(m: MetaGraphDef): ProtoWriter {
     const info = new ProtoWriter();
     for (const tag of m.metaInfoDef.tags) {
         info.string(F.metaInfo.tags, tag);
-    }
-    if (m.metaInfoDef.tensorflowVersion !== undefined) {
-        info.string(F.metaInfo.tensorflowVersion, m.metaInfoDef.tensorflowVersion);
-    }
-    if (m.metaInfoDef.tensorflowGitVersion !== undefined) {
-        info.string(F.metaInfo.tensorflowGitVersion, m.metaInfoDef.tensorflowGitVersion);
     }
     w.message(F.metaGraph.metaInfoDef, info);
     if (m.graphDef !== undefined) {
@@ -591,14 +580,10 @@ export function decodeMetaGraph(
     const fields = readFields(bytes, what);
     const infoBytes = lastBytes(fields, F.metaGraph.metaInfoDef, what);
     const info = infoBytes === undefined ? [] : readFields(infoBytes, `${what}.meta_info_def`);
-    const tfVersion = lastBytes(info, F.metaInfo.tensorflowVersion, what);
-    const tfGitVersion = lastBytes(info, F.metaInfo.tensorflowGitVersion, what);
     const graphBytes = lastBytes(fields, F.metaGraph.graphDef, what);
     return {
         metaInfoDef: {
             tags: bytesFields(info, F.metaInfo.tags, `${what}.meta_info_def`).map(str),
-            ...(tfVersion !== undefined ? { tensorflowVersion: str(tfVersion) } : {}),
-            ...(tfGitVersion !== undefined ? { tensorflowGitVersion: str(tfGitVersion) } : {}),
         },
         ...(graphBytes !== undefined && options.graph !== false
             ? { graphDef: decodeGraph(graphBytes, `${what}.graph_def`) }
@@ -610,7 +595,6 @@ export function decodeMetaGraph(
             decodeSignature,
         ),
         hasSaverDef: lastField(fields, F.metaGraph.saverDef) !== undefined,
-        hasObjectGraph: lastField(fields, F.metaGraph.objectGraph) !== undefined,
         assetFileCount: bytesFields(fields, F.metaGraph.assetFileDef, what).length,
     };
 }

@@ -18,6 +18,15 @@ export type WireType = (typeof WireType)[keyof typeof WireType];
 
 const MAX_FIELD_NUMBER = 2 ** 29 - 1;
 const TWO_POW_32 = 2 ** 32;
+/** A 64-bit value takes at most ten 7-bit groups; protobuf parsers refuse longer varints. */
+const MAX_VARINT_BYTES = 10;
+
+/** Refuses what a JavaScript number cannot carry exactly into a signed int64 field. */
+function requireSafeInteger(field: number, value: number): void {
+    if (!Number.isSafeInteger(value)) {
+        throw new Error(`protobuf field ${field}: ${value} is not a safe integer`);
+    }
+}
 
 /**
  * Builds one message as a list of byte chunks. Nested messages are appended by reference, so a
@@ -34,8 +43,11 @@ export class ProtoWriter {
         return this.total;
     }
 
-    /** An unsigned integer below 2^53 (tags, lengths, enums, non-negative int32/int64). */
+    /** An unsigned integer below 2^53 (enums, bools, non-negative int32/int64). */
     varint(field: number, value: number): this {
+        if (!Number.isSafeInteger(value) || value < 0) {
+            throw new Error(`protobuf field ${field}: ${value} is not a non-negative safe integer`);
+        }
         this.tag(field, WireType.VARINT);
         this.rawVarint(value);
         return this;
@@ -46,15 +58,9 @@ export class ProtoWriter {
      * zigzag), which is how protobuf encodes `int64 size = -1` in a TensorShapeProto.
      */
     int64(field: number, value: number): this {
-        if (!Number.isSafeInteger(value)) {
-            throw new Error(`protobuf field ${field}: ${value} is not a safe integer`);
-        }
+        requireSafeInteger(field, value);
         this.tag(field, WireType.VARINT);
-        if (value >= 0) {
-            this.rawVarint(value);
-        } else {
-            this.rawBigVarint(BigInt.asUintN(64, BigInt(value)));
-        }
+        this.rawVarint(value);
         return this;
     }
 
@@ -102,14 +108,8 @@ export class ProtoWriter {
         }
         const body = new ProtoWriter();
         for (const v of values) {
-            if (!Number.isSafeInteger(v)) {
-                throw new Error(`protobuf field ${field}: ${v} is not a safe integer`);
-            }
-            if (v >= 0) {
-                body.rawVarint(v);
-            } else {
-                body.rawBigVarint(BigInt.asUintN(64, BigInt(v)));
-            }
+            requireSafeInteger(field, v);
+            body.rawVarint(v);
         }
         return this.message(field, body);
     }
@@ -136,14 +136,19 @@ export class ProtoWriter {
         this.rawVarint(field * 8 + wireType);
     }
 
+    /**
+     * The one varint encoder. Takes any safe integer; a negative one goes out as the 64-bit two's
+     * complement, ten bytes. Callers check the range: tags and lengths are non-negative by
+     * construction, `varint` refuses negatives, `int64` allows them.
+     */
     private rawVarint(value: number): void {
-        if (!Number.isSafeInteger(value) || value < 0) {
-            throw new Error(`varint ${value} is not a non-negative safe integer`);
-        }
-        // Split into 32-bit halves: JavaScript bit operators truncate to 32 bits.
-        let lo = value % TWO_POW_32;
-        let hi = Math.floor(value / TWO_POW_32);
-        const at = this.reserve(10);
+        // Split into 32-bit halves: JavaScript bit operators truncate to 32 bits. The floor keeps
+        // `lo` in 0..2^32-1 for negatives too, and `>>> 0` turns the high half into its unsigned
+        // 32-bit pattern (-1 -> 0xffffffff), which is the two's complement of the 64-bit value.
+        const high = Math.floor(value / TWO_POW_32);
+        let lo = value - high * TWO_POW_32;
+        let hi = high >>> 0;
+        const at = this.reserve(MAX_VARINT_BYTES);
         let n = 0;
         while (hi > 0 || lo > 0x7f) {
             this.scratch[at + n++] = (lo & 0x7f) | 0x80;
@@ -151,19 +156,7 @@ export class ProtoWriter {
             hi = hi >>> 7;
         }
         this.scratch[at + n++] = lo;
-        this.unreserve(10 - n);
-    }
-
-    private rawBigVarint(value: bigint): void {
-        const at = this.reserve(10);
-        let n = 0;
-        let v = value;
-        while (v > 0x7fn) {
-            this.scratch[at + n++] = Number(v & 0x7fn) | 0x80;
-            v >>= 7n;
-        }
-        this.scratch[at + n++] = Number(v);
-        this.unreserve(10 - n);
+        this.unreserve(MAX_VARINT_BYTES - n);
     }
 
     /** Makes room for `n` bytes in the scratch buffer and returns where they start. */
@@ -206,6 +199,39 @@ export class ProtoWriter {
     }
 }
 
+/** A read position in a byte array, advanced by the readers below. */
+interface Cursor {
+    at: number;
+}
+
+/**
+ * The one varint decoder: reads the varint at `cursor.at` and moves the cursor past it. Refuses a
+ * varint that runs off the end of `bytes` or past ten bytes (a 64-bit value never needs more, so
+ * a longer one is corrupt input, and without the limit a run of 0x80 bytes would be read as one
+ * ever-growing BigInt). `where` names the bytes in the error, e.g. `GraphDef field 1`.
+ */
+function readVarint(bytes: Uint8Array, cursor: Cursor, where: string): bigint {
+    const start = cursor.at;
+    let result = 0n;
+    for (let k = 0; k < MAX_VARINT_BYTES; k++) {
+        if (cursor.at >= bytes.length) {
+            throw new Error(
+                `${where}: truncated varint at byte ${start} of ${bytes.length} ` +
+                    "(expected a byte without the continuation bit)",
+            );
+        }
+        const b = bytes[cursor.at++];
+        result |= BigInt(b & 0x7f) << BigInt(7 * k);
+        if ((b & 0x80) === 0) {
+            return result;
+        }
+    }
+    throw new Error(
+        `${where}: varint at byte ${start} is longer than ${MAX_VARINT_BYTES} bytes ` +
+            `(expected at most ${MAX_VARINT_BYTES} for a 64-bit value)`,
+    );
+}
+
 /** One field occurrence as read from the wire. */
 export type WireField =
     | { readonly field: number; readonly wireType: 0; readonly value: bigint }
@@ -218,38 +244,20 @@ export type WireField =
  */
 export function readFields(bytes: Uint8Array, what = "message"): WireField[] {
     const fields: WireField[] = [];
-    let at = 0;
-    const varint = (): bigint => {
-        let result = 0n;
-        let shift = 0n;
-        for (;;) {
-            if (at >= bytes.length) {
-                throw new Error(`${what}: truncated varint at byte ${at} of ${bytes.length}`);
-            }
-            const b = bytes[at++];
-            result |= BigInt(b & 0x7f) << shift;
-            if ((b & 0x80) === 0) {
-                return result;
-            }
-            shift += 7n;
-            if (shift >= 70n) {
-                throw new Error(`${what}: varint longer than 10 bytes at byte ${at}`);
-            }
-        }
-    };
+    const cursor: Cursor = { at: 0 };
     const take = (n: number, start: number): Uint8Array => {
+        const { at } = cursor;
         if (at + n > bytes.length) {
             throw new Error(
                 `${what}: field at byte ${start} needs ${n} bytes but only ${bytes.length - at} remain`,
             );
         }
-        const out = bytes.subarray(at, at + n);
-        at += n;
-        return out;
+        cursor.at += n;
+        return bytes.subarray(at, at + n);
     };
-    while (at < bytes.length) {
-        const start = at;
-        const key = varint();
+    while (cursor.at < bytes.length) {
+        const start = cursor.at;
+        const key = readVarint(bytes, cursor, what);
         const field = Number(key >> 3n);
         const wireType = Number(key & 7n);
         if (field < 1) {
@@ -257,7 +265,11 @@ export function readFields(bytes: Uint8Array, what = "message"): WireField[] {
         }
         switch (wireType) {
             case WireType.VARINT:
-                fields.push({ field, wireType, value: varint() });
+                fields.push({
+                    field,
+                    wireType,
+                    value: readVarint(bytes, cursor, `${what} field ${field}`),
+                });
                 break;
             case WireType.FIXED64:
                 fields.push({ field, wireType, value: take(8, start) });
@@ -266,7 +278,7 @@ export function readFields(bytes: Uint8Array, what = "message"): WireField[] {
                 fields.push({ field, wireType, value: take(4, start) });
                 break;
             case WireType.LENGTH_DELIMITED: {
-                const n = varint();
+                const n = readVarint(bytes, cursor, `${what} field ${field} length`);
                 if (n > BigInt(bytes.length)) {
                     throw new Error(`${what}: length ${n} at byte ${start} exceeds the input`);
                 }
@@ -314,23 +326,10 @@ export function readRepeatedVarints(
         if (f.wireType === WireType.VARINT) {
             out.push(f.value);
         } else if (f.wireType === WireType.LENGTH_DELIMITED) {
-            const packed = f.value;
-            let at = 0;
-            while (at < packed.length) {
-                let result = 0n;
-                let shift = 0n;
-                for (;;) {
-                    if (at >= packed.length) {
-                        throw new Error(`${what}: truncated packed varint in field ${field}`);
-                    }
-                    const b = packed[at++];
-                    result |= BigInt(b & 0x7f) << shift;
-                    if ((b & 0x80) === 0) {
-                        break;
-                    }
-                    shift += 7n;
-                }
-                out.push(result);
+            // Offsets in errors count from the start of the packed run.
+            const cursor: Cursor = { at: 0 };
+            while (cursor.at < f.value.length) {
+                out.push(readVarint(f.value, cursor, `${what} packed field ${field}`));
             }
         } else {
             throw new Error(

@@ -10,7 +10,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { IMAGE_SIZE } from "../training/data";
+import { IMAGE_SIZE } from "../savedmodel/contract";
 import { MODEL_JSON, loadLayersModel } from "../training/artifact";
 import {
     DataType,
@@ -20,24 +20,23 @@ import {
     dataTypeName,
     decodeSavedModel,
 } from "../savedmodel/proto/tensorflow";
+import { ExportOptions, exportSavedModel, writeVersionDir } from "../savedmodel/export";
 import {
-    ExportOptions,
     SAVED_MODEL_FILE,
     SERVE_TAG,
     SIGNATURE_KEYS,
     ServingSignatures,
-    describeSignatures,
-    exportSavedModel,
-    writeVersionDir,
-} from "../savedmodel/export";
+} from "../savedmodel/contract";
+import { describeSignatures } from "../savedmodel/signatures";
+import { errorMessage } from "../../errors";
 
 /** The two kinds of model source besides training. */
-export type ModelSourceKind = "savedmodel" | "tfjs";
+export type ModelFileKind = "savedmodel" | "tfjs";
 
-/** A resolved model source: a SavedModel directory or a tfjs `model.json` file. */
-export interface ModelSource {
+/** A model file on disk: a SavedModel directory or a tfjs `model.json` file. */
+export interface ModelOnDisk {
     /** What the path holds. */
-    readonly kind: ModelSourceKind;
+    readonly kind: ModelFileKind;
     /** The SavedModel directory, or the `model.json` file. */
     readonly path: string;
 }
@@ -95,7 +94,7 @@ export interface PackagedModel {
     /** The version directory `<baseDir>/<name>/<version>`. */
     readonly dir: string;
     /** Where the model came from. */
-    readonly source: ModelSource;
+    readonly source: ModelOnDisk;
     /** The packaged model's signatures, for `metadata.json`. */
     readonly signatures: ServingSignatures;
 }
@@ -104,7 +103,7 @@ export interface PackagedModel {
  * Works out what `sourcePath` holds: a directory with `saved_model.pb` is a SavedModel; a
  * `.json` file, or a directory with `model.json`, is a tfjs model.
  */
-export function resolveModelSource(sourcePath: string): ModelSource {
+export function resolveModelSource(sourcePath: string): ModelOnDisk {
     let stat: fs.Stats;
     try {
         stat = fs.statSync(sourcePath);
@@ -189,7 +188,7 @@ export function validateSavedModelDir(dir: string): ValidatedSavedModel {
     } catch (err) {
         return fail(
             "parse",
-            `${SAVED_MODEL_FILE} is not a valid SavedModel protobuf: ${(err as Error).message}`,
+            `${SAVED_MODEL_FILE} is not a valid SavedModel protobuf: ${errorMessage(err)}`,
         );
     }
     if (savedModel.metaGraphs.length === 0) {
@@ -267,7 +266,7 @@ export function validateSavedModelDir(dir: string): ValidatedSavedModel {
  * loaded and exported by our writer. The version directory appears atomically or not at all.
  */
 export async function packageModelSource(
-    source: string | ModelSource,
+    source: string | ModelOnDisk,
     baseDir: string,
     options: ExportOptions,
 ): Promise<PackagedModel> {
@@ -289,17 +288,4 @@ export async function packageModelSource(
         validateSavedModelDir(tmp);
     });
     return { dir, source: resolved, signatures: validated.signatures };
-}
-
-/**
- * Validates the SavedModel directory `dir` and copies it, unchanged, to
- * `<baseDir>/<name>/<version>`; returns that directory. `validateSavedModelDir(dir).signatures`
- * documents its contract.
- */
-export async function packageSavedModel(
-    dir: string,
-    baseDir: string,
-    options: ExportOptions,
-): Promise<string> {
-    return (await packageModelSource({ kind: "savedmodel", path: dir }, baseDir, options)).dir;
 }

@@ -9,10 +9,9 @@ import {
     SavedModelCheck,
     SavedModelValidationError,
     packageModelSource,
-    packageSavedModel,
     resolveModelSource,
     validateSavedModelDir,
-} from "../model/sources/modelSource";
+} from "../model/sources/fromDisk";
 import {
     DataType,
     SavedModel,
@@ -21,7 +20,8 @@ import {
     encodeSavedModel,
 } from "../model/savedmodel/proto/tensorflow";
 import { ProtoWriter, readFields } from "../model/savedmodel/proto/wire";
-import { PREDICT_METHOD, SAVED_MODEL_FILE, serializeSavedModel } from "../model/savedmodel/export";
+import { serializeSavedModel } from "../model/savedmodel/export";
+import { PREDICT_METHOD, SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 
 let scratch: string;
 
@@ -352,9 +352,17 @@ describe("model sources", () => {
                     file,
                 );
             }
-            // The stack's entry point gives the same directory.
-            const again = await packageSavedModel(src, base, { name: "mnist", version: 5 });
-            assert.strictEqual(again, path.join(base, "mnist", "5"));
+            // The same version again is refused, unless asked to replace it.
+            await assert.rejects(
+                packageModelSource(src, base, { name: "mnist", version: 4 }),
+                /mnist\/4 already exists; pass `overwrite: true`/,
+            );
+            const again = await packageModelSource(src, base, {
+                name: "mnist",
+                version: 4,
+                overwrite: true,
+            });
+            assert.strictEqual(again.dir, packaged.dir);
         });
 
         it("writes no version directory when validation fails", async () => {
