@@ -4,6 +4,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { ObjectMetaArgs, objectMeta } from "./objectMeta";
 import { GRPC_PORT, REST_PORT, SERVING_UID } from "./servingImage";
 
 /** CPU and memory for one pod. */
@@ -28,22 +29,14 @@ export const DEFAULT_RESOURCES: ResourceSizes = {
 /** Pods when nothing else is said: the tutorial's single replica. */
 export const DEFAULT_REPLICAS = 1;
 
-/** Inputs of a ModelDeployment. */
-export interface ModelDeploymentArgs {
-    /** Kubernetes object name. Defaults to Pulumi's auto-naming. */
-    readonly objectName?: string;
-    /** Annotations of the object itself (not its pods). */
-    readonly objectAnnotations?: Record<string, string>;
+/** Inputs of a ModelDeployment; `labels` also select and label its pods. */
+export interface ModelDeploymentArgs extends ObjectMetaArgs {
     /** Image reference, by digest (`repo@sha256:…`) wherever the image was pushed. */
     readonly image: pulumi.Input<string>;
     /** TF Serving model name. */
     readonly modelName: string;
     /** Model version the probes wait for. */
     readonly modelVersion: number;
-    /** Labels for the Deployment, its selector and its pods. */
-    readonly labels: Record<string, string>;
-    /** Namespace. Defaults to `default`. */
-    readonly namespace?: pulumi.Input<string>;
     /** Pod count. Defaults to `DEFAULT_REPLICAS` (1). */
     readonly replicas?: number;
     /** Requests and limits. Defaults to `DEFAULT_RESOURCES`. */
@@ -70,8 +63,9 @@ export function probePaths(
 
 /** A Deployment running TF Serving for one model version. */
 export class ModelDeployment extends pulumi.ComponentResource {
+    /** The Deployment object. */
     public readonly deployment: k8s.apps.v1.Deployment;
-    /** The Deployment's name in the cluster. */
+    /** The Deployment's name in the cluster, which the autoscaler targets. */
     public readonly deploymentName: pulumi.Output<string>;
 
     constructor(name: string, args: ModelDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -90,12 +84,7 @@ export class ModelDeployment extends pulumi.ComponentResource {
         this.deployment = new k8s.apps.v1.Deployment(
             `${name}-deployment`,
             {
-                metadata: {
-                    name: args.objectName,
-                    namespace: args.namespace,
-                    labels: args.labels,
-                    annotations: args.objectAnnotations,
-                },
+                metadata: objectMeta(args),
                 spec: {
                     replicas,
                     selector: { matchLabels: args.labels },

@@ -4,6 +4,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { ObjectMetaArgs, objectMeta } from "./objectMeta";
 import { GRPC_PORT, REST_PORT } from "./servingImage";
 
 /** Service types a model can be exposed with. */
@@ -16,17 +17,9 @@ export const DEFAULT_SERVICE_TYPE: ServiceType = "NodePort";
 export const DEFAULT_NODE_PORT = 30111;
 
 /** Inputs of a ModelService. */
-export interface ModelServiceArgs {
-    /** Kubernetes object name. Defaults to Pulumi's auto-naming. */
-    readonly objectName?: string;
-    /** Annotations of the object itself (not its pods). */
-    readonly objectAnnotations?: Record<string, string>;
+export interface ModelServiceArgs extends ObjectMetaArgs {
     /** Pod labels to select; the same object the Deployment uses. */
     readonly selector: Record<string, string>;
-    /** Labels of the Service itself. */
-    readonly labels: Record<string, string>;
-    /** Namespace. Defaults to `default`. */
-    readonly namespace?: pulumi.Input<string>;
     /** `NodePort`, `ClusterIP` or `LoadBalancer`. Defaults to `NodePort`. */
     readonly type?: ServiceType;
     /** Node port of the REST port, NodePort only. Defaults to `DEFAULT_NODE_PORT` (30111). */
@@ -35,9 +28,10 @@ export interface ModelServiceArgs {
 
 /** A Service exposing REST (`http`) and gRPC (`grpc`). */
 export class ModelService extends pulumi.ComponentResource {
-    public readonly service: k8s.core.v1.Service;
-    /** The Service's name in the cluster. */
+    /** The Service's name in the cluster, which clients and the endpoint URL use. */
     public readonly serviceName: pulumi.Output<string>;
+    /** The Service object. */
+    public readonly service: k8s.core.v1.Service;
 
     constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelService", name, {}, opts);
@@ -61,12 +55,7 @@ export class ModelService extends pulumi.ComponentResource {
         this.service = new k8s.core.v1.Service(
             `${name}-svc`,
             {
-                metadata: {
-                    name: args.objectName,
-                    namespace: args.namespace,
-                    labels: args.labels,
-                    annotations: args.objectAnnotations,
-                },
+                metadata: objectMeta(args),
                 spec: {
                     type,
                     selector: args.selector,

@@ -6,6 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_REPLICAS, ModelDeployment, ResourceSizes } from "./modelDeployment";
 import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE, ModelService, ServiceType } from "./modelService";
+import { objectMeta } from "./objectMeta";
 import { REST_PORT } from "./servingImage";
 
 /** Kubernetes' own default namespace. */
@@ -100,6 +101,8 @@ export class ModelServing extends pulumi.ComponentResource {
             annotations["tfk8s.dev/model-accuracy"] = args.modelAccuracy.toFixed(4);
         }
         const child = { parent: this };
+        // The autoscaler and the budget carry the model's name and labels, and no annotations.
+        const ownMeta = objectMeta({ objectName: metaName, namespace: args.namespace, labels });
         const objectAnnotations =
             args.skipAwait === true ? { "pulumi.com/skipAwait": "true" } : undefined;
 
@@ -137,7 +140,7 @@ export class ModelServing extends pulumi.ComponentResource {
             this.autoscaler = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 `${name}-hpa`,
                 {
-                    metadata: { name: metaName, namespace: args.namespace, labels },
+                    metadata: ownMeta,
                     spec: {
                         scaleTargetRef: {
                             apiVersion: "apps/v1",
@@ -167,7 +170,7 @@ export class ModelServing extends pulumi.ComponentResource {
             this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
                 `${name}-pdb`,
                 {
-                    metadata: { name: metaName, namespace: args.namespace, labels },
+                    metadata: ownMeta,
                     spec: { minAvailable: args.pdbMinAvailable, selector: { matchLabels: labels } },
                 },
                 child,

@@ -36,6 +36,20 @@ function containersOf(spec: DeploymentSpec | undefined): Container[] {
     return spec?.template?.spec?.containers ?? [];
 }
 
+/**
+ * Validates each container of each Deployment: `check` returns the problems of one container
+ * (with the pod spec, for pod-level defaults), each reported as a violation.
+ */
+function eachContainer(
+    check: (c: Container, deployment: Deployment) => readonly string[],
+): ResourceValidationPolicy["validateResource"] {
+    return validateResourceOfType(k8s.apps.v1.Deployment, (deployment, _args, report) => {
+        for (const c of containersOf(deployment.spec)) {
+            check(c, deployment).forEach((problem) => report(problem));
+        }
+    });
+}
+
 /** `repo@sha256:<64 hex>`: an immutable reference. */
 const DIGEST_REF = /@sha256:[0-9a-f]{64}$/;
 /** `repo:v<version>-<12 hex>`: the content-addressed tag tfk8s builds for unpushed local images. */
@@ -86,23 +100,16 @@ export function resourcesSet(enforcementLevel: EnforcementLevel): ResourceValida
         name: "resources-set",
         description: "Containers set CPU and memory requests and limits.",
         enforcementLevel,
-        validateResource: validateResourceOfType(
-            k8s.apps.v1.Deployment,
-            (deployment, _args, report) => {
-                for (const c of containersOf(deployment.spec)) {
-                    const missing = (["requests", "limits"] as const).flatMap((kind) =>
-                        ["cpu", "memory"]
-                            .filter((res) => c.resources?.[kind]?.[res] === undefined)
-                            .map((res) => `${kind}.${res}`),
-                    );
-                    if (missing.length > 0) {
-                        report(
-                            `container "${c.name}" does not set resources ${missing.join(", ")}`,
-                        );
-                    }
-                }
-            },
-        ),
+        validateResource: eachContainer((c) => {
+            const missing = (["requests", "limits"] as const).flatMap((kind) =>
+                ["cpu", "memory"]
+                    .filter((res) => c.resources?.[kind]?.[res] === undefined)
+                    .map((res) => `${kind}.${res}`),
+            );
+            return missing.length > 0
+                ? [`container "${c.name}" does not set resources ${missing.join(", ")}`]
+                : [];
+        }),
     };
 }
 
@@ -112,15 +119,8 @@ export function readinessProbe(enforcementLevel: EnforcementLevel): ResourceVali
         name: "readiness-probe",
         description: "Containers have a readiness probe.",
         enforcementLevel,
-        validateResource: validateResourceOfType(
-            k8s.apps.v1.Deployment,
-            (deployment, _args, report) => {
-                for (const c of containersOf(deployment.spec)) {
-                    if (c.readinessProbe === undefined) {
-                        report(`container "${c.name}" has no readinessProbe`);
-                    }
-                }
-            },
+        validateResource: eachContainer((c) =>
+            c.readinessProbe === undefined ? [`container "${c.name}" has no readinessProbe`] : [],
         ),
     };
 }
@@ -132,24 +132,17 @@ export function nonRoot(enforcementLevel: EnforcementLevel): ResourceValidationP
         description:
             "Containers run as non-root (pod or container runAsNonRoot) with allowPrivilegeEscalation false.",
         enforcementLevel,
-        validateResource: validateResourceOfType(
-            k8s.apps.v1.Deployment,
-            (deployment, _args, report) => {
-                const pod = deployment.spec?.template?.spec;
-                for (const c of containersOf(deployment.spec)) {
-                    const nonRootSet =
-                        c.securityContext?.runAsNonRoot ?? pod?.securityContext?.runAsNonRoot;
-                    if (nonRootSet !== true) {
-                        report(`container "${c.name}" does not set runAsNonRoot: true`);
-                    }
-                    if (c.securityContext?.allowPrivilegeEscalation !== false) {
-                        report(
-                            `container "${c.name}" does not set allowPrivilegeEscalation: false`,
-                        );
-                    }
-                }
-            },
-        ),
+        validateResource: eachContainer((c, deployment) => {
+            const pod = deployment.spec?.template?.spec;
+            const problems: string[] = [];
+            if ((c.securityContext?.runAsNonRoot ?? pod?.securityContext?.runAsNonRoot) !== true) {
+                problems.push(`container "${c.name}" does not set runAsNonRoot: true`);
+            }
+            if (c.securityContext?.allowPrivilegeEscalation !== false) {
+                problems.push(`container "${c.name}" does not set allowPrivilegeEscalation: false`);
+            }
+            return problems;
+        }),
     };
 }
 
@@ -238,4 +231,18 @@ export function productionAvailability(enforcementLevel: EnforcementLevel): Stac
             }
         },
     };
+}
+
+/** Every tfk8s policy at one enforcement level: what the pack runs. */
+export function tfk8sPolicies(
+    enforcementLevel: EnforcementLevel,
+): (ResourceValidationPolicy | StackValidationPolicy)[] {
+    return [
+        imageByDigest(enforcementLevel),
+        resourcesSet(enforcementLevel),
+        readinessProbe(enforcementLevel),
+        nonRoot(enforcementLevel),
+        noPublicServiceInProduction(enforcementLevel),
+        productionAvailability(enforcementLevel),
+    ];
 }

@@ -279,7 +279,13 @@ describe("ModelService", () => {
         await settle(new ModelService("s", { selector: {}, labels: {}, type: "ClusterIP" }));
         const spec = single(SERVICE).inputs.spec;
         assert.strictEqual(spec.type, "ClusterIP");
-        assert.ok(spec.ports.every((p: any) => p.nodePort === undefined));
+        assert.deepStrictEqual(
+            spec.ports.map((p: any) => [p.name, p.nodePort]),
+            [
+                ["http", undefined],
+                ["grpc", undefined],
+            ],
+        );
     });
 
     it("rejects a nodePort on a ClusterIP Service and one out of range", () => {
@@ -358,11 +364,27 @@ describe("ModelServing", () => {
     });
 
     it("gives every child a name derived from the component's", async () => {
-        await settle(new ModelServing("prod", { image: "i", modelName: "m", modelVersion: 1 }));
-        assert.ok(
-            recorded
-                .filter((r) => r.type.startsWith("kubernetes:"))
-                .every((r) => r.name.startsWith("prod-")),
+        // Autoscaling and a PDB switched on, so all four kinds of child are there to be named.
+        await settle(
+            new ModelServing("prod", {
+                image: "i",
+                modelName: "m",
+                modelVersion: 1,
+                replicas: 2,
+                autoscaling: { maxReplicas: 4, cpuPercent: 80 },
+                pdbMinAvailable: 1,
+            }),
+        );
+        const children = recorded.filter((r) => r.type.startsWith("kubernetes:"));
+        assert.deepStrictEqual(children.map((r) => r.type).sort(), [
+            DEPLOYMENT,
+            "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+            SERVICE,
+            "kubernetes:policy/v1:PodDisruptionBudget",
+        ]);
+        assert.deepStrictEqual(
+            children.filter((r) => !r.name.startsWith("prod-")).map((r) => r.name),
+            [],
         );
     });
 

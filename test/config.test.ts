@@ -3,7 +3,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { CONFIG_KEYS, loadStackConfig } from "../config";
+import { loadStackConfig } from "../config";
+import { CONFIG_KEYS } from "../configKeys";
 
 /** The smallest valid config: a local cluster, nothing pushed. */
 const DEV = { skipPush: "true" };

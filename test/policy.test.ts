@@ -15,6 +15,7 @@ import {
     productionAvailability,
     readinessProbe,
     resourcesSet,
+    tfk8sPolicies,
 } from "../policy/policies";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
@@ -82,6 +83,22 @@ function clone<T>(v: T): T {
 }
 
 describe("policy pack", () => {
+    it("runs every policy at the level it is given", () => {
+        const pack = tfk8sPolicies("advisory");
+        assert.deepStrictEqual(
+            pack.map((p) => p.name),
+            [
+                "image-by-digest",
+                "resources-set",
+                "readiness-probe",
+                "non-root",
+                "no-public-service-in-production",
+                "production-availability",
+            ],
+        );
+        assert.ok(pack.every((p) => p.enforcementLevel === "advisory"));
+    });
+
     it("image-by-digest: passes a digest, rejects a mutable tag, allows content tags only when configured", async () => {
         const { deployment } = await declared();
         assert.deepStrictEqual(

@@ -9,6 +9,7 @@ import {
     AttrValue,
     DataType,
     GraphDef,
+    MetaGraphDef,
     NodeDef,
     SavedModel,
     attrText,
@@ -184,6 +185,89 @@ function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
     return tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
 }
 
+/**
+ * The attrs TensorFlow's OpDef gives each op the writer emits: a NodeDef with any other attr
+ * fails to load ("NodeDef mentions attr ... not in Op"). runGraph checks the required ones are set.
+ */
+const OP_ATTRS: Readonly<Record<string, readonly string[]>> = {
+    Placeholder: ["dtype", "shape"],
+    Const: ["dtype", "value"],
+    Identity: ["T"],
+    Reshape: ["T", "Tshape"],
+    MatMul: ["T", "transpose_a", "transpose_b"],
+    BiasAdd: ["T", "data_format"],
+    Mul: ["T"],
+    AddV2: ["T"],
+    Relu: ["T"],
+    Sigmoid: ["T"],
+    Tanh: ["T"],
+    Softmax: ["T"],
+    Conv2D: [
+        "T",
+        "strides",
+        "use_cudnn_on_gpu",
+        "padding",
+        "explicit_paddings",
+        "data_format",
+        "dilations",
+    ],
+    MaxPool: ["T", "ksize", "strides", "padding", "data_format"],
+};
+
+/**
+ * What TensorFlow needs of a graph that evaluating a few signatures cannot show: unique node
+ * names, inputs that name nodes, no cycles, only attrs the op defines, placeholders that are
+ * signature inputs, and a batch dimension no Reshape fixes (the tests feed 3 images; clients send
+ * any number). Every node also serves some signature output, so no weight ships unused.
+ */
+function assertWellFormed(meta: MetaGraphDef): void {
+    const graph = meta.graphDef!;
+    const nodes = new Map(graph.node.map((n) => [n.name, n]));
+    assert.strictEqual(nodes.size, graph.node.length, "node names are unique");
+    const nodeOf = (ref: string): NodeDef => {
+        const n = nodes.get(ref.replace(/:0$/, ""));
+        assert.ok(n !== undefined, `${ref} names no node`);
+        return n;
+    };
+    for (const n of graph.node) {
+        assert.ok(n.op in OP_ATTRS, `node ${n.name}: op ${n.op} is not one the writer emits`);
+        const unknown = Object.keys(n.attr).filter((a) => !OP_ATTRS[n.op].includes(a));
+        assert.deepStrictEqual(unknown, [], `node ${n.name} (${n.op}) has attrs TF rejects`);
+        if (n.op === "Reshape") {
+            const shape = nodeOf(n.input[1]).attr.value;
+            assert.ok(shape?.kind === "tensor", `${n.name} takes its shape from a Const`);
+            assert.strictEqual(tensorInt32s(shape.value)[0], -1, `${n.name} keeps the batch free`);
+        }
+    }
+    const signatures = Object.values(meta.signatureDef);
+    const fed = new Set(signatures.flatMap((sig) => Object.values(sig.inputs).map((t) => t.name)));
+    const placeholders = graph.node.filter((n) => n.op === "Placeholder").map((n) => `${n.name}:0`);
+    assert.deepStrictEqual(
+        placeholders.sort(),
+        [...fed].sort(),
+        "placeholders are signature inputs",
+    );
+    // Walks back from the signature outputs: a node met again while its inputs are being walked
+    // closes a cycle; a node never met serves no signature.
+    const done = new Set<string>();
+    const walking = new Set<string>();
+    const walk = (ref: string): void => {
+        const n = nodeOf(ref);
+        assert.ok(!walking.has(n.name), `a cycle runs through ${n.name}`);
+        if (done.has(n.name)) return;
+        walking.add(n.name);
+        n.input.forEach(walk);
+        walking.delete(n.name);
+        done.add(n.name);
+    };
+    signatures.forEach((sig) => Object.values(sig.outputs).forEach((t) => walk(t.name)));
+    assert.deepStrictEqual(
+        graph.node.map((n) => n.name).filter((name) => !done.has(name)),
+        [],
+        "nodes no signature output needs",
+    );
+}
+
 describe("protobuf wire format", () => {
     it("encodes varints, negative int64s, floats and nested messages as protobuf does", () => {
         const w = new ProtoWriter().varint(1, 150).int64(2, -1).float(3, 1.5).string(4, "hi");
@@ -240,7 +324,6 @@ describe("exportSavedModel on the MNIST model", () => {
     let base: string;
     let decoded: SavedModel;
     let bytes: Buffer;
-    let exportMs: number;
 
     before(async () => {
         model = createModel({ seed: 3 });
@@ -251,9 +334,7 @@ describe("exportSavedModel on the MNIST model", () => {
                 .map((w, k) => (k % 2 === 1 ? tf.randomNormal(w.shape, 0, 0.5, "float32", k) : w)),
         );
         base = tmpDir();
-        const started = performance.now();
         await exportSavedModel(model, base, { name: "mnist", version: 1 });
-        exportMs = performance.now() - started;
         bytes = fs.readFileSync(path.join(base, "mnist", "1", SAVED_MODEL_FILE));
         decoded = decodeSavedModel(bytes);
     });
@@ -276,7 +357,7 @@ describe("exportSavedModel on the MNIST model", () => {
         assert.strictEqual(fileMode & 0o004, 0o004, `file mode ${fileMode.toString(8)}`);
     });
 
-    it("builds the frozen graph node by node, with TensorFlow's attrs", () => {
+    it("builds a frozen graph TensorFlow can load, with TensorFlow's attrs", () => {
         assert.strictEqual(decoded.schemaVersion, 1);
         assert.strictEqual(decoded.metaGraphs.length, 1);
         const meta = decoded.metaGraphs[0];
@@ -287,41 +368,7 @@ describe("exportSavedModel on the MNIST model", () => {
             minConsumer: 0,
             badConsumers: [],
         });
-        assert.deepStrictEqual(
-            graph.node.map((n) => `${n.name}=${n.op}(${n.input.join(",")})`),
-            [
-                "images=Placeholder()",
-                "inputs=Placeholder()",
-                // The Keras contract: the model as tfjs runs it, from 0-1 inputs.
-                "model/flatten/Reshape/shape=Const()",
-                "model/flatten/Reshape=Reshape(inputs,model/flatten/Reshape/shape)",
-                "model/dense/kernel=Const()",
-                "model/dense/MatMul=MatMul(model/flatten/Reshape,model/dense/kernel)",
-                "model/dense/bias=Const()",
-                "model/dense/BiasAdd=BiasAdd(model/dense/MatMul,model/dense/bias)",
-                "model/dense/Relu=Relu(model/dense/BiasAdd)",
-                "model/logits/kernel=Const()",
-                "model/logits/MatMul=MatMul(model/dense/Relu,model/logits/kernel)",
-                "model/logits/bias=Const()",
-                "model/logits/BiasAdd=BiasAdd(model/logits/MatMul,model/logits/bias)",
-                // The pixel signatures: the same kernels; 1/255 carried to the logits, so the
-                // biases are divided by it on the way.
-                "images/scale=Const()",
-                "serving/flatten/Reshape/shape=Const()",
-                "serving/flatten/Reshape=Reshape(images,serving/flatten/Reshape/shape)",
-                "serving/dense/MatMul=MatMul(serving/flatten/Reshape,model/dense/kernel)",
-                "serving/dense/bias_over_scale=Const()",
-                "serving/dense/BiasAdd=BiasAdd(serving/dense/MatMul,serving/dense/bias_over_scale)",
-                "serving/dense/Relu=Relu(serving/dense/BiasAdd)",
-                "serving/logits/MatMul=MatMul(serving/dense/Relu,model/logits/kernel)",
-                "serving/logits/bias_over_scale=Const()",
-                "serving/logits/BiasAdd=BiasAdd(serving/logits/MatMul,serving/logits/bias_over_scale)",
-                "serving/pixel_scale=Mul(serving/logits/BiasAdd,images/scale)",
-                "logits=Identity(serving/pixel_scale)",
-                "probabilities=Softmax(logits)",
-                "outputs=Identity(model/logits/BiasAdd)",
-            ],
-        );
+        assertWellFormed(meta);
         const byName = new Map(graph.node.map((n) => [n.name, n]));
         const images = byName.get("images")!;
         assert.deepStrictEqual(images.attr, {
@@ -329,15 +376,6 @@ describe("exportSavedModel on the MNIST model", () => {
             shape: { kind: "shape", value: { dim: [-1, 28, 28] } },
         });
         assert.deepStrictEqual(byName.get("inputs")!.attr, images.attr);
-        const matmul = byName.get("model/dense/MatMul")!;
-        assert.deepStrictEqual(Object.keys(matmul.attr).sort(), [
-            "T",
-            "transpose_a",
-            "transpose_b",
-        ]);
-        const reshape = byName.get("model/flatten/Reshape/shape")!.attr.value;
-        assert.ok(reshape.kind === "tensor");
-        assert.deepStrictEqual(Array.from(tensorInt32s(reshape.value)), [-1, 784]);
         const scale = byName.get("images/scale")!.attr.value;
         assert.ok(scale.kind === "tensor");
         assert.deepStrictEqual(scale.value.shape, { dim: [] });
@@ -430,9 +468,9 @@ describe("exportSavedModel on the MNIST model", () => {
         });
     });
 
-    it("exports in under a second, within 10% of the raw weight bytes", () => {
+    // The two subgraphs share one Const per kernel; a copy per subgraph would double the file.
+    it("stores the weights once: the file is within 10% of the raw weight bytes", () => {
         const raw = model.countParams() * 4;
-        assert.ok(exportMs < 1000, `export took ${exportMs} ms`);
         assert.ok(
             bytes.length >= raw && bytes.length <= raw * 1.1,
             `${bytes.length} bytes for ${raw} of weights`,
@@ -515,6 +553,7 @@ describe("exportSavedModel on every supported layer type", () => {
                     decoded.graphDef!.node.map((n) => n.name),
                     graph.node.map((n) => n.name),
                 );
+                assertWellFormed(decoded);
                 const keras = decoded.signatureDef.keras;
                 const inputShape = [-1, ...(model.inputs[0].shape.slice(1) as number[])];
                 assert.deepStrictEqual(keras.inputs.inputs.shape, { dim: inputShape });

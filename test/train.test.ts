@@ -4,7 +4,8 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { commitEntry, lookupEntry } from "../model/training/cache";
-import { parseArguments, trainModel, TrainOptions } from "../model/training/train";
+import { trainModel, trainingKey, TrainOptions } from "../model/training/train";
+import { parseArguments } from "../model/training/trainCli";
 
 function tempDir(): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-cache-"));
@@ -107,14 +108,27 @@ describe("trainModel", () => {
         const { options } = quick(dir, { trainSubset: 300, minAccuracy: 0.99 });
         await assert.rejects(
             trainModel(options),
-            /test accuracy 0\.\d{4} is below minAccuracy 0\.99/,
+            /test accuracy 0\.\d{4} is below minAccuracy 0\.99; the model was not cached$/,
         );
         assert.deepStrictEqual(fs.readdirSync(dir), []);
     });
 
-    it("refuses a cached model that a raised gate no longer accepts", async () => {
-        const { options } = quick(cacheDir, { minAccuracy: 0.999 });
-        await assert.rejects(trainModel(options), /below minAccuracy 0\.999/);
+    it("refuses a cached model that a raised gate no longer accepts, without training, and keeps the entry", async () => {
+        const own = tempDir();
+        const trained = await trainModel(quick(own).options);
+        const raised = quick(own, { minAccuracy: 0.999 });
+        await assert.rejects(
+            trainModel(raised.options),
+            new RegExp(
+                `test accuracy ${trained.metadata.testAccuracy.toFixed(4)} is below minAccuracy 0\\.999; ` +
+                    `the cached model at ${trained.dir} was not used`,
+            ),
+        );
+        assert.ok(
+            !raised.lines.some((l) => l.startsWith("training ")),
+            `a cached model must not be retrained:\n${raised.lines.join("\n")}`,
+        );
+        assert.deepStrictEqual(fs.readdirSync(own), [path.basename(trained.dir)]);
     });
 
     it("rejects bad options by name before loading anything", async () => {
@@ -152,6 +166,30 @@ describe("artifact cache", () => {
         });
         assert.strictEqual(lookupEntry(dir, "k2"), entry);
         assert.strictEqual(fs.readFileSync(path.join(entry, "done.txt"), "utf8"), "ok");
+    });
+});
+
+describe("training cache key", () => {
+    const hyperparameters = {
+        epochs: 5,
+        batchSize: 32,
+        seed: 42,
+        learningRate: 0.001,
+        hiddenUnits: 128,
+        dropoutRate: 0.2,
+        trainExamples: 60000,
+    };
+    const sha = "a".repeat(64);
+
+    it("changes with the backend, each hyperparameter and the data, and nothing else", () => {
+        const base = trainingKey("tensorflow", hyperparameters, sha);
+        assert.strictEqual(trainingKey("tensorflow", { ...hyperparameters }, sha), base);
+        assert.notStrictEqual(trainingKey("wasm", hyperparameters, sha), base);
+        assert.notStrictEqual(trainingKey("tensorflow", hyperparameters, "b".repeat(64)), base);
+        for (const field of Object.keys(hyperparameters) as (keyof typeof hyperparameters)[]) {
+            const changed = { ...hyperparameters, [field]: hyperparameters[field] + 1 };
+            assert.notStrictEqual(trainingKey("tensorflow", changed, sha), base, field);
+        }
     });
 });
 

@@ -1,14 +1,13 @@
 /**
  * Trains the MNIST classifier, or loads it from the artifact cache when the same inputs were
- * trained before, and gates it on test accuracy. `npm run train` is the thin CLI around
- * `trainModel`.
+ * trained before, and gates it on test accuracy. `npm run train` (`trainCli.ts`) is the thin
+ * CLI around `trainModel`.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import * as tf from "@tensorflow/tfjs";
 import { checkOption } from "../../errors";
-import { BackendName, initBackend, parseBackendName } from "./backend";
+import { BackendName, initBackend } from "./backend";
 import { MODEL_JSON, loadLayersModel, saveLayersModel } from "./artifact";
 import { DEFAULT_CACHE_DIR, cacheKey, commitEntry, lookupEntry } from "./cache";
 import { MnistData, loadMnist, takeSplit, toTensors } from "./data";
@@ -97,6 +96,24 @@ const ARCHITECTURE = "Flatten(28x28) > Dense(128, relu) > Dropout(0.2) > Dense(1
  * a reformat or a comment leaves it, and the cache, alone.
  */
 export const TRAINING_RECIPE = { trainer: "tfjs-layers-fit", version: 1 } as const;
+
+/**
+ * The cache key of a training run: everything that decides its weights. The backend is in it
+ * because its kernels round differently; the source text is not, `TRAINING_RECIPE` stands for it.
+ */
+export function trainingKey(
+    backend: BackendName,
+    hyperparameters: TrainingMetadata["hyperparameters"],
+    dataSha256: string,
+): string {
+    return cacheKey({
+        recipe: TRAINING_RECIPE,
+        backend,
+        architecture: ARCHITECTURE,
+        hyperparameters,
+        data: dataSha256,
+    });
+}
 
 /** Small fast PRNG (mulberry32); its only job is making a seeded run repeatable. */
 function seededRandom(seed: number): () => number {
@@ -266,15 +283,8 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         dropoutRate: DEFAULT_MODEL_OPTIONS.dropoutRate,
         trainExamples: train.count,
     };
-    // The backend is part of the key: its kernels round differently, so it changes the weights.
     const backend = await initBackend(options.backend, log);
-    const key = cacheKey({
-        recipe: TRAINING_RECIPE,
-        backend: backend.name,
-        architecture: ARCHITECTURE,
-        hyperparameters,
-        data: data.sha256,
-    });
+    const key = trainingKey(backend.name, hyperparameters, data.sha256);
 
     const cached = lookupEntry(cacheDir, key);
     if (cached !== undefined) {
@@ -348,61 +358,4 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
     });
     summary(metadata, false, dir).forEach((l) => log(l));
     return { model, metadata, dir, fromCache: false };
-}
-
-/** Parses `npm run train -- …` flags into options; `--help` prints usage. */
-export function parseArguments(argv: string[]): TrainOptions & { out?: string } {
-    const { values } = parseArgs({
-        args: argv,
-        options: {
-            epochs: { type: "string" },
-            "batch-size": { type: "string" },
-            seed: { type: "string" },
-            "learning-rate": { type: "string" },
-            subset: { type: "string" },
-            "data-dir": { type: "string" },
-            "cache-dir": { type: "string" },
-            "min-accuracy": { type: "string" },
-            backend: { type: "string" },
-            out: { type: "string" },
-        },
-        strict: true,
-    });
-    const num = (flag: string): number | undefined => {
-        const raw = values[flag as keyof typeof values];
-        if (raw === undefined) return undefined;
-        const n = Number(raw);
-        if (raw === "" || !Number.isFinite(n)) {
-            throw new Error(`\`--${flag}\` is "${raw}"; expected a number`);
-        }
-        return n;
-    };
-    return {
-        epochs: num("epochs"),
-        batchSize: num("batch-size"),
-        seed: num("seed"),
-        learningRate: num("learning-rate"),
-        trainSubset: num("subset"),
-        dataDir: values["data-dir"],
-        cacheDir: values["cache-dir"],
-        minAccuracy: num("min-accuracy"),
-        backend: parseBackendName(values.backend, "--backend"),
-        out: values.out,
-    };
-}
-
-async function main(): Promise<void> {
-    const { out, ...options } = parseArguments(process.argv.slice(2));
-    const result = await trainModel(options);
-    if (out !== undefined) {
-        fs.cpSync(result.dir, out, { recursive: true });
-        console.log(`artifact copied to ${out}`);
-    }
-}
-
-if (require.main === module) {
-    main().catch((err: Error) => {
-        console.error(`error: ${err.message}`);
-        process.exit(1);
-    });
 }

