@@ -4,7 +4,13 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { commitEntry, lookupEntry } from "../model/training/cache";
-import { trainModel, trainingKey, TrainOptions } from "../model/training/train";
+import {
+    TrainOptions,
+    chooseTrainer,
+    parseTrainerName,
+    trainModel,
+    trainingKey,
+} from "../model/training/train";
 import { parseArguments } from "../model/training/trainCli";
 
 function tempDir(): string {
@@ -180,16 +186,56 @@ describe("training cache key", () => {
         trainExamples: 60000,
     };
     const sha = "a".repeat(64);
+    const graph = { name: "graph", stepsPerRun: 8 } as const;
 
-    it("changes with the backend, each hyperparameter and the data, and nothing else", () => {
-        const base = trainingKey("tensorflow", hyperparameters, sha);
-        assert.strictEqual(trainingKey("tensorflow", { ...hyperparameters }, sha), base);
-        assert.notStrictEqual(trainingKey("wasm", hyperparameters, sha), base);
-        assert.notStrictEqual(trainingKey("tensorflow", hyperparameters, "b".repeat(64)), base);
+    it("changes with the trainer, the backend, each hyperparameter and the data, and nothing else", () => {
+        const base = trainingKey(graph, "tensorflow", hyperparameters, sha);
+        assert.strictEqual(
+            trainingKey({ ...graph }, "tensorflow", { ...hyperparameters }, sha),
+            base,
+        );
+        assert.notStrictEqual(
+            trainingKey({ name: "layers" }, "tensorflow", hyperparameters, sha),
+            base,
+        );
+        assert.notStrictEqual(
+            trainingKey({ ...graph, stepsPerRun: 4 }, "tensorflow", hyperparameters, sha),
+            base,
+        );
+        assert.notStrictEqual(trainingKey(graph, "wasm", hyperparameters, sha), base);
+        assert.notStrictEqual(
+            trainingKey(graph, "tensorflow", hyperparameters, "b".repeat(64)),
+            base,
+        );
         for (const field of Object.keys(hyperparameters) as (keyof typeof hyperparameters)[]) {
             const changed = { ...hyperparameters, [field]: hyperparameters[field] + 1 };
-            assert.notStrictEqual(trainingKey("tensorflow", changed, sha), base, field);
+            assert.notStrictEqual(trainingKey(graph, "tensorflow", changed, sha), base, field);
         }
+    });
+});
+
+describe("trainer choice", () => {
+    it("runs the graph trainer on the tensorflow backend and the layers trainer elsewhere", () => {
+        assert.deepStrictEqual(
+            [
+                chooseTrainer("tensorflow").name,
+                chooseTrainer("wasm").name,
+                chooseTrainer("cpu").name,
+            ],
+            ["graph", "layers", "layers"],
+        );
+        assert.strictEqual(chooseTrainer("tensorflow", "layers").name, "layers");
+    });
+
+    it("refuses a forced graph trainer without the tensorflow backend, and an unknown name", () => {
+        assert.throws(
+            () => chooseTrainer("wasm", "graph"),
+            /trainer "graph" needs the tensorflow backend/,
+        );
+        assert.throws(
+            () => parseTrainerName("keras", "--trainer"),
+            /`--trainer` is "keras"; expected one of auto, graph, layers/,
+        );
     });
 });
 

@@ -19,6 +19,8 @@ export const attr = {
     bool: (value: boolean): AttrValue => ({ kind: "b", value }),
     str: (value: string): AttrValue => ({ kind: "s", value: Buffer.from(value, "utf8") }),
     ints: (i: readonly number[]): AttrValue => ({ kind: "list", value: { i } }),
+    int: (value: number): AttrValue => ({ kind: "i", value }),
+    float: (value: number): AttrValue => ({ kind: "f", value }),
 };
 /** The `T: DT_FLOAT` attr most float ops take. */
 export const T_FLOAT = attr.type(DataType.DT_FLOAT);

@@ -11,6 +11,9 @@ import { BackendName, initBackend } from "./backend";
 import { MODEL_JSON, loadLayersModel, saveLayersModel } from "./artifact";
 import { DEFAULT_CACHE_DIR, cacheKey, commitEntry, lookupEntry } from "./cache";
 import { MnistData, loadMnist, takeSplit, toTensors } from "./data";
+import { DEFAULT_STEPS_PER_RUN, fitWithGraph } from "./graphTrainer";
+import { fitWithLayers } from "./layersTrainer";
+import { EpochProgress, formatSeconds } from "./progress";
 import { DEFAULT_MODEL_OPTIONS, createModel, oneHotLabels } from "./model";
 import { confusionMatrix, renderReport } from "./report";
 
@@ -43,8 +46,10 @@ export interface TrainOptions {
     readonly cacheDir?: string;
     /** Lowest test accuracy accepted, in (0, 1]. Defaults to 0.97. */
     readonly minAccuracy?: number;
-    /** Force a tfjs backend. Defaults to the fastest that starts. */
+    /** Force a tfjs backend. Defaults to the first that starts. */
     readonly backend?: BackendName;
+    /** Force a trainer. Defaults to `graph` on the tensorflow backend, `layers` elsewhere. */
+    readonly trainer?: TrainerName;
     /** Where progress and the summary go. Defaults to stdout. */
     readonly log?: (line: string) => void;
     /** Redraw a progress bar (terminal) instead of a line per epoch. Defaults to stdout being a TTY. */
@@ -74,6 +79,8 @@ export interface TrainingMetadata {
     readonly testLoss: number;
     readonly history: { readonly loss: number[]; readonly accuracy: number[] };
     readonly backend: string;
+    /** The trainer, and the graph trainer's steps per session run. */
+    readonly trainer: { readonly name: TrainerName; readonly stepsPerRun?: number };
     readonly libraries: Record<string, string>;
     readonly trainingSeconds: number;
 }
@@ -95,54 +102,82 @@ const ARCHITECTURE = "Flatten(28x28) > Dense(128, relu) > Dropout(0.2) > Dense(1
  * or the training loop that changes what training produces, so cached artifacts are retrained;
  * a reformat or a comment leaves it, and the cache, alone.
  */
-export const TRAINING_RECIPE = { trainer: "tfjs-layers-fit", version: 1 } as const;
+export const TRAINING_RECIPE = { version: 2 } as const;
+
+/** The trainers: `graph` runs whole Adam steps in a TensorFlow session, `layers` tfjs' `fit`. */
+export const TRAINERS = ["graph", "layers"] as const;
+/** One of `TRAINERS`. */
+export type TrainerName = (typeof TRAINERS)[number];
+/** Environment variable that forces a trainer (`graph` or `layers`). */
+export const TRAINER_ENV = "TFK8S_TRAINER";
+
+/** Parses a trainer name from config, a flag or the environment; `auto` and empty mean "choose". */
+export function parseTrainerName(
+    value: string | undefined,
+    field: string,
+): TrainerName | undefined {
+    if (value === undefined || value === "" || value === "auto") {
+        return undefined;
+    }
+    if ((TRAINERS as readonly string[]).includes(value)) {
+        return value as TrainerName;
+    }
+    throw new Error(`\`${field}\` is "${value}"; expected one of auto, ${TRAINERS.join(", ")}`);
+}
+
+/** Which trainer runs and how: the graph trainer's steps per session run. */
+export interface TrainerChoice {
+    readonly name: TrainerName;
+    /** Steps per session run, for the graph trainer. */
+    readonly stepsPerRun?: number;
+    /** Why this trainer, for the log. */
+    readonly reason: string;
+}
 
 /**
- * The cache key of a training run: everything that decides its weights. The backend is in it
- * because its kernels round differently; the source text is not, `TRAINING_RECIPE` stands for it.
+ * The graph trainer wherever the TensorFlow backend runs, else the layers trainer; a forced
+ * trainer (argument, else `TFK8S_TRAINER`) that cannot run is an error rather than a fallback.
+ */
+export function chooseTrainer(backend: BackendName, forced?: TrainerName): TrainerChoice {
+    const wanted = forced ?? parseTrainerName(process.env[TRAINER_ENV], TRAINER_ENV);
+    if (wanted === "layers") {
+        return { name: "layers", reason: "requested" };
+    }
+    if (backend === "tensorflow") {
+        return {
+            name: "graph",
+            stepsPerRun: DEFAULT_STEPS_PER_RUN,
+            reason: wanted === "graph" ? "requested" : "first choice on the tensorflow backend",
+        };
+    }
+    if (wanted === "graph") {
+        throw new Error(
+            `trainer "graph" needs the tensorflow backend (tfjs-node); the ${backend} backend is running`,
+        );
+    }
+    return { name: "layers", reason: `the ${backend} backend has no TensorFlow session` };
+}
+
+/**
+ * The cache key of a training run: everything that decides its weights. The trainer and the
+ * backend are in it because they round differently; the source text is not, `TRAINING_RECIPE`
+ * stands for it.
  */
 export function trainingKey(
+    trainer: Pick<TrainerChoice, "name" | "stepsPerRun">,
     backend: BackendName,
     hyperparameters: TrainingMetadata["hyperparameters"],
     dataSha256: string,
 ): string {
     return cacheKey({
         recipe: TRAINING_RECIPE,
+        // The graph trainer's dropout draws depend on how steps are grouped into runs.
+        trainer: { name: trainer.name, stepsPerRun: trainer.stepsPerRun },
         backend,
         architecture: ARCHITECTURE,
         hyperparameters,
         data: dataSha256,
     });
-}
-
-/** Small fast PRNG (mulberry32); its only job is making a seeded run repeatable. */
-function seededRandom(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-
-/**
- * tfjs draws unseeded randomness (fit's shuffle, dropout masks) from `Math.random`; swapping in a
- * seeded generator for the duration of training makes a JS/WASM run repeatable.
- */
-async function withSeededMathRandom<T>(seed: number, fn: () => Promise<T>): Promise<T> {
-    const original = Math.random;
-    Math.random = seededRandom(seed);
-    try {
-        return await fn();
-    } finally {
-        Math.random = original;
-    }
-}
-
-function formatSeconds(s: number): string {
-    return s >= 60 ? `${Math.floor(s / 60)}m${Math.round(s % 60)}s` : `${s.toFixed(1)}s`;
 }
 
 /**
@@ -168,8 +203,8 @@ export function checkQualityGate(
 function summary(meta: TrainingMetadata, fromCache: boolean, dir: string): string[] {
     return [
         fromCache
-            ? `cache hit: ${dir} (trained earlier in ${formatSeconds(meta.trainingSeconds)} on ${meta.backend})`
-            : `trained in ${formatSeconds(meta.trainingSeconds)} on ${meta.backend}; cached at ${dir}`,
+            ? `cache hit: ${dir} (trained earlier in ${formatSeconds(meta.trainingSeconds)} by the ${meta.trainer.name} trainer on ${meta.backend})`
+            : `trained in ${formatSeconds(meta.trainingSeconds)} by the ${meta.trainer.name} trainer on ${meta.backend}; cached at ${dir}`,
         `test accuracy: ${meta.testAccuracy.toFixed(4)}`,
         `test loss: ${meta.testLoss.toFixed(4)}`,
         `report: ${path.join(dir, REPORT_HTML)}`,
@@ -197,47 +232,6 @@ function evaluate(
     } finally {
         tf.dispose([xs, ys, targets]);
     }
-}
-
-/** Per-epoch progress: a redrawn bar on a terminal, one plain line per epoch otherwise. */
-function progressCallback(
-    epochs: number,
-    batchesPerEpoch: number,
-    bar: boolean,
-    log: (l: string) => void,
-): tf.CustomCallbackArgs {
-    const started = Date.now();
-    let epochStart = started;
-    let epoch = 0;
-    const eta = (done: number) => {
-        const elapsed = (Date.now() - started) / 1000;
-        return done === 0
-            ? "?"
-            : formatSeconds((elapsed / done) * (epochs * batchesPerEpoch - done));
-    };
-    return {
-        onEpochBegin: async (e) => {
-            epoch = e;
-            epochStart = Date.now();
-        },
-        onBatchEnd: bar
-            ? async (batch, logs) => {
-                  if (batch % 25 !== 0) return;
-                  const frac = (batch + 1) / batchesPerEpoch;
-                  const filled = Math.round(frac * 30);
-                  process.stdout.write(
-                      `\repoch ${epoch + 1}/${epochs} [${"=".repeat(filled)}${" ".repeat(30 - filled)}] loss ${logs?.loss?.toFixed(4)} ETA ${eta(epoch * batchesPerEpoch + batch + 1)}   `,
-                  );
-              }
-            : undefined,
-        onEpochEnd: async (e, logs) => {
-            if (bar) process.stdout.write("\r\x1b[K");
-            const secs = (Date.now() - epochStart) / 1000;
-            log(
-                `epoch ${e + 1}/${epochs}: loss ${logs?.loss.toFixed(4)} accuracy ${logs?.acc.toFixed(4)} (${secs.toFixed(1)}s, ETA ${eta((e + 1) * batchesPerEpoch)})`,
-            );
-        },
-    };
 }
 
 /**
@@ -284,7 +278,8 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         trainExamples: train.count,
     };
     const backend = await initBackend(options.backend, log);
-    const key = trainingKey(backend.name, hyperparameters, data.sha256);
+    const trainer = chooseTrainer(backend.name, options.trainer);
+    const key = trainingKey(trainer, backend.name, hyperparameters, data.sha256);
 
     const cached = lookupEntry(cacheDir, key);
     if (cached !== undefined) {
@@ -298,32 +293,31 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
     }
 
     log(
+        `trainer: ${trainer.name}` +
+            (trainer.stepsPerRun === undefined
+                ? ""
+                : ` (${trainer.stepsPerRun} steps per session run)`) +
+            ` (${trainer.reason})`,
+    );
+    log(
         `training ${epochs} epoch(s) on ${train.count} images (batch ${batchSize}, seed ${seed}, lr ${learningRate})`,
     );
     const started = Date.now();
     const model = createModel({ seed, learningRate });
-    const { xs, ys } = toTensors(train);
-    const targets = oneHotLabels(ys);
-    let history: tf.History;
-    try {
-        history = await withSeededMathRandom(seed, () =>
-            model.fit(xs, targets, {
-                epochs,
-                batchSize,
-                shuffle: true,
-                verbose: 0,
-                yieldEvery: "never",
-                callbacks: progressCallback(
-                    epochs,
-                    Math.ceil(train.count / batchSize),
-                    options.progressBar ?? process.stdout.isTTY === true,
-                    log,
-                ),
-            }),
-        );
-    } finally {
-        tf.dispose([xs, ys, targets]);
-    }
+    const progress = new EpochProgress(
+        epochs,
+        Math.ceil(train.count / batchSize),
+        log,
+        options.progressBar ?? process.stdout.isTTY === true,
+    );
+    const history =
+        trainer.name === "graph"
+            ? await fitWithGraph(model, train, {
+                  ...hyperparameters,
+                  stepsPerRun: trainer.stepsPerRun,
+                  progress,
+              })
+            : await fitWithLayers(model, train, { epochs, batchSize, seed, progress });
     const trainingSeconds = (Date.now() - started) / 1000;
     const result = evaluate(model, data);
     checkQualityGate(result.accuracy, minAccuracy);
@@ -336,11 +330,9 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         data: { sha256: data.sha256, trainExamples: train.count, testExamples: data.test.count },
         testAccuracy: result.accuracy,
         testLoss: result.loss,
-        history: {
-            loss: history.history.loss.map(Number),
-            accuracy: history.history.acc.map(Number),
-        },
+        history: { loss: history.loss, accuracy: history.acc },
         backend: backend.name,
+        trainer: { name: trainer.name, stepsPerRun: trainer.stepsPerRun },
         libraries: { "@tensorflow/tfjs": tf.version.tfjs, node: process.version },
         trainingSeconds,
     };

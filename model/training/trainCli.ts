@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { parseBackendName } from "./backend";
-import { TrainOptions, trainModel } from "./train";
+import { TrainOptions, parseTrainerName, trainModel } from "./train";
 
 /** Parses `npm run train -- …` flags into options; `--help` prints usage. */
 export function parseArguments(argv: string[]): TrainOptions & { out?: string } {
@@ -18,6 +18,7 @@ export function parseArguments(argv: string[]): TrainOptions & { out?: string } 
             "cache-dir": { type: "string" },
             "min-accuracy": { type: "string" },
             backend: { type: "string" },
+            trainer: { type: "string" },
             out: { type: "string" },
         },
         strict: true,
@@ -41,6 +42,7 @@ export function parseArguments(argv: string[]): TrainOptions & { out?: string } 
         cacheDir: values["cache-dir"],
         minAccuracy: num("min-accuracy"),
         backend: parseBackendName(values.backend, "--backend"),
+        trainer: parseTrainerName(values.trainer, "--trainer"),
         out: values.out,
     };
 }

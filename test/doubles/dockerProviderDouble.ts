@@ -19,6 +19,7 @@ import * as os from "os";
 import * as path from "path";
 import * as provider from "@pulumi/pulumi/provider";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { errorMessage } from "../../errors";
 
 const IMAGE_TYPE = "docker:index/image:Image";
 
@@ -84,7 +85,7 @@ function buildAndPush(inputs: ImageInputs): Record<string, unknown> {
             repoDigest = `${inputs.imageName.slice(0, inputs.imageName.lastIndexOf(":"))}@${digest}`;
         } catch (err) {
             throw new Error(
-                `pushing ${inputs.imageName} to registry ${server} failed: ${(err as Error).message}`,
+                `pushing ${inputs.imageName} to registry ${server} failed: ${errorMessage(err)}`,
             );
         } finally {
             fs.rmSync(config, { recursive: true, force: true });

@@ -1,0 +1,385 @@
+/**
+ * The MNIST training step as one TensorFlow graph, written with the serving export's
+ * `GraphBuilder`: forward pass, sparse softmax cross-entropy, the hand-derived gradients and
+ * Adam, for the classifier `createModel` builds (Flatten > Dense(relu) > Dropout > Dense).
+ *
+ * It is saved as a SavedModel with four signatures that share one session's variables:
+ * - `init`: the initial kernels and biases in (the tfjs model's, so both trainers start alike),
+ *   Adam's slots and step powers reset;
+ * - `train`: `K` batches in (`x` `(K, n, 28, 28)` pixels 0-255, `y` `(K, n)` labels), `K` Adam
+ *   steps in order, each step's mean loss and correct count out;
+ * - `step`: the same for one batch of any size (the remainder of an epoch);
+ * - `weights`: the variables out.
+ *
+ * Variables are TF1 `VariableV2` refs, read through `Identity`, which aliases the variable's
+ * buffer; so each step's `ApplyAdam`s wait (control inputs) for every gradient of that step, and
+ * the next step's reads wait for the updates.
+ */
+import { IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES, PIXEL_SCALE } from "../savedmodel/contract";
+import { GraphBuilder, T_FLOAT, attr } from "../savedmodel/graphBuilder";
+import {
+    AttrValue,
+    DataType,
+    SavedModel,
+    SignatureDef,
+    TensorInfo,
+} from "../savedmodel/proto/tensorflow";
+
+/** Signature keys of the training SavedModel. */
+export const TRAINING_SIGNATURES = {
+    init: "init",
+    train: "train",
+    step: "step",
+    weights: "weights",
+} as const;
+
+/** The tfjs layer weights the graph trains, in `model.getWeights()` order. */
+export const WEIGHT_NAMES = ["dense/kernel", "dense/bias", "logits/kernel", "logits/bias"];
+
+/** What the training graph computes. */
+export interface TrainingGraphOptions {
+    /** Units of the hidden layer. */
+    readonly hiddenUnits: number;
+    /** Dropout rate after the hidden layer; 0 leaves dropout out. */
+    readonly dropoutRate: number;
+    /** Adam's learning rate. */
+    readonly learningRate: number;
+    /** Steps the `train` signature runs per call. */
+    readonly stepsPerRun: number;
+    /** Seed of the dropout masks. */
+    readonly seed: number;
+}
+
+/** Keras' Adam: β1, β2 and ε (Keras uses 1e-7, TF1's AdamOptimizer 1e-8). */
+export const KERAS_ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
+
+const T_INT32 = attr.type(DataType.DT_INT32);
+const PREDICT = "tensorflow/serving/predict";
+
+function info(name: string, dtype: number, dim: readonly number[] | undefined): TensorInfo {
+    return dim === undefined
+        ? { name: `${name}:0`, dtype, shape: { dim: [], unknownRank: true } }
+        : { name: `${name}:0`, dtype, shape: { dim } };
+}
+
+/** One variable: the `VariableV2` node and its shape. */
+interface Variable {
+    readonly node: string;
+    readonly shape: readonly number[];
+}
+
+class TrainingGraph {
+    readonly g = new GraphBuilder();
+    private readonly o: TrainingGraphOptions;
+    readonly weights: Variable[];
+    private readonly slots: { m: Variable; v: Variable }[];
+    private readonly powers: { beta1: Variable; beta2: Variable };
+    private readonly scalars: Record<string, string>;
+    private randomOps = 0;
+
+    constructor(o: TrainingGraphOptions) {
+        this.o = o;
+        const h = o.hiddenUnits;
+        const shapes = [[IMAGE_PIXELS, h], [h], [h, NUM_CLASSES], [NUM_CLASSES]];
+        this.weights = WEIGHT_NAMES.map((n, k) => this.variable(n, shapes[k]));
+        this.slots = WEIGHT_NAMES.map((n, k) => ({
+            m: this.variable(`${n}/adam_m`, shapes[k]),
+            v: this.variable(`${n}/adam_v`, shapes[k]),
+        }));
+        this.powers = {
+            beta1: this.variable("adam/beta1_power", []),
+            beta2: this.variable("adam/beta2_power", []),
+        };
+        const scalar = (name: string, v: number) => this.g.constFloat(name, [], Float32Array.of(v));
+        this.scalars = {
+            lr: scalar("adam/learning_rate", o.learningRate),
+            beta1: scalar("adam/beta1", KERAS_ADAM.beta1),
+            beta2: scalar("adam/beta2", KERAS_ADAM.beta2),
+            epsilon: scalar("adam/epsilon", KERAS_ADAM.epsilon),
+            rate: scalar("dropout/rate", o.dropoutRate),
+            keepScale: scalar("dropout/keep_scale", 1 / (1 - o.dropoutRate)),
+            pixelScale: scalar("pixel_scale", PIXEL_SCALE),
+        };
+    }
+
+    private variable(name: string, shape: readonly number[]): Variable {
+        const node = this.g.add(name, "VariableV2", [], {
+            dtype: T_FLOAT,
+            shape: attr.shape(shape),
+        });
+        return { node, shape };
+    }
+
+    private op(name: string, op: string, inputs: string[], attrs: Record<string, AttrValue> = {}) {
+        return this.g.add(name, op, inputs, attrs);
+    }
+
+    private f(name: string, op: string, inputs: string[], extra: Record<string, AttrValue> = {}) {
+        return this.op(name, op, inputs, { T: T_FLOAT, ...extra });
+    }
+
+    /** `init`: assigns the fed weights, zeroes Adam's slots, resets the step powers. */
+    init(): SignatureDef {
+        const inputs: Record<string, TensorInfo> = {};
+        const assigns: string[] = [];
+        this.weights.forEach((w, k) => {
+            const fed = this.op(`init/${WEIGHT_NAMES[k]}`, "Placeholder", [], {
+                dtype: T_FLOAT,
+                shape: attr.shape(w.shape),
+            });
+            inputs[WEIGHT_NAMES[k]] = info(fed, DataType.DT_FLOAT, w.shape);
+            assigns.push(this.f(`init/assign/${WEIGHT_NAMES[k]}`, "Assign", [w.node, fed]));
+            const zeros = this.f(`init/zeros/${WEIGHT_NAMES[k]}`, "ZerosLike", [fed]);
+            const slot = this.slots[k];
+            assigns.push(
+                this.f(`init/assign/${WEIGHT_NAMES[k]}/m`, "Assign", [slot.m.node, zeros]),
+            );
+            assigns.push(
+                this.f(`init/assign/${WEIGHT_NAMES[k]}/v`, "Assign", [slot.v.node, zeros]),
+            );
+        });
+        // Step t uses β^t; the powers start at β (t = 1) and are multiplied after each step.
+        assigns.push(
+            this.f("init/assign/beta1_power", "Assign", [
+                this.powers.beta1.node,
+                this.scalars.beta1,
+            ]),
+            this.f("init/assign/beta2_power", "Assign", [
+                this.powers.beta2.node,
+                this.scalars.beta2,
+            ]),
+        );
+        const zero = this.g.constFloat("init/zero", [], Float32Array.of(0));
+        const done = this.f("init/done", "Identity", [zero, ...assigns.map((a) => `^${a}`)]);
+        return {
+            inputs,
+            outputs: { done: info(done, DataType.DT_FLOAT, []) },
+            methodName: PREDICT,
+        };
+    }
+
+    /** `weights`: the current variables. */
+    weightsOut(): SignatureDef {
+        const outputs: Record<string, TensorInfo> = {};
+        this.weights.forEach((w, k) => {
+            const read = this.f(`weights/${WEIGHT_NAMES[k]}`, "Identity", [w.node]);
+            outputs[WEIGHT_NAMES[k]] = info(read, DataType.DT_FLOAT, w.shape);
+        });
+        return { inputs: {}, outputs, methodName: PREDICT };
+    }
+
+    /**
+     * A signature running `steps` Adam steps in order on `steps` batches, named under `scope`.
+     * Returns the per-step mean losses and correct counts, packed.
+     */
+    steps(scope: string, steps: number): SignatureDef {
+        const x = this.op(`${scope}/x`, "Placeholder", [], {
+            dtype: T_FLOAT,
+            shape: attr.shape([steps, -1, IMAGE_SIZE, IMAGE_SIZE]),
+        });
+        const y = this.op(`${scope}/y`, "Placeholder", [], {
+            dtype: T_INT32,
+            shape: attr.shape([steps, -1]),
+        });
+        const unpack = (name: string, input: string, T: AttrValue) =>
+            steps === 1
+                ? [
+                      this.op(`${scope}/${name}_step`, "Squeeze", [input], {
+                          T,
+                          squeeze_dims: attr.ints([0]),
+                      }),
+                  ]
+                : (() => {
+                      const node = this.op(`${scope}/${name}_steps`, "Unpack", [input], {
+                          T,
+                          num: attr.int(steps),
+                          axis: attr.int(0),
+                      });
+                      return Array.from({ length: steps }, (_, k) =>
+                          k === 0 ? node : `${node}:${k}`,
+                      );
+                  })();
+        const xs = unpack("x", x, T_FLOAT);
+        const ys = unpack("y", y, T_INT32);
+        const losses: string[] = [];
+        const correct: string[] = [];
+        let after: string[] = [];
+        for (let k = 0; k < steps; k++) {
+            const out = this.step(`${scope}/step${k}`, xs[k], ys[k], after);
+            losses.push(out.loss);
+            correct.push(out.correct);
+            after = out.done;
+        }
+        const pack = (name: string, items: string[]) =>
+            this.f(`${scope}/${name}`, "Pack", items, { N: attr.int(steps), axis: attr.int(0) });
+        return {
+            inputs: {
+                x: info(x, DataType.DT_FLOAT, [steps, -1, IMAGE_SIZE, IMAGE_SIZE]),
+                y: info(y, DataType.DT_INT32, [steps, -1]),
+            },
+            outputs: {
+                loss: info(pack("loss", losses), DataType.DT_FLOAT, [steps]),
+                correct: info(pack("correct", correct), DataType.DT_FLOAT, [steps]),
+            },
+            methodName: PREDICT,
+        };
+    }
+
+    /**
+     * One Adam step on batch `x`, `y`, reading the variables only after `after` (the previous
+     * step's updates). Returns its mean loss, its correct count and the nodes that finish it.
+     */
+    private step(
+        s: string,
+        x: string,
+        y: string,
+        after: readonly string[],
+    ): { loss: string; correct: string; done: string[] } {
+        const wait = after.map((a) => `^${a}`);
+        const [w1, b1, w2, b2] = this.weights.map((w, k) =>
+            this.f(`${s}/read/${WEIGHT_NAMES[k]}`, "Identity", [w.node, ...wait]),
+        );
+        const flatShape = this.g.constInt32(`${s}/flat_shape`, [2], [-1, IMAGE_PIXELS]);
+        const pixels = this.f(`${s}/flatten`, "Reshape", [x, flatShape], { Tshape: T_INT32 });
+        const flat = this.f(`${s}/scale`, "Mul", [pixels, this.scalars.pixelScale]);
+        const matmul = (name: string, a: string, b: string, ta = false, tb = false) =>
+            this.f(`${s}/${name}`, "MatMul", [a, b], {
+                transpose_a: attr.bool(ta),
+                transpose_b: attr.bool(tb),
+            });
+        const biasAdd = (name: string, a: string, b: string) =>
+            this.f(`${s}/${name}`, "BiasAdd", [a, b], { data_format: attr.str("NHWC") });
+        const hidden = this.f(`${s}/dense/relu`, "Relu", [
+            biasAdd("dense/bias_add", matmul("dense/matmul", flat, w1), b1),
+        ]);
+        const mask = this.o.dropoutRate > 0 ? this.dropoutMask(s, hidden) : undefined;
+        const dropped =
+            mask === undefined ? hidden : this.f(`${s}/dropout/mul`, "Mul", [hidden, mask]);
+        const logits = biasAdd("logits/bias_add", matmul("logits/matmul", dropped, w2), b2);
+
+        const xent = this.f(`${s}/xent`, "SparseSoftmaxCrossEntropyWithLogits", [logits, y], {
+            Tlabels: T_INT32,
+        });
+        const axis0 = this.g.constInt32(`${s}/axis0`, [1], [0]);
+        const loss = this.f(`${s}/loss`, "Mean", [xent, axis0], {
+            Tidx: T_INT32,
+            keep_dims: attr.bool(false),
+        });
+        const predicted = this.op(
+            `${s}/predicted`,
+            "ArgMax",
+            [logits, this.g.constInt32(`${s}/axis1`, [], [1])],
+            {
+                T: T_FLOAT,
+                Tidx: T_INT32,
+                output_type: T_INT32,
+            },
+        );
+        const hits = this.op(`${s}/hits`, "Equal", [predicted, y], { T: T_INT32 });
+        const hitsFloat = this.op(`${s}/hits_float`, "Cast", [hits], {
+            SrcT: attr.type(DataType.DT_BOOL),
+            DstT: T_FLOAT,
+        });
+        const correct = this.f(`${s}/correct`, "Sum", [hitsFloat, axis0], {
+            Tidx: T_INT32,
+            keep_dims: attr.bool(false),
+        });
+
+        // d(mean loss)/d(logits) = softmax - onehot, over the batch size.
+        const count = this.op(`${s}/batch_size`, "Size", [xent], { T: T_FLOAT, out_type: T_INT32 });
+        const countFloat = this.op(`${s}/batch_size_float`, "Cast", [count], {
+            SrcT: T_INT32,
+            DstT: T_FLOAT,
+        });
+        const dLogits = this.f(`${s}/grad/logits`, "RealDiv", [`${xent}:1`, countFloat]);
+        const dW2 = matmul("grad/logits/kernel", dropped, dLogits, true, false);
+        const db2 = this.f(`${s}/grad/logits/bias`, "BiasAddGrad", [dLogits], {
+            data_format: attr.str("NHWC"),
+        });
+        const dDropped = matmul("grad/dropped", dLogits, w2, false, true);
+        const dHidden =
+            mask === undefined ? dDropped : this.f(`${s}/grad/dropout`, "Mul", [dDropped, mask]);
+        const dPre = this.f(`${s}/grad/relu`, "ReluGrad", [dHidden, hidden]);
+        const dW1 = matmul("grad/dense/kernel", flat, dPre, true, false);
+        const db1 = this.f(`${s}/grad/dense/bias`, "BiasAddGrad", [dPre], {
+            data_format: attr.str("NHWC"),
+        });
+
+        // Every read is consumed once all gradients, the loss and the count exist.
+        const computed = [dW1, db1, dW2, db2, loss, correct].map((n) => `^${n}`);
+        const beta1Power = this.f(`${s}/read/beta1_power`, "Identity", [
+            this.powers.beta1.node,
+            ...wait,
+        ]);
+        const beta2Power = this.f(`${s}/read/beta2_power`, "Identity", [
+            this.powers.beta2.node,
+            ...wait,
+        ]);
+        const applies = [dW1, db1, dW2, db2].map((grad, k) =>
+            this.f(`${s}/adam/${WEIGHT_NAMES[k]}`, "ApplyAdam", [
+                this.weights[k].node,
+                this.slots[k].m.node,
+                this.slots[k].v.node,
+                beta1Power,
+                beta2Power,
+                this.scalars.lr,
+                this.scalars.beta1,
+                this.scalars.beta2,
+                this.scalars.epsilon,
+                grad,
+                ...computed,
+            ]),
+        );
+        const applied = applies.map((a) => `^${a}`);
+        const nextPower = (name: "beta1" | "beta2", read: string) =>
+            this.f(`${s}/adam/next_${name}_power`, "Assign", [
+                this.powers[name].node,
+                this.f(`${s}/adam/${name}_power_times_beta`, "Mul", [read, this.scalars[name]]),
+                ...applied,
+            ]);
+        return {
+            loss,
+            correct,
+            done: [...applies, nextPower("beta1", beta1Power), nextPower("beta2", beta2Power)],
+        };
+    }
+
+    /** Keras' inverted dropout: keep where u >= rate, scaled by 1 / (1 - rate). */
+    private dropoutMask(s: string, hidden: string): string {
+        const shape = this.op(`${s}/dropout/shape`, "Shape", [hidden], {
+            T: T_FLOAT,
+            out_type: T_INT32,
+        });
+        // A distinct, fixed seed pair per random op keeps a seeded run repeatable per session.
+        this.randomOps += 1;
+        const uniform = this.op(`${s}/dropout/uniform`, "RandomUniform", [shape], {
+            T: T_INT32,
+            dtype: T_FLOAT,
+            seed: attr.int(this.o.seed + 1),
+            seed2: attr.int(this.randomOps),
+        });
+        const keep = this.f(`${s}/dropout/keep`, "GreaterEqual", [uniform, this.scalars.rate]);
+        const keepFloat = this.op(`${s}/dropout/keep_float`, "Cast", [keep], {
+            SrcT: attr.type(DataType.DT_BOOL),
+            DstT: T_FLOAT,
+        });
+        return this.f(`${s}/dropout/mask`, "Mul", [keepFloat, this.scalars.keepScale]);
+    }
+}
+
+/** The training SavedModel for `options`: one meta graph tagged `serve`, four signatures. */
+export function buildTrainingGraph(options: TrainingGraphOptions): SavedModel {
+    const graph = new TrainingGraph(options);
+    const signatureDef: Record<string, SignatureDef> = {
+        [TRAINING_SIGNATURES.init]: graph.init(),
+        [TRAINING_SIGNATURES.train]: graph.steps("train", options.stepsPerRun),
+        [TRAINING_SIGNATURES.step]: graph.steps("step", 1),
+        [TRAINING_SIGNATURES.weights]: graph.weightsOut(),
+    };
+    return {
+        schemaVersion: 1,
+        metaGraphs: [
+            { metaInfoDef: { tags: ["serve"] }, graphDef: graph.g.graphDef(), signatureDef },
+        ],
+    };
+}
