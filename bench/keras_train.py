@@ -3,6 +3,7 @@ with the same hyperparameters, timed per epoch. Prints one JSON object on stdout
 import argparse
 import json
 import os
+import resource
 import time
 
 import numpy as np
@@ -58,12 +59,15 @@ def main():
     total = time.perf_counter() - start
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
     print(json.dumps({
-        "backend": f"keras/tensorflow {tf.__version__}",
+        "trainer": "keras",
+        "backend": f"tensorflow {tf.__version__}",
         "epochSeconds": epoch_seconds,
         "secondsPerEpoch": sum(epoch_seconds) / len(epoch_seconds),
         "totalSeconds": total,
         "testAccuracy": acc,
         "testLoss": loss,
+        # ru_maxrss is in kilobytes on Linux.
+        "peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 
 

@@ -1,7 +1,10 @@
 /**
- * `npm run bench:train`: trains the default model on the active tfjs backend (no cache) and, when
- * the project venv has TensorFlow, the same model in Keras on the same files in the same run.
- * Writes `bench/results/train.json`.
+ * `npm run bench:train`: trains the default model (no cache) with the graph trainer and with
+ * tfjs-layers on the same backend, and, when the project venv has TensorFlow, in Keras, on the
+ * same files with the same hyperparameters, in one run. Each trainer runs in a process of its own,
+ * so each peak RSS is its own. Writes `bench/results/train.json`.
+ *
+ * `bench/train.ts --row graph|layers` runs one trainer and prints its row as JSON.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -9,69 +12,122 @@ import * as os from "os";
 import * as path from "path";
 import { defaultMnistDir } from "../model/training/data";
 import { DEFAULT_MODEL_OPTIONS } from "../model/training/model";
-import { DEFAULT_TRAIN_OPTIONS, trainModel } from "../model/training/train";
+import {
+    DEFAULT_TRAIN_OPTIONS,
+    TrainerName,
+    parseTrainerName,
+    trainModel,
+} from "../model/training/train";
 import { venvPython } from "../test/support/venv";
 
 interface Row {
+    trainer: string;
     backend: string;
     secondsPerEpoch: number;
     totalSeconds: number;
     testAccuracy: number;
+    peakRssMb: number;
+    stepsPerRun?: number;
 }
 
 function line(r: Row): string {
-    return `${r.backend.padEnd(28)} ${r.secondsPerEpoch.toFixed(2).padStart(8)} s/epoch ${r.totalSeconds.toFixed(1).padStart(8)} s total   test accuracy ${r.testAccuracy.toFixed(4)}`;
+    const name = `${r.trainer} (${r.backend})`;
+    return `${name.padEnd(34)} ${r.secondsPerEpoch.toFixed(2).padStart(7)} s/epoch ${r.totalSeconds.toFixed(1).padStart(7)} s total  accuracy ${r.testAccuracy.toFixed(4)}  peak RSS ${r.peakRssMb.toFixed(0)} MB`;
+}
+
+/** Trains once with `trainer` into a throwaway cache; the row of this process. */
+async function row(trainer: TrainerName): Promise<Row> {
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-bench-"));
+    try {
+        const started = Date.now();
+        const result = await trainModel({ cacheDir, minAccuracy: 0.5, trainer, log: () => {} });
+        const meta = result.metadata;
+        return {
+            trainer: meta.trainer.name,
+            backend: meta.backend,
+            secondsPerEpoch: meta.trainingSeconds / meta.hyperparameters.epochs,
+            totalSeconds: (Date.now() - started) / 1000,
+            testAccuracy: meta.testAccuracy,
+            // maxRSS is in kilobytes.
+            peakRssMb: process.resourceUsage().maxRSS / 1024,
+            stepsPerRun: meta.trainer.stepsPerRun,
+        };
+    } finally {
+        fs.rmSync(cacheDir, { recursive: true, force: true });
+    }
+}
+
+function childRow(trainer: TrainerName): Row {
+    const out = execFileSync(
+        process.execPath,
+        [...process.execArgv, __filename, "--row", trainer],
+        {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "inherit"],
+        },
+    );
+    return JSON.parse(out.trim().split("\n").pop() as string) as Row;
+}
+
+function kerasRow(): Row | { skipped: string } {
+    const python = venvPython();
+    if (python === undefined) {
+        return { skipped: "no Python TensorFlow in .venv (run scripts/tf-venv.sh)" };
+    }
+    const { epochs, batchSize, seed } = DEFAULT_TRAIN_OPTIONS;
+    const out = execFileSync(
+        python,
+        [
+            path.join(__dirname, "keras_train.py"),
+            "--data-dir",
+            defaultMnistDir(),
+            "--epochs",
+            String(epochs),
+            "--batch-size",
+            String(batchSize),
+            "--learning-rate",
+            String(DEFAULT_MODEL_OPTIONS.learningRate),
+            "--seed",
+            String(seed),
+        ],
+        { encoding: "utf8" },
+    );
+    return JSON.parse(out.trim().split("\n").pop() as string) as Row;
 }
 
 async function main(): Promise<void> {
-    const { epochs, batchSize, seed } = DEFAULT_TRAIN_OPTIONS;
-    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-bench-"));
-    const started = Date.now();
-    const result = await trainModel({ cacheDir, minAccuracy: 0.5 });
-    const ours: Row = {
-        backend: `tfjs ${result.metadata.backend}`,
-        secondsPerEpoch: result.metadata.trainingSeconds / epochs,
-        totalSeconds: (Date.now() - started) / 1000,
-        testAccuracy: result.metadata.testAccuracy,
-    };
-    fs.rmSync(cacheDir, { recursive: true, force: true });
-
-    let keras: Row | { skipped: string };
-    const python = venvPython();
-    if (python === undefined) {
-        keras = { skipped: "no Python TensorFlow in .venv (run scripts/tf-venv.sh)" };
-    } else {
-        const out = execFileSync(
-            python,
-            [
-                path.join(__dirname, "keras_train.py"),
-                "--data-dir",
-                defaultMnistDir(),
-                "--epochs",
-                String(epochs),
-                "--batch-size",
-                String(batchSize),
-                "--learning-rate",
-                String(DEFAULT_MODEL_OPTIONS.learningRate),
-                "--seed",
-                String(seed),
-            ],
-            { encoding: "utf8" },
-        );
-        keras = JSON.parse(out.trim().split("\n").pop() as string) as Row;
+    const at = process.argv.indexOf("--row");
+    if (at >= 0) {
+        const trainer = parseTrainerName(process.argv[at + 1], "--row") ?? "graph";
+        console.log(JSON.stringify(await row(trainer)));
+        return;
     }
-
+    const { epochs, batchSize } = DEFAULT_TRAIN_OPTIONS;
+    const graph = childRow("graph");
+    const layers = childRow("layers");
+    const keras = kerasRow();
     console.log(
         `\ntraining ${epochs} epochs, batch ${batchSize}, 60,000 MNIST images, ${os.cpus().length} cores`,
     );
-    console.log(line(ours));
+    console.log(line(graph));
+    console.log(line(layers));
     console.log("skipped" in keras ? `keras: skipped (${keras.skipped})` : line(keras));
+    const ratio = "skipped" in keras ? undefined : graph.secondsPerEpoch / keras.secondsPerEpoch;
+    if (ratio !== undefined) {
+        console.log(`graph / keras seconds per epoch: ${ratio.toFixed(2)}`);
+    }
     const out = path.join(__dirname, "results", "train.json");
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(
-        out,
-        `${JSON.stringify({ date: new Date().toISOString(), epochs, batchSize, ours, keras }, null, 2)}\n`,
-    );
+    const result = {
+        date: new Date().toISOString(),
+        epochs,
+        batchSize,
+        graph,
+        layers,
+        keras,
+        ratio,
+    };
+    fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`written ${out}`);
 }
 

@@ -24,6 +24,8 @@ export const attr = {
 };
 /** The `T: DT_FLOAT` attr most float ops take. */
 export const T_FLOAT = attr.type(DataType.DT_FLOAT);
+/** The DT_INT32 type attr (shapes, axes, labels). */
+export const T_INT32 = attr.type(DataType.DT_INT32);
 
 /** A tensor flowing through the graph under construction: its name and static shape. */
 export interface GraphTensor {

@@ -11,13 +11,18 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_PIXELS, IMAGE_SIZE, SAVED_MODEL_FILE } from "../savedmodel/contract";
+import { IMAGE_PIXELS, IMAGE_SIZE, SAVED_MODEL_FILE, SERVE_TAG } from "../savedmodel/contract";
 import { encodeSavedModel } from "../savedmodel/proto/tensorflow";
 import { MnistSplit } from "./data";
 import { TrainingHistory } from "./layersTrainer";
 import { EpochProgress } from "./progress";
 import { seededRandom } from "./random";
-import { TRAINING_SIGNATURES, WEIGHT_NAMES, buildTrainingGraph } from "./trainingGraph";
+import {
+    TRAINING_SIGNATURES,
+    TrainingGraphOptions,
+    WEIGHT_NAMES,
+    buildTrainingGraph,
+} from "./trainingGraph";
 
 /** Steps per session run, picked by measurement (see README, "Backends and speed"). */
 export const DEFAULT_STEPS_PER_RUN = 8;
@@ -92,6 +97,93 @@ function gather(
 }
 
 /**
+ * The training graph loaded into one tfjs-node session: a signature handle each, sharing the
+ * variables. Written to a fresh directory, because tfjs-node keeps one session per path.
+ */
+export class TrainingSession {
+    private constructor(
+        private readonly dir: string,
+        private readonly signatures: Record<keyof typeof TRAINING_SIGNATURES, SessionModel>,
+    ) {}
+
+    /** Builds the graph for `options`, writes it and loads every signature. */
+    static async open(options: TrainingGraphOptions): Promise<TrainingSession> {
+        const tfnode = require("@tensorflow/tfjs-node") as TfjsNode;
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-train-graph-"));
+        const loaded: SessionModel[] = [];
+        try {
+            const bytes = encodeSavedModel(buildTrainingGraph(options));
+            fs.writeFileSync(path.join(dir, SAVED_MODEL_FILE), bytes);
+            const handles: Partial<Record<keyof typeof TRAINING_SIGNATURES, SessionModel>> = {};
+            for (const [key, signature] of Object.entries(TRAINING_SIGNATURES)) {
+                const handle = await tfnode.node.loadSavedModel(dir, [SERVE_TAG], signature);
+                loaded.push(handle);
+                handles[key as keyof typeof TRAINING_SIGNATURES] = handle;
+            }
+            return new TrainingSession(
+                dir,
+                handles as Record<keyof typeof TRAINING_SIGNATURES, SessionModel>,
+            );
+        } catch (err) {
+            loaded.forEach((h) => h.dispose());
+            fs.rmSync(dir, { recursive: true, force: true });
+            throw err;
+        }
+    }
+
+    /** Sets the weights (in `model.getWeights()` order) and resets Adam. */
+    init(weights: readonly tf.Tensor[]): void {
+        const fed = Object.fromEntries(WEIGHT_NAMES.map((n, k) => [n, weights[k]]));
+        tf.dispose(this.signatures.init.predict(fed));
+    }
+
+    /**
+     * Runs `steps` Adam steps on `steps` batches of `size` examples, laid out one after another
+     * in `pixels` (0-255) and `labels`; returns each step's mean loss and correct count.
+     */
+    train(
+        steps: number,
+        size: number,
+        pixels: Float32Array,
+        labels: Int32Array,
+    ): { loss: Float32Array; correct: Float32Array } {
+        const session = steps === 1 ? this.signatures.step : this.signatures.train;
+        const out = tf.tidy(() =>
+            session.predict({
+                x: tf.tensor4d(pixels, [steps, size, IMAGE_SIZE, IMAGE_SIZE]),
+                y: tf.tensor2d(labels, [steps, size], "int32"),
+            }),
+        );
+        const result = {
+            loss: out.loss.dataSync() as Float32Array,
+            correct: out.correct.dataSync() as Float32Array,
+        };
+        tf.dispose(out);
+        return result;
+    }
+
+    /** One batch's mean loss and gradients at the current weights, without dropout or update. */
+    gradients(pixels: tf.Tensor3D, labels: tf.Tensor1D): { loss: number; grads: tf.Tensor[] } {
+        const out = this.signatures.gradients.predict({ x: pixels, y: labels });
+        const loss = out.loss.dataSync()[0];
+        out.loss.dispose();
+        return { loss, grads: WEIGHT_NAMES.map((n) => out[n]) };
+    }
+
+    /** The current weights, in `model.getWeights()` order; the caller disposes them. */
+    weights(): tf.Tensor[] {
+        const out = this.signatures.weights.predict({});
+        return WEIGHT_NAMES.map((n) => out[n]);
+    }
+
+    /** Closes the session and removes its directory. */
+    dispose(): void {
+        Object.values(this.signatures).forEach((h) => h.dispose());
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+/**
  * Trains `model` (as `createModel` builds it) on `split` in graph mode, starting from the model's
  * current weights, and writes the trained weights back into it.
  */
@@ -101,84 +193,55 @@ export async function fitWithGraph(
     options: GraphFitOptions,
 ): Promise<TrainingHistory> {
     const stepsPerRun = options.stepsPerRun ?? DEFAULT_STEPS_PER_RUN;
-    const tfnode = require("@tensorflow/tfjs-node") as TfjsNode;
-    // A fresh directory per run: tfjs-node keeps one session per path, with its variables.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-train-graph-"));
-    const sessions: SessionModel[] = [];
+    const session = await TrainingSession.open({
+        hiddenUnits: options.hiddenUnits,
+        dropoutRate: options.dropoutRate,
+        learningRate: options.learningRate,
+        stepsPerRun,
+        seed: options.seed,
+    });
     try {
-        const savedModel = buildTrainingGraph({
-            hiddenUnits: options.hiddenUnits,
-            dropoutRate: options.dropoutRate,
-            learningRate: options.learningRate,
-            stepsPerRun,
-            seed: options.seed,
-        });
-        fs.writeFileSync(path.join(dir, SAVED_MODEL_FILE), encodeSavedModel(savedModel));
-        const load = async (signature: string) => {
-            const session = await tfnode.node.loadSavedModel(dir, ["serve"], signature);
-            sessions.push(session);
-            return session;
-        };
-        const init = await load(TRAINING_SIGNATURES.init);
-        const train = await load(TRAINING_SIGNATURES.train);
-        const step = await load(TRAINING_SIGNATURES.step);
-        const weights = await load(TRAINING_SIGNATURES.weights);
-
         // getWeights hands out the model's own variables: feed them, never dispose them.
-        const initial = model.getWeights();
-        tf.dispose(init.predict(Object.fromEntries(WEIGHT_NAMES.map((n, k) => [n, initial[k]]))));
-
+        session.init(model.getWeights());
         const history: TrainingHistory = { loss: [], acc: [] };
         const { batchSize } = options;
-        const orders = epochOrders(
-            split.count,
-            options.epochs,
-            options.seed,
-            options.shuffle ?? true,
-        );
+        const shuffle = options.shuffle ?? true;
+        const orders = epochOrders(split.count, options.epochs, options.seed, shuffle);
         for (const [epoch, order] of orders.entries()) {
             options.progress?.beginEpoch(epoch);
             let lossSum = 0;
             let correct = 0;
-            const run = (session: SessionModel, from: number, steps: number, size: number) => {
+            const run = (from: number, steps: number, size: number) => {
                 const { pixels, labels } = gather(split, order, from, from + steps * size);
-                const out = tf.tidy(() => {
-                    const x = tf.tensor4d(pixels, [steps, size, IMAGE_SIZE, IMAGE_SIZE]);
-                    const y = tf.tensor2d(labels, [steps, size], "int32");
-                    return session.predict({ x, y });
-                });
-                const losses = out.loss.dataSync();
-                const hits = out.correct.dataSync();
-                tf.dispose(out);
+                const out = session.train(steps, size, pixels, labels);
                 for (let k = 0; k < steps; k++) {
                     // Keras weighs each batch's mean loss by its size.
-                    lossSum += losses[k] * size;
-                    correct += hits[k];
+                    lossSum += out.loss[k] * size;
+                    correct += out.correct[k];
                 }
             };
+            // Whole runs of `stepsPerRun` batches, then single steps, then the partial batch.
             const fullBatches = Math.floor(split.count / batchSize);
             let done = 0;
             for (; done + stepsPerRun <= fullBatches; done += stepsPerRun) {
-                run(train, done * batchSize, stepsPerRun, batchSize);
+                run(done * batchSize, stepsPerRun, batchSize);
             }
             for (; done < fullBatches; done++) {
-                run(step, done * batchSize, 1, batchSize);
+                run(done * batchSize, 1, batchSize);
             }
             const rest = split.count - fullBatches * batchSize;
             if (rest > 0) {
-                run(step, fullBatches * batchSize, 1, rest);
+                run(fullBatches * batchSize, 1, rest);
             }
             history.loss.push(lossSum / split.count);
             history.acc.push(correct / split.count);
             options.progress?.endEpoch(epoch, lossSum / split.count, correct / split.count);
         }
-
-        const trained = weights.predict({});
-        model.setWeights(WEIGHT_NAMES.map((n) => trained[n]));
+        const trained = session.weights();
+        model.setWeights(trained);
         tf.dispose(trained);
         return history;
     } finally {
-        sessions.forEach((s) => s.dispose());
-        fs.rmSync(dir, { recursive: true, force: true });
+        session.dispose();
     }
 }

@@ -9,14 +9,23 @@
  * - `train`: `K` batches in (`x` `(K, n, 28, 28)` pixels 0-255, `y` `(K, n)` labels), `K` Adam
  *   steps in order, each step's mean loss and correct count out;
  * - `step`: the same for one batch of any size (the remainder of an epoch);
- * - `weights`: the variables out.
+ * - `weights`: the variables out;
+ * - `gradients`: one batch's loss and gradients, with no update (for tests).
  *
  * Variables are TF1 `VariableV2` refs, read through `Identity`, which aliases the variable's
  * buffer; so each step's `ApplyAdam`s wait (control inputs) for every gradient of that step, and
  * the next step's reads wait for the updates.
  */
-import { IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES, PIXEL_SCALE } from "../savedmodel/contract";
-import { GraphBuilder, T_FLOAT, attr } from "../savedmodel/graphBuilder";
+import {
+    IMAGE_PIXELS,
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    PIXEL_SCALE,
+    PREDICT_METHOD,
+    SERVE_TAG,
+} from "../savedmodel/contract";
+import { GraphBuilder, T_FLOAT, T_INT32, attr } from "../savedmodel/graphBuilder";
+import { lossAndGradients } from "./trainingStep";
 import {
     AttrValue,
     DataType,
@@ -31,6 +40,7 @@ export const TRAINING_SIGNATURES = {
     train: "train",
     step: "step",
     weights: "weights",
+    gradients: "gradients",
 } as const;
 
 /** The tfjs layer weights the graph trains, in `model.getWeights()` order. */
@@ -52,9 +62,6 @@ export interface TrainingGraphOptions {
 
 /** Keras' Adam: β1, β2 and ε (Keras uses 1e-7, TF1's AdamOptimizer 1e-8). */
 export const KERAS_ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
-
-const T_INT32 = attr.type(DataType.DT_INT32);
-const PREDICT = "tensorflow/serving/predict";
 
 function info(name: string, dtype: number, dim: readonly number[] | undefined): TensorInfo {
     return dim === undefined
@@ -154,7 +161,7 @@ class TrainingGraph {
         return {
             inputs,
             outputs: { done: info(done, DataType.DT_FLOAT, []) },
-            methodName: PREDICT,
+            methodName: PREDICT_METHOD,
         };
     }
 
@@ -165,7 +172,7 @@ class TrainingGraph {
             const read = this.f(`weights/${WEIGHT_NAMES[k]}`, "Identity", [w.node]);
             outputs[WEIGHT_NAMES[k]] = info(read, DataType.DT_FLOAT, w.shape);
         });
-        return { inputs: {}, outputs, methodName: PREDICT };
+        return { inputs: {}, outputs, methodName: PREDICT_METHOD };
     }
 
     /**
@@ -210,8 +217,17 @@ class TrainingGraph {
             correct.push(out.correct);
             after = out.done;
         }
+        // TensorFlow runs only what the fetched outputs need: the outputs wait for the last
+        // step's updates, or that step would never be applied.
+        const finished = after.map((a) => `^${a}`);
         const pack = (name: string, items: string[]) =>
-            this.f(`${scope}/${name}`, "Pack", items, { N: attr.int(steps), axis: attr.int(0) });
+            this.f(`${scope}/${name}`, "Identity", [
+                this.f(`${scope}/${name}_steps`, "Pack", items, {
+                    N: attr.int(steps),
+                    axis: attr.int(0),
+                }),
+                ...finished,
+            ]);
         return {
             inputs: {
                 x: info(x, DataType.DT_FLOAT, [steps, -1, IMAGE_SIZE, IMAGE_SIZE]),
@@ -221,7 +237,7 @@ class TrainingGraph {
                 loss: info(pack("loss", losses), DataType.DT_FLOAT, [steps]),
                 correct: info(pack("correct", correct), DataType.DT_FLOAT, [steps]),
             },
-            methodName: PREDICT,
+            methodName: PREDICT_METHOD,
         };
     }
 
@@ -239,72 +255,12 @@ class TrainingGraph {
         const [w1, b1, w2, b2] = this.weights.map((w, k) =>
             this.f(`${s}/read/${WEIGHT_NAMES[k]}`, "Identity", [w.node, ...wait]),
         );
-        const flatShape = this.g.constInt32(`${s}/flat_shape`, [2], [-1, IMAGE_PIXELS]);
-        const pixels = this.f(`${s}/flatten`, "Reshape", [x, flatShape], { Tshape: T_INT32 });
-        const flat = this.f(`${s}/scale`, "Mul", [pixels, this.scalars.pixelScale]);
-        const matmul = (name: string, a: string, b: string, ta = false, tb = false) =>
-            this.f(`${s}/${name}`, "MatMul", [a, b], {
-                transpose_a: attr.bool(ta),
-                transpose_b: attr.bool(tb),
-            });
-        const biasAdd = (name: string, a: string, b: string) =>
-            this.f(`${s}/${name}`, "BiasAdd", [a, b], { data_format: attr.str("NHWC") });
-        const hidden = this.f(`${s}/dense/relu`, "Relu", [
-            biasAdd("dense/bias_add", matmul("dense/matmul", flat, w1), b1),
-        ]);
-        const mask = this.o.dropoutRate > 0 ? this.dropoutMask(s, hidden) : undefined;
-        const dropped =
-            mask === undefined ? hidden : this.f(`${s}/dropout/mul`, "Mul", [hidden, mask]);
-        const logits = biasAdd("logits/bias_add", matmul("logits/matmul", dropped, w2), b2);
-
-        const xent = this.f(`${s}/xent`, "SparseSoftmaxCrossEntropyWithLogits", [logits, y], {
-            Tlabels: T_INT32,
+        const { loss, correct, grads } = lossAndGradients(this.g, s, x, y, [w1, b1, w2, b2], {
+            pixelScale: this.scalars.pixelScale,
+            dropoutMask:
+                this.o.dropoutRate > 0 ? (hidden) => this.dropoutMask(s, hidden) : undefined,
         });
-        const axis0 = this.g.constInt32(`${s}/axis0`, [1], [0]);
-        const loss = this.f(`${s}/loss`, "Mean", [xent, axis0], {
-            Tidx: T_INT32,
-            keep_dims: attr.bool(false),
-        });
-        const predicted = this.op(
-            `${s}/predicted`,
-            "ArgMax",
-            [logits, this.g.constInt32(`${s}/axis1`, [], [1])],
-            {
-                T: T_FLOAT,
-                Tidx: T_INT32,
-                output_type: T_INT32,
-            },
-        );
-        const hits = this.op(`${s}/hits`, "Equal", [predicted, y], { T: T_INT32 });
-        const hitsFloat = this.op(`${s}/hits_float`, "Cast", [hits], {
-            SrcT: attr.type(DataType.DT_BOOL),
-            DstT: T_FLOAT,
-        });
-        const correct = this.f(`${s}/correct`, "Sum", [hitsFloat, axis0], {
-            Tidx: T_INT32,
-            keep_dims: attr.bool(false),
-        });
-
-        // d(mean loss)/d(logits) = softmax - onehot, over the batch size.
-        const count = this.op(`${s}/batch_size`, "Size", [xent], { T: T_FLOAT, out_type: T_INT32 });
-        const countFloat = this.op(`${s}/batch_size_float`, "Cast", [count], {
-            SrcT: T_INT32,
-            DstT: T_FLOAT,
-        });
-        const dLogits = this.f(`${s}/grad/logits`, "RealDiv", [`${xent}:1`, countFloat]);
-        const dW2 = matmul("grad/logits/kernel", dropped, dLogits, true, false);
-        const db2 = this.f(`${s}/grad/logits/bias`, "BiasAddGrad", [dLogits], {
-            data_format: attr.str("NHWC"),
-        });
-        const dDropped = matmul("grad/dropped", dLogits, w2, false, true);
-        const dHidden =
-            mask === undefined ? dDropped : this.f(`${s}/grad/dropout`, "Mul", [dDropped, mask]);
-        const dPre = this.f(`${s}/grad/relu`, "ReluGrad", [dHidden, hidden]);
-        const dW1 = matmul("grad/dense/kernel", flat, dPre, true, false);
-        const db1 = this.f(`${s}/grad/dense/bias`, "BiasAddGrad", [dPre], {
-            data_format: attr.str("NHWC"),
-        });
-
+        const [dW1, db1, dW2, db2] = grads;
         // Every read is consumed once all gradients, the loss and the count exist.
         const computed = [dW1, db1, dW2, db2, loss, correct].map((n) => `^${n}`);
         const beta1Power = this.f(`${s}/read/beta1_power`, "Identity", [
@@ -344,6 +300,39 @@ class TrainingGraph {
         };
     }
 
+    /**
+     * `gradients`: the mean loss and its gradients for one batch at the current weights, without
+     * dropout and without an update; tests check the hand-derived gradients with it.
+     */
+    gradients(): SignatureDef {
+        const x = this.op("gradients/x", "Placeholder", [], {
+            dtype: T_FLOAT,
+            shape: attr.shape([-1, IMAGE_SIZE, IMAGE_SIZE]),
+        });
+        const y = this.op("gradients/y", "Placeholder", [], {
+            dtype: T_INT32,
+            shape: attr.shape([-1]),
+        });
+        const reads = this.weights.map((w, k) =>
+            this.f(`gradients/read/${WEIGHT_NAMES[k]}`, "Identity", [w.node]),
+        );
+        const { loss, grads } = lossAndGradients(this.g, "gradients", x, y, reads, {
+            pixelScale: this.scalars.pixelScale,
+        });
+        const outputs: Record<string, TensorInfo> = { loss: info(loss, DataType.DT_FLOAT, []) };
+        grads.forEach((g, k) => {
+            outputs[WEIGHT_NAMES[k]] = info(g, DataType.DT_FLOAT, this.weights[k].shape);
+        });
+        return {
+            inputs: {
+                x: info(x, DataType.DT_FLOAT, [-1, IMAGE_SIZE, IMAGE_SIZE]),
+                y: info(y, DataType.DT_INT32, [-1]),
+            },
+            outputs,
+            methodName: PREDICT_METHOD,
+        };
+    }
+
     /** Keras' inverted dropout: keep where u >= rate, scaled by 1 / (1 - rate). */
     private dropoutMask(s: string, hidden: string): string {
         const shape = this.op(`${s}/dropout/shape`, "Shape", [hidden], {
@@ -375,11 +364,12 @@ export function buildTrainingGraph(options: TrainingGraphOptions): SavedModel {
         [TRAINING_SIGNATURES.train]: graph.steps("train", options.stepsPerRun),
         [TRAINING_SIGNATURES.step]: graph.steps("step", 1),
         [TRAINING_SIGNATURES.weights]: graph.weightsOut(),
+        [TRAINING_SIGNATURES.gradients]: graph.gradients(),
     };
     return {
         schemaVersion: 1,
         metaGraphs: [
-            { metaInfoDef: { tags: ["serve"] }, graphDef: graph.g.graphDef(), signatureDef },
+            { metaInfoDef: { tags: [SERVE_TAG] }, graphDef: graph.g.graphDef(), signatureDef },
         ],
     };
 }
