@@ -11,6 +11,7 @@ import { CONFIG_KEYS, ConfigKey } from "./configKeys";
 import { MODEL_NAME_EXPECTED, MODEL_NAME_PATTERN } from "./model/savedmodel/contract";
 import { ModelSource } from "./model/sources/resolve";
 import { parseBackendName } from "./model/training/backend";
+import { parseTrainerName } from "./model/training/train";
 
 /**
  * The validated configuration of one stack, in slices shaped like what each part takes: the
@@ -137,6 +138,7 @@ function readSource(r: Reader): ModelSource {
         trainSubset: r.integer("trainSubset", 1),
         minAccuracy: r.decimal("minAccuracy", (n) => n > 0 && n <= 1, "a decimal in (0, 1]"),
         backend: parseBackendName(r.string("backend"), `${NAMESPACE}:backend`),
+        trainer: parseTrainerName(r.string("trainer"), `${NAMESPACE}:trainer`),
     };
     const value = r.string("modelSource") as string;
     return value === "train" ? { kind: "train", training } : { kind: "path", path: value };

@@ -86,6 +86,12 @@ export const CONFIG_KEYS = {
         default: "auto",
         description: "tfjs backend: auto, tensorflow, wasm or cpu.",
     },
+    trainer: {
+        type: "string",
+        default: "auto",
+        description:
+            "Trainer: auto (graph on the tensorflow backend, else layers), graph or layers.",
+    },
     baseImage: {
         type: "string",
         default: DEFAULT_BASE_IMAGE,

@@ -37,6 +37,7 @@ describe("stack config", () => {
                     trainSubset: undefined,
                     minAccuracy: 0.97,
                     backend: undefined,
+                    trainer: undefined,
                 },
             },
         });
@@ -155,6 +156,11 @@ describe("stack config", () => {
             "an unknown backend",
             { backend: "gpu" },
             /`tfk8s:backend` is "gpu"; expected one of auto, tensorflow, wasm, cpu/,
+        ],
+        [
+            "an unknown trainer",
+            { trainer: "keras" },
+            /`tfk8s:trainer` is "keras"; expected one of auto, graph, layers/,
         ],
         [
             "a PDB as large as the replica count",

@@ -63,13 +63,35 @@ describe("trainModel", () => {
             lines.some((l) => /^test accuracy: 0\.\d{4}$/.test(l)),
             lines.join("\n"),
         );
+        // The graph trainer wherever tfjs-node runs, as the program would choose.
+        const graph = tf.getBackend() === "tensorflow";
+        assert.deepStrictEqual(
+            meta.trainer,
+            graph ? { name: "graph", stepsPerRun: 8 } : { name: "layers" },
+        );
+        // The test set after the last epoch is the model the artifact holds.
+        assert.strictEqual(meta.history.testAccuracy.length, 1);
+        assert.ok(Math.abs(meta.history.testAccuracy[0] - meta.testAccuracy) < 1e-3);
+        assert.ok(Math.abs(meta.history.testLoss[0] - meta.testLoss) < 1e-3);
         const report = fs.readFileSync(path.join(result.dir, "report.html"), "utf8");
-        // 10 header cells plus 100 counts, and the counts add up to the test set.
-        const counts = [...report.matchAll(/<td[^>]*>(\d+)<\/td>/g)].map((m) => Number(m[1]));
+        // 100 shaded confusion counts that add up to the test set.
+        const counts = [...report.matchAll(/<td style="background[^"]*">(\d+)<\/td>/g)].map((m) =>
+            Number(m[1]),
+        );
         assert.strictEqual(counts.length, 100);
         assert.strictEqual(
             counts.reduce((a, b) => a + b, 0),
             10000,
+        );
+        // The digits shown as misclassified are misclassified: true label differs from predicted.
+        const shown = [...report.matchAll(/<figcaption>#(\d+): (\d) → (\d)<\/figcaption>/g)];
+        const errors = 10000 - counts.filter((_, k) => k % 11 === 0).reduce((a, b) => a + b, 0);
+        assert.strictEqual(shown.length, Math.min(60, errors));
+        assert.ok(shown.every((m) => m[2] !== m[3]));
+        assert.ok(
+            report.includes(
+                `<th>trainer</th><td>${graph ? "graph, 8 steps per session run" : "layers"}</td>`,
+            ),
         );
     });
 

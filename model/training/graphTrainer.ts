@@ -41,6 +41,8 @@ export interface GraphFitOptions {
     readonly shuffle?: boolean;
     /** Told about each epoch; its loss and accuracy are the ones Keras reports. */
     readonly progress?: EpochProgress;
+    /** Evaluated after each epoch, into the history's test metrics. Defaults to none. */
+    readonly test?: MnistSplit;
 }
 
 /** tfjs-node's SavedModel session, as far as we use it. */
@@ -94,6 +96,14 @@ function gather(
         labels[k - from] = split.labels[i];
     }
     return { pixels, labels };
+}
+
+/** A whole split as tensors: pixels 0-255 `(n, 28, 28)` and labels `(n)`. */
+function splitTensors(split: MnistSplit): { pixels: tf.Tensor3D; labels: tf.Tensor1D } {
+    return {
+        pixels: tf.tensor3d(Float32Array.from(split.images), [split.count, IMAGE_SIZE, IMAGE_SIZE]),
+        labels: tf.tensor1d(Int32Array.from(split.labels), "int32"),
+    };
 }
 
 /**
@@ -170,6 +180,17 @@ export class TrainingSession {
         return { loss, grads: WEIGHT_NAMES.map((n) => out[n]) };
     }
 
+    /** Mean loss and accuracy on `pixels` (0-255) and `labels` at the current weights. */
+    evaluate(pixels: tf.Tensor3D, labels: tf.Tensor1D): { loss: number; accuracy: number } {
+        const out = this.signatures.evaluate.predict({ x: pixels, y: labels });
+        const result = {
+            loss: out.loss.dataSync()[0],
+            accuracy: out.correct.dataSync()[0] / labels.shape[0],
+        };
+        tf.dispose(out);
+        return result;
+    }
+
     /** The current weights, in `model.getWeights()` order; the caller disposes them. */
     weights(): tf.Tensor[] {
         const out = this.signatures.weights.predict({});
@@ -200,10 +221,11 @@ export async function fitWithGraph(
         stepsPerRun,
         seed: options.seed,
     });
+    const test = options.test === undefined ? undefined : splitTensors(options.test);
     try {
         // getWeights hands out the model's own variables: feed them, never dispose them.
         session.init(model.getWeights());
-        const history: TrainingHistory = { loss: [], acc: [] };
+        const history: TrainingHistory = { loss: [], acc: [], testLoss: [], testAcc: [] };
         const { batchSize } = options;
         const shuffle = options.shuffle ?? true;
         const orders = epochOrders(split.count, options.epochs, options.seed, shuffle);
@@ -235,6 +257,11 @@ export async function fitWithGraph(
             }
             history.loss.push(lossSum / split.count);
             history.acc.push(correct / split.count);
+            if (test !== undefined) {
+                const measured = session.evaluate(test.pixels, test.labels);
+                history.testLoss.push(measured.loss);
+                history.testAcc.push(measured.accuracy);
+            }
             options.progress?.endEpoch(epoch, lossSum / split.count, correct / split.count);
         }
         const trained = session.weights();
@@ -243,5 +270,6 @@ export async function fitWithGraph(
         return history;
     } finally {
         session.dispose();
+        tf.dispose(test === undefined ? [] : [test.pixels, test.labels]);
     }
 }

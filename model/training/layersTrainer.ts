@@ -17,12 +17,16 @@ export interface LayersFitOptions {
     readonly shuffle?: boolean;
     /** Told about each step and epoch. Defaults to nothing. */
     readonly progress?: EpochProgress;
+    /** Evaluated after each epoch, into the history's test metrics. Defaults to none. */
+    readonly test?: MnistSplit;
 }
 
-/** Per-epoch loss and accuracy, like `tf.History.history`. */
+/** Per-epoch training loss and accuracy (as Keras reports them), and test metrics if asked. */
 export interface TrainingHistory {
     readonly loss: number[];
     readonly acc: number[];
+    readonly testLoss: number[];
+    readonly testAcc: number[];
 }
 
 /**
@@ -47,7 +51,11 @@ export async function fitWithLayers(
 ): Promise<TrainingHistory> {
     const { xs, ys } = toTensors(split);
     const targets = oneHotLabels(ys);
+    const test = options.test === undefined ? undefined : toTensors(options.test);
+    const testTargets = test === undefined ? undefined : oneHotLabels(test.ys);
     const progress = options.progress;
+    const testLoss: number[] = [];
+    const testAcc: number[] = [];
     try {
         const history = await withSeededMathRandom(options.seed, () =>
             model.fit(xs, targets, {
@@ -59,13 +67,24 @@ export async function fitWithLayers(
                 callbacks: {
                     onEpochBegin: async (epoch) => progress?.beginEpoch(epoch),
                     onBatchEnd: async (batch, logs) => progress?.step(batch, logs?.loss),
-                    onEpochEnd: async (epoch, logs) =>
-                        progress?.endEpoch(epoch, Number(logs?.loss), Number(logs?.acc)),
+                    onEpochEnd: async (epoch, logs) => {
+                        if (test !== undefined && testTargets !== undefined) {
+                            const [loss, acc] = model.evaluate(test.xs, testTargets, {
+                                batchSize: 1000,
+                            }) as tf.Scalar[];
+                            testLoss.push(loss.dataSync()[0]);
+                            testAcc.push(acc.dataSync()[0]);
+                            tf.dispose([loss, acc]);
+                        }
+                        progress?.endEpoch(epoch, Number(logs?.loss), Number(logs?.acc));
+                    },
                 },
             }),
         );
-        return { loss: history.history.loss.map(Number), acc: history.history.acc.map(Number) };
+        const { loss, acc } = history.history;
+        return { loss: loss.map(Number), acc: acc.map(Number), testLoss, testAcc };
     } finally {
         tf.dispose([xs, ys, targets]);
+        tf.dispose(test === undefined ? [] : [test.xs, test.ys, testTargets as tf.Tensor]);
     }
 }

@@ -15,10 +15,12 @@ import { DEFAULT_STEPS_PER_RUN, fitWithGraph } from "./graphTrainer";
 import { fitWithLayers } from "./layersTrainer";
 import { EpochProgress, formatSeconds } from "./progress";
 import { DEFAULT_MODEL_OPTIONS, createModel, oneHotLabels } from "./model";
-import { confusionMatrix, renderReport } from "./report";
+import { ReportHistory, confusionMatrix, misclassifiedDigits, renderReport } from "./report";
 
 export const METADATA_JSON = "metadata.json";
 export const REPORT_HTML = "report.html";
+/** Misclassified test digits the report shows. */
+const MISCLASSIFIED_SHOWN = 60;
 
 /** Defaults of the training run (the tutorial's `model.fit(x, y, epochs=5)`, Keras' batch 32). */
 export const DEFAULT_TRAIN_OPTIONS = {
@@ -77,7 +79,7 @@ export interface TrainingMetadata {
     };
     readonly testAccuracy: number;
     readonly testLoss: number;
-    readonly history: { readonly loss: number[]; readonly accuracy: number[] };
+    readonly history: ReportHistory;
     readonly backend: string;
     /** The trainer, and the graph trainer's steps per session run. */
     readonly trainer: { readonly name: TrainerName; readonly stepsPerRun?: number };
@@ -316,8 +318,15 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
                   ...hyperparameters,
                   stepsPerRun: trainer.stepsPerRun,
                   progress,
+                  test: data.test,
               })
-            : await fitWithLayers(model, train, { epochs, batchSize, seed, progress });
+            : await fitWithLayers(model, train, {
+                  epochs,
+                  batchSize,
+                  seed,
+                  progress,
+                  test: data.test,
+              });
     const trainingSeconds = (Date.now() - started) / 1000;
     const result = evaluate(model, data);
     checkQualityGate(result.accuracy, minAccuracy);
@@ -330,7 +339,12 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         data: { sha256: data.sha256, trainExamples: train.count, testExamples: data.test.count },
         testAccuracy: result.accuracy,
         testLoss: result.loss,
-        history: { loss: history.loss, accuracy: history.acc },
+        history: {
+            loss: history.loss,
+            accuracy: history.acc,
+            testLoss: history.testLoss,
+            testAccuracy: history.testAcc,
+        },
         backend: backend.name,
         trainer: { name: trainer.name, stepsPerRun: trainer.stepsPerRun },
         libraries: { "@tensorflow/tfjs": tf.version.tfjs, node: process.version },
@@ -344,7 +358,25 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
             history: metadata.history,
             testAccuracy: result.accuracy,
             testLoss: result.loss,
+            details: {
+                trainer:
+                    trainer.stepsPerRun === undefined
+                        ? trainer.name
+                        : `${trainer.name}, ${trainer.stepsPerRun} steps per session run`,
+                backend: backend.name,
+                "training time": `${formatSeconds(trainingSeconds)} (${formatSeconds(trainingSeconds / epochs)} per epoch)`,
+                ...Object.fromEntries(
+                    Object.entries(hyperparameters).map(([k, v]) => [k, String(v)]),
+                ),
+                "data SHA-256": data.sha256,
+            },
             confusion: confusionMatrix(data.test.labels, result.predicted),
+            misclassified: misclassifiedDigits(
+                data.test.images,
+                data.test.labels,
+                result.predicted,
+                MISCLASSIFIED_SHOWN,
+            ),
         });
         fs.writeFileSync(path.join(temp, REPORT_HTML), report);
     });

@@ -10,7 +10,8 @@
  *   steps in order, each step's mean loss and correct count out;
  * - `step`: the same for one batch of any size (the remainder of an epoch);
  * - `weights`: the variables out;
- * - `gradients`: one batch's loss and gradients, with no update (for tests).
+ * - `gradients`: one batch's loss and gradients, with no update (for tests);
+ * - `evaluate`: the mean loss and the correct count of a batch (the test set after each epoch).
  *
  * Variables are TF1 `VariableV2` refs, read through `Identity`, which aliases the variable's
  * buffer; so each step's `ApplyAdam`s wait (control inputs) for every gradient of that step, and
@@ -41,6 +42,7 @@ export const TRAINING_SIGNATURES = {
     step: "step",
     weights: "weights",
     gradients: "gradients",
+    evaluate: "evaluate",
 } as const;
 
 /** The tfjs layer weights the graph trains, in `model.getWeights()` order. */
@@ -301,28 +303,33 @@ class TrainingGraph {
     }
 
     /**
-     * `gradients`: the mean loss and its gradients for one batch at the current weights, without
-     * dropout and without an update; tests check the hand-derived gradients with it.
+     * A signature over one batch at the current weights, without dropout or update: `gradients`
+     * fetches the loss and its gradients (tests check them), `evaluate` the loss and the correct
+     * count; TensorFlow computes only what a signature fetches.
      */
-    gradients(): SignatureDef {
-        const x = this.op("gradients/x", "Placeholder", [], {
+    measure(scope: "gradients" | "evaluate"): SignatureDef {
+        const x = this.op(`${scope}/x`, "Placeholder", [], {
             dtype: T_FLOAT,
             shape: attr.shape([-1, IMAGE_SIZE, IMAGE_SIZE]),
         });
-        const y = this.op("gradients/y", "Placeholder", [], {
+        const y = this.op(`${scope}/y`, "Placeholder", [], {
             dtype: T_INT32,
             shape: attr.shape([-1]),
         });
         const reads = this.weights.map((w, k) =>
-            this.f(`gradients/read/${WEIGHT_NAMES[k]}`, "Identity", [w.node]),
+            this.f(`${scope}/read/${WEIGHT_NAMES[k]}`, "Identity", [w.node]),
         );
-        const { loss, grads } = lossAndGradients(this.g, "gradients", x, y, reads, {
+        const { loss, correct, grads } = lossAndGradients(this.g, scope, x, y, reads, {
             pixelScale: this.scalars.pixelScale,
         });
         const outputs: Record<string, TensorInfo> = { loss: info(loss, DataType.DT_FLOAT, []) };
-        grads.forEach((g, k) => {
-            outputs[WEIGHT_NAMES[k]] = info(g, DataType.DT_FLOAT, this.weights[k].shape);
-        });
+        if (scope === "evaluate") {
+            outputs.correct = info(correct, DataType.DT_FLOAT, []);
+        } else {
+            grads.forEach((g, k) => {
+                outputs[WEIGHT_NAMES[k]] = info(g, DataType.DT_FLOAT, this.weights[k].shape);
+            });
+        }
         return {
             inputs: {
                 x: info(x, DataType.DT_FLOAT, [-1, IMAGE_SIZE, IMAGE_SIZE]),
@@ -364,7 +371,8 @@ export function buildTrainingGraph(options: TrainingGraphOptions): SavedModel {
         [TRAINING_SIGNATURES.train]: graph.steps("train", options.stepsPerRun),
         [TRAINING_SIGNATURES.step]: graph.steps("step", 1),
         [TRAINING_SIGNATURES.weights]: graph.weightsOut(),
-        [TRAINING_SIGNATURES.gradients]: graph.gradients(),
+        [TRAINING_SIGNATURES.gradients]: graph.measure("gradients"),
+        [TRAINING_SIGNATURES.evaluate]: graph.measure("evaluate"),
     };
     return {
         schemaVersion: 1,
