@@ -4,7 +4,11 @@
  * same files with the same hyperparameters, in one run. Each trainer runs in a process of its own,
  * so each peak RSS is its own. Writes `bench/results/train.json`.
  *
- * `bench/train.ts --row graph|layers` runs one trainer and prints its row as JSON.
+ * `--sweep` first trains 2 epochs with the graph trainer at each of `SWEEP` steps per session run,
+ * which is how `DEFAULT_STEPS_PER_RUN` was picked; the sweep is written beside the rows.
+ *
+ * `bench/train.ts --row graph|layers [--epochs N] [--steps-per-run K]` runs one trainer and prints
+ * its row as JSON.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -35,12 +39,22 @@ function line(r: Row): string {
     return `${name.padEnd(34)} ${r.secondsPerEpoch.toFixed(2).padStart(7)} s/epoch ${r.totalSeconds.toFixed(1).padStart(7)} s total  accuracy ${r.testAccuracy.toFixed(4)}  peak RSS ${r.peakRssMb.toFixed(0)} MB`;
 }
 
+/** Steps per session run the sweep tries. */
+const SWEEP = [1, 2, 4, 8, 16, 32];
+
 /** Trains once with `trainer` into a throwaway cache; the row of this process. */
-async function row(trainer: TrainerName): Promise<Row> {
+async function row(trainer: TrainerName, epochs?: number, stepsPerRun?: number): Promise<Row> {
     const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-bench-"));
     try {
         const started = Date.now();
-        const result = await trainModel({ cacheDir, minAccuracy: 0.5, trainer, log: () => {} });
+        const result = await trainModel({
+            cacheDir,
+            minAccuracy: 0.5,
+            trainer,
+            epochs,
+            stepsPerRun,
+            log: () => {},
+        });
         const meta = result.metadata;
         return {
             trainer: meta.trainer.name,
@@ -57,15 +71,12 @@ async function row(trainer: TrainerName): Promise<Row> {
     }
 }
 
-function childRow(trainer: TrainerName): Row {
-    const out = execFileSync(
-        process.execPath,
-        [...process.execArgv, __filename, "--row", trainer],
-        {
-            encoding: "utf8",
-            stdio: ["ignore", "pipe", "inherit"],
-        },
-    );
+function childRow(trainer: TrainerName, extra: string[] = []): Row {
+    const args = [...process.execArgv, __filename, "--row", trainer, ...extra];
+    const out = execFileSync(process.execPath, args, {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+    });
     return JSON.parse(out.trim().split("\n").pop() as string) as Row;
 }
 
@@ -97,12 +108,22 @@ function kerasRow(): Row | { skipped: string } {
 
 async function main(): Promise<void> {
     const at = process.argv.indexOf("--row");
+    const flag = (name: string) => {
+        const k = process.argv.indexOf(name);
+        return k >= 0 ? Number(process.argv[k + 1]) : undefined;
+    };
     if (at >= 0) {
         const trainer = parseTrainerName(process.argv[at + 1], "--row") ?? "graph";
-        console.log(JSON.stringify(await row(trainer)));
+        console.log(JSON.stringify(await row(trainer, flag("--epochs"), flag("--steps-per-run"))));
         return;
     }
     const { epochs, batchSize } = DEFAULT_TRAIN_OPTIONS;
+    const sweep = process.argv.includes("--sweep")
+        ? SWEEP.map((k) => childRow("graph", ["--epochs", "2", "--steps-per-run", String(k)]))
+        : undefined;
+    sweep?.forEach((r) =>
+        console.log(`steps per run ${String(r.stepsPerRun).padStart(2)}: ${line(r)}`),
+    );
     const graph = childRow("graph");
     const layers = childRow("layers");
     const keras = kerasRow();
@@ -126,6 +147,7 @@ async function main(): Promise<void> {
         layers,
         keras,
         ratio,
+        sweep,
     };
     fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`written ${out}`);

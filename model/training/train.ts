@@ -52,6 +52,8 @@ export interface TrainOptions {
     readonly backend?: BackendName;
     /** Force a trainer. Defaults to `graph` on the tensorflow backend, `layers` elsewhere. */
     readonly trainer?: TrainerName;
+    /** Adam steps per session run of the graph trainer. Defaults to `DEFAULT_STEPS_PER_RUN`. */
+    readonly stepsPerRun?: number;
     /** Where progress and the summary go. Defaults to stdout. */
     readonly log?: (line: string) => void;
     /** Redraw a progress bar (terminal) instead of a line per epoch. Defaults to stdout being a TTY. */
@@ -140,7 +142,11 @@ export interface TrainerChoice {
  * The graph trainer wherever the TensorFlow backend runs, else the layers trainer; a forced
  * trainer (argument, else `TFK8S_TRAINER`) that cannot run is an error rather than a fallback.
  */
-export function chooseTrainer(backend: BackendName, forced?: TrainerName): TrainerChoice {
+export function chooseTrainer(
+    backend: BackendName,
+    forced?: TrainerName,
+    stepsPerRun = DEFAULT_STEPS_PER_RUN,
+): TrainerChoice {
     const wanted = forced ?? parseTrainerName(process.env[TRAINER_ENV], TRAINER_ENV);
     if (wanted === "layers") {
         return { name: "layers", reason: "requested" };
@@ -148,7 +154,7 @@ export function chooseTrainer(backend: BackendName, forced?: TrainerName): Train
     if (backend === "tensorflow") {
         return {
             name: "graph",
-            stepsPerRun: DEFAULT_STEPS_PER_RUN,
+            stepsPerRun,
             reason: wanted === "graph" ? "requested" : "first choice on the tensorflow backend",
         };
     }
@@ -263,6 +269,10 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         minAccuracy > 0 && minAccuracy <= 1,
         "a number in (0, 1]",
     );
+    if (options.stepsPerRun !== undefined) {
+        const k = options.stepsPerRun;
+        checkOption("stepsPerRun", k, Number.isInteger(k) && k >= 1, "a positive integer");
+    }
     if (options.trainSubset !== undefined) {
         const n = options.trainSubset;
         checkOption("trainSubset", n, Number.isInteger(n) && n >= 1, "a positive integer");
@@ -280,7 +290,7 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         trainExamples: train.count,
     };
     const backend = await initBackend(options.backend, log);
-    const trainer = chooseTrainer(backend.name, options.trainer);
+    const trainer = chooseTrainer(backend.name, options.trainer, options.stepsPerRun);
     const key = trainingKey(trainer, backend.name, hyperparameters, data.sha256);
 
     const cached = lookupEntry(cacheDir, key);

@@ -19,6 +19,7 @@ export function parseArguments(argv: string[]): TrainOptions & { out?: string } 
             "min-accuracy": { type: "string" },
             backend: { type: "string" },
             trainer: { type: "string" },
+            "steps-per-run": { type: "string" },
             out: { type: "string" },
         },
         strict: true,
@@ -43,6 +44,7 @@ export function parseArguments(argv: string[]): TrainOptions & { out?: string } 
         minAccuracy: num("min-accuracy"),
         backend: parseBackendName(values.backend, "--backend"),
         trainer: parseTrainerName(values.trainer, "--trainer"),
+        stepsPerRun: num("steps-per-run"),
         out: values.out,
     };
 }
