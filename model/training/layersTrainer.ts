@@ -66,7 +66,11 @@ export async function fitWithLayers(
                 yieldEvery: "never",
                 callbacks: {
                     onEpochBegin: async (epoch) => progress?.beginEpoch(epoch),
-                    onBatchEnd: async (batch, logs) => progress?.step(batch, logs?.loss),
+                    // Only for a bar: fit reads each batch's loss back when this is set.
+                    onBatchEnd:
+                        progress?.showsSteps === true
+                            ? async (batch, logs) => progress.step(batch, logs?.loss)
+                            : undefined,
                     onEpochEnd: async (epoch, logs) => {
                         if (test !== undefined && testTargets !== undefined) {
                             const [loss, acc] = model.evaluate(test.xs, testTargets, {

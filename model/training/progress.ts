@@ -22,6 +22,11 @@ export class EpochProgress {
         private readonly bar: boolean,
     ) {}
 
+    /** Whether `step` draws anything: asking for per-step losses costs a sync per batch. */
+    get showsSteps(): boolean {
+        return this.bar;
+    }
+
     private eta(stepsDone: number): string {
         const elapsed = (Date.now() - this.started) / 1000;
         const left = this.epochs * this.stepsPerEpoch - stepsDone;

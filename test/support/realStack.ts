@@ -24,6 +24,8 @@ const PROJECT_FILES = [
     "tsconfig.json",
     "index.ts",
     "config.ts",
+    "configKeys.ts",
+    "errors.ts",
     "components",
     "model",
     "policy",
