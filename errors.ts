@@ -14,3 +14,21 @@ export function checkOption(field: string, value: unknown, ok: boolean, expected
         throw new Error(`\`${field}\` is ${String(value)}; expected ${expected}`);
     }
 }
+
+/**
+ * Parses one of `choices` from config, a flag or the environment; `auto` and empty mean "let the
+ * program choose" (undefined). Anything else is an error naming `field`.
+ */
+export function parseChoice<T extends string>(
+    value: string | undefined,
+    field: string,
+    choices: readonly T[],
+): T | undefined {
+    if (value === undefined || value === "" || value === "auto") {
+        return undefined;
+    }
+    if ((choices as readonly string[]).includes(value)) {
+        return value as T;
+    }
+    throw new Error(`\`${field}\` is "${value}"; expected one of auto, ${choices.join(", ")}`);
+}

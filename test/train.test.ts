@@ -169,6 +169,12 @@ describe("trainModel", () => {
             /`minAccuracy` is 1.5; expected a number in \(0, 1\]/,
         );
         await assert.rejects(trainModel({ trainSubset: -5 }), /`trainSubset` is -5/);
+        const dir = tempDir();
+        await assert.rejects(
+            trainModel({ stepsPerRun: 2.5, cacheDir: dir }),
+            /`stepsPerRun` is 2.5; expected a positive integer/,
+        );
+        assert.deepStrictEqual(fs.readdirSync(dir), [], "nothing is cached");
     });
 });
 

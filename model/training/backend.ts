@@ -7,7 +7,7 @@
  * whichever backend this picks.
  */
 import * as tf from "@tensorflow/tfjs";
-import { errorMessage } from "../../errors";
+import { errorMessage, parseChoice } from "../../errors";
 
 /** Backends we know how to start, in order of preference. */
 export const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
@@ -29,13 +29,7 @@ export function parseBackendName(
     value: string | undefined,
     field: string,
 ): BackendName | undefined {
-    if (value === undefined || value === "" || value === "auto") {
-        return undefined;
-    }
-    if ((BACKENDS as readonly string[]).includes(value)) {
-        return value as BackendName;
-    }
-    throw new Error(`\`${field}\` is "${value}"; expected one of auto, ${BACKENDS.join(", ")}`);
+    return parseChoice(value, field, BACKENDS);
 }
 
 async function start(name: BackendName): Promise<void> {

@@ -27,14 +27,18 @@ import {
 /** Steps per session run, picked by measurement (see README, "Backends and speed"). */
 export const DEFAULT_STEPS_PER_RUN = 8;
 
-/** What one graph training run needs besides the data. */
-export interface GraphFitOptions {
+/** The hyperparameters a training run records and the graph trainer takes. */
+export interface Hyperparameters {
     readonly epochs: number;
     readonly batchSize: number;
     readonly seed: number;
     readonly learningRate: number;
     readonly hiddenUnits: number;
     readonly dropoutRate: number;
+}
+
+/** What one graph training run needs besides the data. */
+export interface GraphFitOptions extends Hyperparameters {
     /** Steps per session run. Defaults to `DEFAULT_STEPS_PER_RUN`. */
     readonly stepsPerRun?: number;
     /** Shuffle the training set each epoch. Defaults to true. */

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { checkOption } from "../../errors";
+import { checkOption, parseChoice } from "../../errors";
 import { BackendName, initBackend } from "./backend";
 import { MODEL_JSON, loadLayersModel, saveLayersModel } from "./artifact";
 import { DEFAULT_CACHE_DIR, cacheKey, commitEntry, lookupEntry } from "./cache";
@@ -15,6 +15,7 @@ import { DEFAULT_STEPS_PER_RUN, fitWithGraph } from "./graphTrainer";
 import { fitWithLayers } from "./layersTrainer";
 import { EpochProgress, formatSeconds } from "./progress";
 import { DEFAULT_MODEL_OPTIONS, createModel, oneHotLabels } from "./model";
+import type { Hyperparameters } from "./graphTrainer";
 import { ReportHistory, confusionMatrix, misclassifiedDigits, renderReport } from "./report";
 
 export const METADATA_JSON = "metadata.json";
@@ -65,15 +66,7 @@ export interface TrainingMetadata {
     readonly key: string;
     readonly architecture: string;
     readonly parameterCount: number;
-    readonly hyperparameters: {
-        readonly epochs: number;
-        readonly batchSize: number;
-        readonly seed: number;
-        readonly learningRate: number;
-        readonly hiddenUnits: number;
-        readonly dropoutRate: number;
-        readonly trainExamples: number;
-    };
+    readonly hyperparameters: Hyperparameters & { readonly trainExamples: number };
     readonly data: {
         readonly sha256: string;
         readonly trainExamples: number;
@@ -120,13 +113,7 @@ export function parseTrainerName(
     value: string | undefined,
     field: string,
 ): TrainerName | undefined {
-    if (value === undefined || value === "" || value === "auto") {
-        return undefined;
-    }
-    if ((TRAINERS as readonly string[]).includes(value)) {
-        return value as TrainerName;
-    }
-    throw new Error(`\`${field}\` is "${value}"; expected one of auto, ${TRAINERS.join(", ")}`);
+    return parseChoice(value, field, TRAINERS);
 }
 
 /** Which trainer runs and how: the graph trainer's steps per session run. */

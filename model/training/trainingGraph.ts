@@ -17,14 +17,7 @@
  * buffer; so each step's `ApplyAdam`s wait (control inputs) for every gradient of that step, and
  * the next step's reads wait for the updates.
  */
-import {
-    IMAGE_PIXELS,
-    IMAGE_SIZE,
-    NUM_CLASSES,
-    PIXEL_SCALE,
-    PREDICT_METHOD,
-    SERVE_TAG,
-} from "../savedmodel/contract";
+import * as contract from "../savedmodel/contract";
 import { GraphBuilder, T_FLOAT, T_INT32, attr } from "../savedmodel/graphBuilder";
 import { lossAndGradients } from "./trainingStep";
 import {
@@ -89,7 +82,12 @@ class TrainingGraph {
     constructor(o: TrainingGraphOptions) {
         this.o = o;
         const h = o.hiddenUnits;
-        const shapes = [[IMAGE_PIXELS, h], [h], [h, NUM_CLASSES], [NUM_CLASSES]];
+        const shapes = [
+            [contract.IMAGE_PIXELS, h],
+            [h],
+            [h, contract.NUM_CLASSES],
+            [contract.NUM_CLASSES],
+        ];
         this.weights = WEIGHT_NAMES.map((n, k) => this.variable(n, shapes[k]));
         this.slots = WEIGHT_NAMES.map((n, k) => ({
             m: this.variable(`${n}/adam_m`, shapes[k]),
@@ -107,7 +105,7 @@ class TrainingGraph {
             epsilon: scalar("adam/epsilon", KERAS_ADAM.epsilon),
             rate: scalar("dropout/rate", o.dropoutRate),
             keepScale: scalar("dropout/keep_scale", 1 / (1 - o.dropoutRate)),
-            pixelScale: scalar("pixel_scale", PIXEL_SCALE),
+            pixelScale: scalar("pixel_scale", contract.PIXEL_SCALE),
         };
     }
 
@@ -163,7 +161,7 @@ class TrainingGraph {
         return {
             inputs,
             outputs: { done: info(done, DataType.DT_FLOAT, []) },
-            methodName: PREDICT_METHOD,
+            methodName: contract.PREDICT_METHOD,
         };
     }
 
@@ -174,7 +172,7 @@ class TrainingGraph {
             const read = this.f(`weights/${WEIGHT_NAMES[k]}`, "Identity", [w.node]);
             outputs[WEIGHT_NAMES[k]] = info(read, DataType.DT_FLOAT, w.shape);
         });
-        return { inputs: {}, outputs, methodName: PREDICT_METHOD };
+        return { inputs: {}, outputs, methodName: contract.PREDICT_METHOD };
     }
 
     /**
@@ -184,7 +182,7 @@ class TrainingGraph {
     steps(scope: string, steps: number): SignatureDef {
         const x = this.op(`${scope}/x`, "Placeholder", [], {
             dtype: T_FLOAT,
-            shape: attr.shape([steps, -1, IMAGE_SIZE, IMAGE_SIZE]),
+            shape: attr.shape([steps, -1, contract.IMAGE_SIZE, contract.IMAGE_SIZE]),
         });
         const y = this.op(`${scope}/y`, "Placeholder", [], {
             dtype: T_INT32,
@@ -232,14 +230,19 @@ class TrainingGraph {
             ]);
         return {
             inputs: {
-                x: info(x, DataType.DT_FLOAT, [steps, -1, IMAGE_SIZE, IMAGE_SIZE]),
+                x: info(x, DataType.DT_FLOAT, [
+                    steps,
+                    -1,
+                    contract.IMAGE_SIZE,
+                    contract.IMAGE_SIZE,
+                ]),
                 y: info(y, DataType.DT_INT32, [steps, -1]),
             },
             outputs: {
                 loss: info(pack("loss", losses), DataType.DT_FLOAT, [steps]),
                 correct: info(pack("correct", correct), DataType.DT_FLOAT, [steps]),
             },
-            methodName: PREDICT_METHOD,
+            methodName: contract.PREDICT_METHOD,
         };
     }
 
@@ -310,7 +313,7 @@ class TrainingGraph {
     measure(scope: "gradients" | "evaluate"): SignatureDef {
         const x = this.op(`${scope}/x`, "Placeholder", [], {
             dtype: T_FLOAT,
-            shape: attr.shape([-1, IMAGE_SIZE, IMAGE_SIZE]),
+            shape: attr.shape([-1, contract.IMAGE_SIZE, contract.IMAGE_SIZE]),
         });
         const y = this.op(`${scope}/y`, "Placeholder", [], {
             dtype: T_INT32,
@@ -332,11 +335,11 @@ class TrainingGraph {
         }
         return {
             inputs: {
-                x: info(x, DataType.DT_FLOAT, [-1, IMAGE_SIZE, IMAGE_SIZE]),
+                x: info(x, DataType.DT_FLOAT, [-1, contract.IMAGE_SIZE, contract.IMAGE_SIZE]),
                 y: info(y, DataType.DT_INT32, [-1]),
             },
             outputs,
-            methodName: PREDICT_METHOD,
+            methodName: contract.PREDICT_METHOD,
         };
     }
 
@@ -377,7 +380,11 @@ export function buildTrainingGraph(options: TrainingGraphOptions): SavedModel {
     return {
         schemaVersion: 1,
         metaGraphs: [
-            { metaInfoDef: { tags: [SERVE_TAG] }, graphDef: graph.g.graphDef(), signatureDef },
+            {
+                metaInfoDef: { tags: [contract.SERVE_TAG] },
+                graphDef: graph.g.graphDef(),
+                signatureDef,
+            },
         ],
     };
 }
