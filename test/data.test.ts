@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import * as zlib from "zlib";
 import {
     MNIST_FILES,
     defaultMnistDir,
@@ -106,6 +107,22 @@ describe("IDX loader", () => {
             /holds 2 labels but .*train-images-idx3-ubyte holds 3 images/,
         ],
         [
+            "an image file with zero images",
+            (d) => {
+                fs.writeFileSync(path.join(d, MNIST_FILES.train.images), idxImages(0));
+                fs.writeFileSync(path.join(d, MNIST_FILES.train.labels), idxLabels([]));
+            },
+            /train-images-idx3-ubyte: holds 0 images; expected at least one/,
+        ],
+        [
+            "a directory where a file should be",
+            (d) => {
+                fs.rmSync(path.join(d, MNIST_FILES.test.labels));
+                fs.mkdirSync(path.join(d, MNIST_FILES.test.labels));
+            },
+            /t10k-labels-idx1-ubyte: cannot be read: is not a regular file; expected an IDX file/,
+        ],
+        [
             "a label that is not a digit",
             (d) => fs.writeFileSync(path.join(d, MNIST_FILES.test.labels), idxLabels([7, 12])),
             /label 1 is 12, expected a digit 0-9/,
@@ -123,6 +140,20 @@ describe("IDX loader", () => {
         const dir = writeMnistDir(true);
         fs.writeFileSync(path.join(dir, `${MNIST_FILES.test.labels}.gz`), Buffer.from("not gzip"));
         assert.throws(() => loadMnist(dir), /t10k-labels-idx1-ubyte\.gz: corrupt gzip data/);
+    });
+
+    it("stops inflating a .gz that grows past what its header promises", () => {
+        const dir = writeMnistDir(true);
+        // One image promised (800 bytes), 64 MB of zeros behind it.
+        const bomb = Buffer.concat([idxImages(1), Buffer.alloc(64 * 2 ** 20)]);
+        fs.writeFileSync(path.join(dir, `${MNIST_FILES.train.images}.gz`), zlib.gzipSync(bomb));
+        const before = process.memoryUsage().arrayBuffers;
+        assert.throws(
+            () => loadMnist(dir),
+            /train-images-idx3-ubyte\.gz: corrupt gzip data: inflates past the 800 bytes its IDX header promises/,
+        );
+        // Nothing near the 64 MB was ever held.
+        assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 2 ** 20);
     });
 
     it("rejects a directory that does not exist", () => {
@@ -153,11 +184,13 @@ describe("normalization", () => {
         ys.dispose();
     });
 
-    it("rejects a subset size that is not a positive integer", () => {
+    it("rejects a subset size that is not a positive integer, or more than there is", () => {
         const data = loadMnist(writeMnistDir());
         assert.throws(
             () => takeSplit(data.train, 0),
-            /subset size is 0; expected a positive integer/,
+            /subset size is 0; expected a positive integer of at most 3/,
         );
+        assert.throws(() => takeSplit(data.train, 4), /subset size is 4; expected .* at most 3/);
+        assert.strictEqual(takeSplit(data.train, 3).count, 3);
     });
 });

@@ -169,6 +169,10 @@ describe("trainModel", () => {
             /`minAccuracy` is 1.5; expected a number in \(0, 1\]/,
         );
         await assert.rejects(trainModel({ trainSubset: -5 }), /`trainSubset` is -5/);
+        await assert.rejects(
+            trainModel({ trainSubset: 60001, cacheDir: tempDir() }),
+            /`trainSubset` is 60001; expected at most 60000, the training images in /,
+        );
         const dir = tempDir();
         await assert.rejects(
             trainModel({ stepsPerRun: 2.5, cacheDir: dir }),

@@ -7,6 +7,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as buffer from "buffer";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
 import { IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES, PIXEL_SCALE } from "../savedmodel/contract";
@@ -68,6 +69,9 @@ function checkIdx(
         throw new Error(`${file}: magic number ${found}, expected ${magic} (IDX ${what})`);
     }
     const count = buf.readUInt32BE(4);
+    if (count === 0) {
+        throw new Error(`${file}: holds 0 ${what}; expected at least one`);
+    }
     const expected = headerBytes + itemBytes(count);
     if (buf.length !== expected) {
         const problem = buf.length < expected ? "truncated" : "has trailing bytes";
@@ -111,19 +115,64 @@ export function parseIdxLabels(buf: Buffer, file: string): Uint8Array {
     return labels;
 }
 
+/** The bytes of `file`; a directory or an unreadable file is an error naming it. */
+function readNamedFile(file: string): Buffer {
+    try {
+        if (!fs.statSync(file).isFile()) {
+            throw new Error("is not a regular file; expected an IDX file");
+        }
+        return fs.readFileSync(file);
+    } catch (err) {
+        throw new Error(`${file}: cannot be read: ${errorMessage(err)}`);
+    }
+}
+
+/** The size an IDX file's header promises, from its first bytes (undefined if too short). */
+function promisedSize(head: Buffer): number | undefined {
+    if (head.length < 8) return undefined;
+    const count = head.readUInt32BE(4);
+    if (head.readUInt32BE(0) === IDX_LABELS_MAGIC) return HEADER_LABELS + count;
+    if (head.readUInt32BE(0) !== IDX_IMAGES_MAGIC || head.length < HEADER_IMAGES) return undefined;
+    return HEADER_IMAGES + count * head.readUInt32BE(8) * head.readUInt32BE(12);
+}
+
+/**
+ * Inflates a gzipped IDX file, stopping as soon as the output passes what the header promises:
+ * a small file that inflates to gigabytes is refused without inflating it all.
+ */
+function gunzipIdx(gz: string, compressed: Buffer): Buffer {
+    try {
+        // The header is in the first bytes: inflate a prefix that tolerates being cut short.
+        const head = zlib.gunzipSync(compressed.subarray(0, 4096), {
+            finishFlush: zlib.constants.Z_SYNC_FLUSH,
+        });
+        // No promise to hold it to (a bad magic number): inflate it all, and the parser names it.
+        const limit = Math.min(
+            promisedSize(head) ?? buffer.constants.MAX_LENGTH,
+            buffer.constants.MAX_LENGTH,
+        );
+        try {
+            return zlib.gunzipSync(compressed, { maxOutputLength: limit });
+        } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+                throw new Error(`inflates past the ${limit} bytes its IDX header promises`);
+            }
+            throw err;
+        }
+    } catch (err) {
+        throw new Error(`${gz}: corrupt gzip data: ${errorMessage(err)}`);
+    }
+}
+
 /** Reads `name` or `name.gz` from `dir`, decompressing the latter. */
 function readIdxFile(dir: string, name: string): { file: string; bytes: Buffer } {
     const raw = path.join(dir, name);
     if (fs.existsSync(raw)) {
-        return { file: raw, bytes: fs.readFileSync(raw) };
+        return { file: raw, bytes: readNamedFile(raw) };
     }
     const gz = `${raw}.gz`;
     if (fs.existsSync(gz)) {
-        try {
-            return { file: gz, bytes: zlib.gunzipSync(fs.readFileSync(gz)) };
-        } catch (err) {
-            throw new Error(`${gz}: corrupt gzip data: ${errorMessage(err)}`);
-        }
+        return { file: gz, bytes: gunzipIdx(gz, readNamedFile(gz)) };
     }
     throw new Error(`${raw}: missing (neither ${name} nor ${name}.gz is in ${dir})`);
 }
@@ -155,11 +204,13 @@ export function loadMnist(dir: string = defaultMnistDir()): MnistData {
 
 /** The first `limit` examples of a split (all of them when `limit` is undefined). */
 export function takeSplit(data: MnistSplit, limit?: number): MnistSplit {
-    if (limit === undefined || limit >= data.count) {
+    if (limit === undefined || limit === data.count) {
         return data;
     }
-    if (!Number.isInteger(limit) || limit < 1) {
-        throw new Error(`subset size is ${limit}; expected a positive integer`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > data.count) {
+        throw new Error(
+            `subset size is ${limit}; expected a positive integer of at most ${data.count}, the examples there are`,
+        );
     }
     return {
         count: limit,

@@ -266,6 +266,11 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
     }
 
     const data = loadMnist(options.dataDir);
+    if (options.trainSubset !== undefined && options.trainSubset > data.train.count) {
+        throw new Error(
+            `\`trainSubset\` is ${options.trainSubset}; expected at most ${data.train.count}, the training images in ${data.dir}`,
+        );
+    }
     const train = takeSplit(data.train, options.trainSubset);
     const hyperparameters = {
         epochs,
