@@ -4,9 +4,16 @@
  * preview` with an error naming the key, the value and what was expected.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ServingSettings } from "./components/modelServing";
-import { SERVICE_TYPES } from "./components/modelService";
-import { ImageSettings } from "./components/servingImage";
+import { ResourceSizes, resourceProblem } from "./components/modelDeployment";
+import { ServingSettings, nodeHostProblem, scalingProblem } from "./components/modelServing";
+import { SERVICE_TYPES, nodePortProblem } from "./components/modelService";
+import {
+    ImageSettings,
+    imageReferenceProblem,
+    platformProblem,
+    registryHostProblem,
+    repositoryProblem,
+} from "./components/servingImage";
 import { CONFIG_KEYS, ConfigKey } from "./configKeys";
 import { MODEL_NAME_EXPECTED, MODEL_NAME_PATTERN } from "./model/savedmodel/contract";
 import { ModelSource } from "./model/sources/resolve";
@@ -44,8 +51,6 @@ const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as {
     isConfigSecret(key: string): boolean;
 };
 
-/** Kubernetes resource quantities (`250m`, `1`, `0.5`, `512Mi`, `1e3`, `2G`). */
-const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/;
 /** RFC 1123 label: what Kubernetes accepts as a namespace or Secret name. */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -155,6 +160,8 @@ function readRegistry(r: Reader): ImageSettings["registry"] {
         }
         return undefined;
     }
+    const hostProblem = registryHostProblem(server);
+    if (hostProblem !== undefined) fail("registryServer", server, hostProblem);
     if (username === undefined) {
         fail("registryUsername", username, `a user name for registry ${server}`);
     }
@@ -181,10 +188,16 @@ function readImage(r: Reader, modelName: string): ImageSettings {
     if (server !== undefined && !repository.startsWith(`${server}/`)) {
         fail("imageRepository", repository, `a repository on registry ${server} (${server}/…)`);
     }
+    // Checked here as well as in ServingImage, so the config key is the one named.
+    const checked = (key: ConfigKey, value: string, problem: (v: string) => string | undefined) => {
+        const expected = problem(value);
+        if (expected !== undefined) fail(key, value, expected);
+        return value;
+    };
     return {
-        baseImage: r.string("baseImage") as string,
-        repository,
-        platform: r.string("platform") as string,
+        baseImage: checked("baseImage", r.string("baseImage") as string, imageReferenceProblem),
+        repository: checked("imageRepository", repository, repositoryProblem),
+        platform: checked("platform", r.string("platform") as string, platformProblem),
         skipPush,
         registry,
         enableBatching: r.boolean("enableBatching"),
@@ -192,40 +205,44 @@ function readImage(r: Reader, modelName: string): ImageSettings {
     };
 }
 
+/** Requests and limits: quantities, and no request above its own limit. */
+function readResources(r: Reader): ResourceSizes {
+    const resources = {
+        cpuRequest: r.string("cpuRequest") as string,
+        cpuLimit: r.string("cpuLimit") as string,
+        memoryRequest: r.string("memoryRequest") as string,
+        memoryLimit: r.string("memoryLimit") as string,
+    };
+    const problem = resourceProblem(resources);
+    if (problem !== undefined) fail(problem.field, resources[problem.field], problem.expected);
+    return resources;
+}
+
 function readServing(r: Reader, renderDir: string | undefined): StackConfig["serving"] {
     const serviceType = r.oneOf("serviceType", SERVICE_TYPES);
     const explicitNodePort = r.raw("nodePort");
     if (serviceType !== "NodePort" && explicitNodePort !== undefined) {
-        fail(
-            "nodePort",
-            explicitNodePort,
-            `no nodePort with serviceType ${serviceType} (only NodePort services have one)`,
-        );
+        fail("nodePort", explicitNodePort, nodePortProblem(serviceType, 0) as string);
     }
     const replicas = r.integer("replicas", 1) as number;
     const maxReplicas = r.integer("autoscaleMaxReplicas", 1);
-    if (maxReplicas !== undefined && maxReplicas < replicas) {
-        fail("autoscaleMaxReplicas", maxReplicas, `at least replicas (${replicas})`);
-    }
     const pdbMinAvailable = r.integer("pdbMinAvailable", 1);
-    if (pdbMinAvailable !== undefined && pdbMinAvailable >= replicas) {
-        // A budget that no eviction can satisfy blocks every node drain.
-        fail("pdbMinAvailable", pdbMinAvailable, `fewer than replicas (${replicas})`);
+    const scaling = scalingProblem(replicas, maxReplicas, pdbMinAvailable);
+    if (scaling !== undefined) {
+        const key = scaling.setting === "maxReplicas" ? "autoscaleMaxReplicas" : "pdbMinAvailable";
+        fail(key, scaling.value, scaling.expected);
     }
-    const quantity = (key: ConfigKey) =>
-        r.matching(key, QUANTITY, "a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi") as string;
+    const nodeHost = r.string("nodeHost") as string;
+    const hostProblem = nodeHostProblem(nodeHost);
+    if (hostProblem !== undefined) fail("nodeHost", nodeHost, hostProblem);
+
     return {
         namespace: r.matching("namespace", DNS_LABEL, "a lowercase RFC 1123 label") as string,
         replicas,
-        resources: {
-            cpuRequest: quantity("cpuRequest"),
-            cpuLimit: quantity("cpuLimit"),
-            memoryRequest: quantity("memoryRequest"),
-            memoryLimit: quantity("memoryLimit"),
-        },
+        resources: readResources(r),
         serviceType,
         nodePort: serviceType === "NodePort" ? r.integer("nodePort", 30000, 32767) : undefined,
-        nodeHost: r.string("nodeHost") as string,
+        nodeHost,
         autoscaling:
             maxReplicas === undefined
                 ? undefined

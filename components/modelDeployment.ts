@@ -26,6 +26,56 @@ export const DEFAULT_RESOURCES: ResourceSizes = {
     memoryLimit: "512Mi",
 };
 
+/** Kubernetes resource quantities (`250m`, `1`, `0.5`, `512Mi`, `1e3`, `2G`). */
+const QUANTITY = /^[+]?(\d+(?:\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/;
+const SUFFIX: Readonly<Record<string, number>> = {
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+};
+/** How a bad quantity is described. */
+export const QUANTITY_EXPECTED = "a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi";
+
+/** The value of a Kubernetes quantity, or undefined when `text` is not one. */
+export function quantityValue(text: string): number | undefined {
+    const m = QUANTITY.exec(text);
+    if (m === null) return undefined;
+    const suffix = m[2] ?? "";
+    const scale = /^[eE]/.test(suffix) ? 10 ** Number(suffix.slice(1)) : (SUFFIX[suffix] ?? 1);
+    return Number(m[1]) * scale;
+}
+
+/**
+ * The first size that is no quantity, or a request above its own limit (the API server refuses
+ * such a pod), as the field and what it should be; undefined when `r` is fine.
+ */
+export function resourceProblem(
+    r: ResourceSizes,
+): { field: keyof ResourceSizes; expected: string } | undefined {
+    for (const field of ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"] as const) {
+        if (quantityValue(r[field]) === undefined) return { field, expected: QUANTITY_EXPECTED };
+    }
+    for (const [request, limit] of [
+        ["cpuRequest", "cpuLimit"],
+        ["memoryRequest", "memoryLimit"],
+    ] as const) {
+        if ((quantityValue(r[request]) as number) > (quantityValue(r[limit]) as number)) {
+            return { field: request, expected: `at most ${limit} (${r[limit]})` };
+        }
+    }
+    return undefined;
+}
+
 /** Pods when nothing else is said: the tutorial's single replica. */
 export const DEFAULT_REPLICAS = 1;
 
@@ -78,6 +128,13 @@ export class ModelDeployment extends pulumi.ComponentResource {
             );
         }
         const resources = args.resources ?? DEFAULT_RESOURCES;
+        const sizes = resourceProblem(resources);
+        if (sizes !== undefined) {
+            throw new pulumi.ResourceError(
+                `\`resources.${sizes.field}\` is ${JSON.stringify(resources[sizes.field])}; expected ${sizes.expected}`,
+                this,
+            );
+        }
         const paths = probePaths(args.modelName, args.modelVersion);
         const httpGet = (p: string) => ({ path: p, port: "http" });
 

@@ -16,6 +16,23 @@ export const DEFAULT_SERVICE_TYPE: ServiceType = "NodePort";
 /** The tutorial's NodePort. */
 export const DEFAULT_NODE_PORT = 30111;
 
+/**
+ * What a node port must be for a Service of `type`, or undefined when `nodePort` is fine:
+ * only NodePort Services take one, in Kubernetes' default node-port range.
+ */
+export function nodePortProblem(
+    type: ServiceType,
+    nodePort: number | undefined,
+): string | undefined {
+    if (nodePort === undefined) return undefined;
+    if (type !== "NodePort") {
+        return `no nodePort with serviceType ${type} (only NodePort services have one)`;
+    }
+    return Number.isInteger(nodePort) && nodePort >= 30000 && nodePort <= 32767
+        ? undefined
+        : "an integer in 30000-32767";
+}
+
 /** Inputs of a ModelService. */
 export interface ModelServiceArgs extends ObjectMetaArgs {
     /** Pod labels to select; the same object the Deployment uses. */
@@ -36,19 +53,11 @@ export class ModelService extends pulumi.ComponentResource {
     constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelService", name, {}, opts);
         const type = args.type ?? DEFAULT_SERVICE_TYPE;
-        if (type !== "NodePort" && args.nodePort !== undefined) {
+        const nodePort = type === "NodePort" ? (args.nodePort ?? DEFAULT_NODE_PORT) : args.nodePort;
+        const problem = nodePortProblem(type, nodePort);
+        if (problem !== undefined) {
             throw new pulumi.ResourceError(
-                `\`nodePort\` is ${args.nodePort} on a ${type} Service; only NodePort Services take one`,
-                this,
-            );
-        }
-        const nodePort = type === "NodePort" ? (args.nodePort ?? DEFAULT_NODE_PORT) : undefined;
-        if (
-            nodePort !== undefined &&
-            (!Number.isInteger(nodePort) || nodePort < 30000 || nodePort > 32767)
-        ) {
-            throw new pulumi.ResourceError(
-                `\`nodePort\` is ${nodePort}; expected an integer in 30000-32767`,
+                `\`nodePort\` is ${nodePort}; expected ${problem}`,
                 this,
             );
         }

@@ -50,6 +50,50 @@ export interface ModelServingArgs extends ServingSettings {
     readonly modelAccuracy?: number;
 }
 
+/** A host name or an IP address: what goes between `http://` and `:<port>`. */
+const HOST_NAME =
+    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$/;
+
+/** What a node host must be, or undefined when `host` is fine (no scheme, port or path). */
+export function nodeHostProblem(host: string): string | undefined {
+    return HOST_NAME.test(host)
+        ? undefined
+        : "a host name or IP address of a node, without scheme, port or path (e.g. 10.0.0.5)";
+}
+
+/** A scaling setting that does not fit the replica count. */
+export interface ScalingProblem {
+    readonly setting: "maxReplicas" | "pdbMinAvailable";
+    readonly value: number;
+    readonly expected: string;
+}
+
+/**
+ * The autoscaler's maximum must reach the replica count, and a disruption budget must leave a
+ * pod to evict: one that no eviction can satisfy blocks every node drain.
+ */
+export function scalingProblem(
+    replicas: number,
+    maxReplicas: number | undefined,
+    pdbMinAvailable: number | undefined,
+): ScalingProblem | undefined {
+    if (maxReplicas !== undefined && maxReplicas < replicas) {
+        return {
+            setting: "maxReplicas",
+            value: maxReplicas,
+            expected: `at least replicas (${replicas})`,
+        };
+    }
+    if (pdbMinAvailable !== undefined && pdbMinAvailable >= replicas) {
+        return {
+            setting: "pdbMinAvailable",
+            value: pdbMinAvailable,
+            expected: `fewer than replicas (${replicas})`,
+        };
+    }
+    return undefined;
+}
+
 /** Kubernetes object names must be RFC 1123 labels; TF Serving model names may hold `_` and `.`. */
 export function kubernetesName(modelName: string): string {
     return `${modelName.toLowerCase().replace(/[^a-z0-9-]/g, "-")}-serving`;
@@ -79,15 +123,23 @@ export class ModelServing extends pulumi.ComponentResource {
     constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelServing", name, {}, opts);
         const replicas = args.replicas ?? DEFAULT_REPLICAS;
-        if (args.autoscaling !== undefined && args.autoscaling.maxReplicas < replicas) {
+        const scaling = scalingProblem(
+            replicas,
+            args.autoscaling?.maxReplicas,
+            args.pdbMinAvailable,
+        );
+        if (scaling !== undefined) {
+            const field =
+                scaling.setting === "maxReplicas" ? "autoscaling.maxReplicas" : "pdbMinAvailable";
             throw new pulumi.ResourceError(
-                `\`autoscaling.maxReplicas\` is ${args.autoscaling.maxReplicas}; expected at least replicas (${replicas})`,
+                `\`${field}\` is ${scaling.value}; expected ${scaling.expected}`,
                 this,
             );
         }
-        if (args.pdbMinAvailable !== undefined && args.pdbMinAvailable >= replicas) {
+        const hostProblem = nodeHostProblem(args.nodeHost ?? DEFAULT_NODE_HOST);
+        if (hostProblem !== undefined) {
             throw new pulumi.ResourceError(
-                `\`pdbMinAvailable\` is ${args.pdbMinAvailable}; expected fewer than replicas (${replicas})`,
+                `\`nodeHost\` is ${JSON.stringify(args.nodeHost)}; expected ${hostProblem}`,
                 this,
             );
         }

@@ -133,6 +133,81 @@ export interface RegistryArgs {
     readonly password: pulumi.Input<string>;
 }
 
+// Docker's reference grammar (github.com/distribution/reference): a repository is an optional
+// registry host and path components of lowercase letters and digits joined by separators.
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const REGISTRY_HOST =
+    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d+)?$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Platforms Docker builds for, as `os/arch[/variant]`: the Linux ones of Go's GOOS/GOARCH list
+ * that Docker's platform parser (containerd `platforms`) accepts, with their variants.
+ */
+export const KNOWN_PLATFORMS = [
+    "linux/amd64",
+    "linux/amd64/v2",
+    "linux/amd64/v3",
+    "linux/amd64/v4",
+    "linux/arm64",
+    "linux/arm64/v8",
+    "linux/arm/v5",
+    "linux/arm/v6",
+    "linux/arm/v7",
+    "linux/386",
+    "linux/ppc64le",
+    "linux/s390x",
+    "linux/riscv64",
+    "linux/mips64le",
+    "linux/loong64",
+] as const;
+
+/** What a registry host must be, or undefined when `server` is fine. */
+export function registryHostProblem(server: string): string | undefined {
+    return REGISTRY_HOST.test(server)
+        ? undefined
+        : "a registry host with an optional port, without scheme or path (e.g. ghcr.io or 127.0.0.1:5000)";
+}
+
+/** What an image repository must be, or undefined when `repository` is fine. */
+export function repositoryProblem(repository: string): string | undefined {
+    const expected =
+        "a Docker repository: [host[:port]/]path, each path component lowercase letters and digits joined by '.', '_', '__' or '-', with no tag or digest";
+    const parts = repository.split("/");
+    // As Docker reads a name: the first part is a host only if it looks like one.
+    const first = parts[0];
+    const hasHost =
+        parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost");
+    if (hasHost && !REGISTRY_HOST.test(first)) return expected;
+    const path = hasHost ? parts.slice(1) : parts;
+    return repository.length <= 255 && path.every((c) => PATH_COMPONENT.test(c))
+        ? undefined
+        : expected;
+}
+
+/** What a base image must be (`repository[:tag][@sha256:…]`), or undefined when it is fine. */
+export function imageReferenceProblem(reference: string): string | undefined {
+    const expected =
+        "an image reference repository[:tag][@sha256:<64 hex>], e.g. tensorflow/serving:2.20.0";
+    const [name, digest, ...more] = reference.split("@");
+    if (more.length > 0 || (digest !== undefined && !DIGEST.test(digest))) return expected;
+    const slash = name.lastIndexOf("/");
+    const colon = name.lastIndexOf(":");
+    const tagged = colon > slash;
+    if (tagged && !TAG.test(name.slice(colon + 1))) return expected;
+    return repositoryProblem(tagged ? name.slice(0, colon) : name) === undefined
+        ? undefined
+        : expected;
+}
+
+/** What a platform must be, or undefined when Docker knows `platform`. */
+export function platformProblem(platform: string): string | undefined {
+    return (KNOWN_PLATFORMS as readonly string[]).includes(platform)
+        ? undefined
+        : `one of ${KNOWN_PLATFORMS.join(", ")}`;
+}
+
 /** The TF Serving release the image builds on when nothing else is said. */
 export const DEFAULT_BASE_IMAGE = "tensorflow/serving:2.20.0";
 /** The platform the image is built for when nothing else is said. */
@@ -193,6 +268,21 @@ export class ServingImage extends pulumi.ComponentResource {
                 `\`modelVersion\` is ${args.modelVersion}; expected a positive integer`,
                 this,
             );
+        }
+        // These go into the Dockerfile and the image name: refuse what Docker would, here.
+        const checks: [string, string | undefined, (v: string) => string | undefined][] = [
+            ["baseImage", args.baseImage, imageReferenceProblem],
+            ["platform", args.platform, platformProblem],
+            ["repository", args.repository, repositoryProblem],
+        ];
+        for (const [field, value, problem] of checks) {
+            const expected = value === undefined ? undefined : problem(value);
+            if (expected !== undefined) {
+                throw new pulumi.ResourceError(
+                    `\`${field}\` is ${JSON.stringify(value)}; expected ${expected}`,
+                    this,
+                );
+            }
         }
         const options: DockerfileOptions = {
             baseImage: args.baseImage ?? DEFAULT_BASE_IMAGE,

@@ -297,7 +297,7 @@ describe("ModelService", () => {
                     type: "ClusterIP",
                     nodePort: 30111,
                 }),
-            /`nodePort` is 30111 on a ClusterIP Service/,
+            /`nodePort` is 30111; expected no nodePort with serviceType ClusterIP/,
         );
         assert.throws(
             () => new ModelService("s", { selector: {}, labels: {}, nodePort: 80 }),
@@ -308,6 +308,26 @@ describe("ModelService", () => {
 
 describe("ModelServing", () => {
     beforeEach(resetRecorded);
+
+    it("refuses, as pulumi.ResourceErrors, sizes the API server would and a node host with a scheme", () => {
+        const base = { image: "x@sha256:" + "a".repeat(64), modelName: "m", modelVersion: 1 };
+        const resources = {
+            cpuRequest: "2",
+            cpuLimit: "1",
+            memoryRequest: "1Gi",
+            memoryLimit: "2Gi",
+        };
+        assert.throws(
+            () => new ModelServing("a", { ...base, resources }),
+            (err: Error) =>
+                err instanceof pulumi.ResourceError &&
+                /`resources.cpuRequest` is "2"; expected at most cpuLimit \(1\)/.test(err.message),
+        );
+        assert.throws(
+            () => new ModelServing("b", { ...base, nodeHost: "http://node1" }),
+            /`nodeHost` is "http:\/\/node1"; expected a host name or IP address/,
+        );
+    });
 
     it("feeds one labels object to selector, pod template and Service", async () => {
         const s = new ModelServing("mnist", {

@@ -173,6 +173,66 @@ describe("stack config", () => {
             /`tfk8s:autoscaleMaxReplicas` is 2; expected at least replicas \(3\)/,
         ],
         [
+            "a CPU request above its limit",
+            { cpuRequest: "1500m", cpuLimit: "1" },
+            /`tfk8s:cpuRequest` is "1500m"; expected at most cpuLimit \(1\)/,
+        ],
+        [
+            "a memory request above its limit, in other units",
+            { memoryRequest: "1G", memoryLimit: "900Mi" },
+            /`tfk8s:memoryRequest` is "1G"; expected at most memoryLimit \(900Mi\)/,
+        ],
+        [
+            "an image repository in upper case",
+            { imageRepository: "Team/MyModel" },
+            /`tfk8s:imageRepository` is "Team\/MyModel"; expected a Docker repository/,
+        ],
+        [
+            "an image repository with a tag",
+            { imageRepository: "mymodel-serving:v1" },
+            /`tfk8s:imageRepository` is "mymodel-serving:v1"; expected a Docker repository/,
+        ],
+        [
+            "an image repository with a digest",
+            { imageRepository: "m@sha256:" + "a".repeat(64) },
+            /`tfk8s:imageRepository` is "m@sha256:a+"; expected a Docker repository/,
+        ],
+        [
+            "an image repository with a space",
+            { imageRepository: "my model" },
+            /`tfk8s:imageRepository` is "my model"; expected a Docker repository/,
+        ],
+        [
+            "a node host written as a URL",
+            { nodeHost: "http://10.0.0.5" },
+            /`tfk8s:nodeHost` is "http:\/\/10.0.0.5"; expected a host name or IP address of a node, without scheme, port or path/,
+        ],
+        [
+            "a node host with a port",
+            { nodeHost: "10.0.0.5:30111" },
+            /`tfk8s:nodeHost` is "10.0.0.5:30111"; expected a host name/,
+        ],
+        [
+            "a base image with a line break that would add a Dockerfile instruction",
+            { baseImage: "tensorflow/serving:2.20.0\nRUN curl evil" },
+            /`tfk8s:baseImage` is "tensorflow\/serving:2.20.0\\nRUN curl evil"; expected an image reference/,
+        ],
+        [
+            "a base image with a bad digest",
+            { baseImage: "tensorflow/serving@sha256:1234" },
+            /`tfk8s:baseImage` is "tensorflow\/serving@sha256:1234"; expected an image reference/,
+        ],
+        [
+            "a platform Docker does not know",
+            { platform: "linux/amd65" },
+            /`tfk8s:platform` is "linux\/amd65"; expected one of linux\/amd64, /,
+        ],
+        [
+            "a platform with a line break",
+            { platform: "linux/amd64\nUSER root" },
+            /`tfk8s:platform` is "linux\/amd64\\nUSER root"; expected one of/,
+        ],
+        [
             "a namespace with capitals",
             { namespace: "ML" },
             /`tfk8s:namespace` is "ML"; expected a lowercase RFC 1123 label/,
@@ -213,6 +273,31 @@ describe("stack config", () => {
                     err.message,
                 ) && !err.message.includes("hunter2"),
         );
+    });
+
+    it("rejects a registry written as a URL or with a path", () => {
+        for (const server of ["https://ghcr.io", "ghcr.io/acme"]) {
+            expectError(
+                { registryServer: server, registryUsername: "bot", registryPassword: "x" },
+                new RegExp(
+                    `\`tfk8s:registryServer\` is "${server.replace(/[/.]/g, "\\$&")}"; expected a registry host with an optional port, without scheme or path`,
+                ),
+                ["registryPassword"],
+            );
+        }
+    });
+
+    it("accepts the references Docker accepts", () => {
+        setStackConfig({
+            ...DEV,
+            baseImage: "registry.example.com:5000/tf/serving:2.20.0-gpu@sha256:" + "b".repeat(64),
+            imageRepository: "localhost:5000/team_a/my.model__x-serving",
+            platform: "linux/arm64",
+            nodeHost: "[::1]",
+        });
+        const c = loadStackConfig();
+        assert.strictEqual(c.image.repository, "localhost:5000/team_a/my.model__x-serving");
+        assert.strictEqual(c.serving.nodeHost, "[::1]");
     });
 
     it("rejects a repository on another registry than the credentials are for", () => {
