@@ -16,8 +16,8 @@ export interface ResourceSizes {
 }
 
 /**
- * Defaults measured for this model: TF Serving idles near 150 MiB with the 0.4 MB MNIST graph,
- * and one core answers thousands of single-image predictions per second.
+ * Default requests and limits per pod: a quarter core and 256 MiB requested, one core and 512 MiB
+ * at most. They are starting points, not measurements: no real TF Serving pod has run here yet.
  */
 export const DEFAULT_RESOURCES: ResourceSizes = {
     cpuRequest: "250m",
@@ -89,6 +89,12 @@ export interface ModelDeploymentArgs extends ObjectMetaArgs {
     readonly modelVersion: number;
     /** Pod count. Defaults to `DEFAULT_REPLICAS` (1). */
     readonly replicas?: number;
+    /**
+     * An autoscaler owns the pod count: `spec.replicas` is left out, so a `pulumi up` does not
+     * reset what the autoscaler chose (the autoscaler's minimum stands for `replicas`). Defaults
+     * to false.
+     */
+    readonly autoscaled?: boolean;
     /** Requests and limits. Defaults to `DEFAULT_RESOURCES`. */
     readonly resources?: ResourceSizes;
     /** Extra pod annotations, such as the model's test accuracy. */
@@ -143,7 +149,7 @@ export class ModelDeployment extends pulumi.ComponentResource {
             {
                 metadata: objectMeta(args),
                 spec: {
-                    replicas,
+                    replicas: args.autoscaled === true ? undefined : replicas,
                     selector: { matchLabels: args.labels },
                     strategy: {
                         type: "RollingUpdate",

@@ -169,6 +169,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 labels,
                 namespace: args.namespace,
                 replicas,
+                autoscaled: args.autoscaling !== undefined,
                 resources: args.resources,
                 annotations,
                 imagePullSecret: args.imagePullSecret,

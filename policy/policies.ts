@@ -17,6 +17,7 @@ type Deployment = Unwrap<k8s.types.input.apps.v1.Deployment>;
 type DeploymentSpec = Unwrap<k8s.types.input.apps.v1.DeploymentSpec>;
 type Container = Unwrap<k8s.types.input.core.v1.Container>;
 type PodDisruptionBudget = Unwrap<k8s.types.input.policy.v1.PodDisruptionBudget>;
+type HorizontalPodAutoscaler = Unwrap<k8s.types.input.autoscaling.v2.HorizontalPodAutoscaler>;
 
 /** A stack resource whose `props` (a `Record<string, any>` in the policy SDK) have shape `P`. */
 type ResourceWith<P> = Omit<PolicyResource, "props"> & { readonly props: P };
@@ -24,6 +25,11 @@ type ResourceWith<P> = Omit<PolicyResource, "props"> & { readonly props: P };
 /** Narrows a stack resource to a Deployment, by type token as the policy engine tells it. */
 function isDeployment(r: PolicyResource): r is ResourceWith<Deployment> {
     return r.isType(k8s.apps.v1.Deployment);
+}
+
+/** Narrows a stack resource to a HorizontalPodAutoscaler, by type token. */
+function isAutoscaler(r: PolicyResource): r is ResourceWith<HorizontalPodAutoscaler> {
+    return r.isType(k8s.autoscaling.v2.HorizontalPodAutoscaler);
 }
 
 /** Narrows a stack resource to a PodDisruptionBudget, by type token. */
@@ -206,8 +212,15 @@ export function productionAvailability(enforcementLevel: EnforcementLevel): Stac
             }
             const deployments = args.resources.filter(isDeployment);
             const budgets = args.resources.filter(isPodDisruptionBudget);
+            const autoscalers = args.resources.filter(isAutoscaler);
             for (const d of deployments) {
-                const replicas = d.props.spec?.replicas ?? 1;
+                // An autoscaler that targets the Deployment owns its replica count.
+                const autoscaler = autoscalers.find(
+                    (h) =>
+                        h.props.spec?.scaleTargetRef?.kind === "Deployment" &&
+                        h.props.spec.scaleTargetRef.name === d.props.metadata?.name,
+                );
+                const replicas = autoscaler?.props.spec?.minReplicas ?? d.props.spec?.replicas ?? 1;
                 if (replicas < 2) {
                     report(
                         `Deployment ${d.name} runs ${replicas} replica(s); production needs at least 2`,

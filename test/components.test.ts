@@ -372,6 +372,10 @@ describe("ModelServing", () => {
         await settle(s);
         const hpa = single("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs.spec;
         assert.deepStrictEqual([hpa.minReplicas, hpa.maxReplicas], [3, 10]);
+        // The autoscaler owns the count: a static one would be reset by every pulumi up.
+        const deployment = single("kubernetes:apps/v1:Deployment").inputs.spec;
+        assert.strictEqual(deployment.replicas, undefined);
+        assert.strictEqual(deployment.strategy.rollingUpdate.maxUnavailable, 0);
         assert.strictEqual(hpa.metrics[0].resource.target.averageUtilization, 70);
         assert.strictEqual(hpa.scaleTargetRef.name, "mymodel-serving");
         const pdb = single("kubernetes:policy/v1:PodDisruptionBudget").inputs.spec;

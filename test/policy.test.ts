@@ -21,6 +21,7 @@ import {
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const SERVICE = "kubernetes:core/v1:Service";
 const PDB = "kubernetes:policy/v1:PodDisruptionBudget";
+const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
 const DIGEST = "ghcr.io/acme/mymodel-serving@sha256:" + "ab".repeat(32);
 
 /** `isType` as the policy engine answers it: by the class's Pulumi type token. */
@@ -60,7 +61,7 @@ async function violations(
 /** What ModelServing actually declares, recorded through the mocks: the compliant baseline. */
 async function declared(
     args: Partial<ConstructorParameters<typeof ModelServing>[1]> = {},
-): Promise<{ deployment: any; service: any; pdb?: any }> {
+): Promise<{ deployment: any; service: any; pdb?: any; hpa?: any }> {
     resetRecorded();
     const s = new ModelServing("p", {
         image: DIGEST,
@@ -75,6 +76,7 @@ async function declared(
         deployment: single(DEPLOYMENT).inputs,
         service: single(SERVICE).inputs,
         pdb: pdbs[0]?.inputs,
+        hpa: recorded.find((r) => r.type === HPA)?.inputs,
     };
 }
 
@@ -225,6 +227,24 @@ describe("policy pack", () => {
             "Deployment r0 has no PodDisruptionBudget selecting its pods",
         ]);
         assert.deepStrictEqual(await run([[DEPLOYMENT, single1.deployment]], false), []);
+        // With an autoscaler the Deployment has no count of its own; the autoscaler's minimum
+        // is what production must keep at 2 or more.
+        const scaled = await declared({
+            replicas: 3,
+            autoscaling: { maxReplicas: 6, cpuPercent: 70 },
+            pdbMinAvailable: 2,
+            serviceType: "ClusterIP",
+        });
+        assert.strictEqual(scaled.deployment.spec.replicas, undefined);
+        const withHpa: Array<[string, any]> = [
+            [DEPLOYMENT, scaled.deployment],
+            [HPA, scaled.hpa],
+            [PDB, scaled.pdb],
+        ];
+        assert.deepStrictEqual(await run(withHpa, true), []);
+        assert.deepStrictEqual(await run([withHpa[0], withHpa[2]], true), [
+            "Deployment r0 runs 1 replica(s); production needs at least 2",
+        ]);
         const foreignPdb = clone(good.pdb);
         foreignPdb.spec.selector.matchLabels = { app: "other" };
         assert.deepStrictEqual(

@@ -104,7 +104,7 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         ]);
     });
 
-    it("prod: pushes with a secret password, deploys the digest, 3 replicas, HPA and PDB", async () => {
+    it("prod: pushes with a secret password, deploys the digest, an HPA from 3 replicas and a PDB", async () => {
         const out = await runProgram(
             { ...stackFile("prod"), registryPassword: "t0ken", ...quickTraining(cacheDir) },
             ["registryPassword"],
@@ -115,9 +115,13 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         assert.match(out.imageDigest, /^ghcr\.io\/tfk8s\/mymodel-serving@sha256:[0-9a-f]{64}$/);
         const deployment = single(DEPLOYMENT).inputs;
         assert.strictEqual(deployment.spec.template.spec.containers[0].image, out.imageDigest);
-        assert.strictEqual(deployment.spec.replicas, 3);
+        // The autoscaler owns the count, from a minimum of 3; the Deployment states none.
+        assert.strictEqual(deployment.spec.replicas, undefined);
         assert.strictEqual(deployment.metadata.namespace, "ml-serving");
-        assert.strictEqual(single(HPA).inputs.spec.maxReplicas, 10);
+        assert.deepStrictEqual(
+            [single(HPA).inputs.spec.minReplicas, single(HPA).inputs.spec.maxReplicas],
+            [3, 10],
+        );
         assert.strictEqual(single(PDB).inputs.spec.minAvailable, 2);
         assert.strictEqual(single("kubernetes:core/v1:Service").inputs.spec.type, "ClusterIP");
         assert.strictEqual(
