@@ -222,7 +222,11 @@ function readServing(r: Reader, renderDir: string | undefined): StackConfig["ser
     const serviceType = r.oneOf("serviceType", SERVICE_TYPES);
     const explicitNodePort = r.raw("nodePort");
     if (serviceType !== "NodePort" && explicitNodePort !== undefined) {
-        fail("nodePort", explicitNodePort, nodePortProblem(serviceType, 0) as string);
+        fail(
+            "nodePort",
+            explicitNodePort,
+            nodePortProblem(serviceType, Number(explicitNodePort)) as string,
+        );
     }
     const replicas = r.integer("replicas", 1) as number;
     const maxReplicas = r.integer("autoscaleMaxReplicas", 1);

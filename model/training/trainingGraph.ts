@@ -188,24 +188,15 @@ class TrainingGraph {
             dtype: T_INT32,
             shape: attr.shape([steps, -1]),
         });
-        const unpack = (name: string, input: string, T: AttrValue) =>
-            steps === 1
-                ? [
-                      this.op(`${scope}/${name}_step`, "Squeeze", [input], {
-                          T,
-                          squeeze_dims: attr.ints([0]),
-                      }),
-                  ]
-                : (() => {
-                      const node = this.op(`${scope}/${name}_steps`, "Unpack", [input], {
-                          T,
-                          num: attr.int(steps),
-                          axis: attr.int(0),
-                      });
-                      return Array.from({ length: steps }, (_, k) =>
-                          k === 0 ? node : `${node}:${k}`,
-                      );
-                  })();
+        // One output per step (Unpack also takes num = 1).
+        const unpack = (name: string, input: string, T: AttrValue) => {
+            const node = this.op(`${scope}/${name}_steps`, "Unpack", [input], {
+                T,
+                num: attr.int(steps),
+                axis: attr.int(0),
+            });
+            return Array.from({ length: steps }, (_, k) => (k === 0 ? node : `${node}:${k}`));
+        };
         const xs = unpack("x", x, T_FLOAT);
         const ys = unpack("y", y, T_INT32);
         const losses: string[] = [];
