@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ResourceSizes, resourceProblem } from "./components/modelDeployment";
 import { ServingSettings, nodeHostProblem, scalingProblem } from "./components/modelServing";
-import { SERVICE_TYPES, nodePortProblem } from "./components/modelService";
+import { DEFAULT_NODE_PORT, SERVICE_TYPES, nodePortProblem } from "./components/modelService";
 import {
     ImageSettings,
     imageReferenceProblem,
@@ -245,7 +245,10 @@ function readServing(r: Reader, renderDir: string | undefined): StackConfig["ser
         replicas,
         resources: readResources(r),
         serviceType,
-        nodePort: serviceType === "NodePort" ? r.integer("nodePort", 30000, 32767) : undefined,
+        nodePort:
+            serviceType === "NodePort"
+                ? (r.integer("nodePort", 30000, 32767) ?? DEFAULT_NODE_PORT)
+                : undefined,
         nodeHost,
         autoscaling:
             maxReplicas === undefined

@@ -162,9 +162,11 @@ export const CONFIG_KEYS = {
         description: "NodePort, ClusterIP or LoadBalancer.",
     },
     nodePort: {
-        type: "integer",
-        default: DEFAULT_NODE_PORT,
-        description: "NodePort of the REST port (30000-32767), NodePort services only.",
+        // Optional: the engine passes a declared default as if it were set, and a ClusterIP
+        // stack must be able to leave this key alone.
+        type: "string",
+        default: "",
+        description: `NodePort of the REST port (an integer in 30000-32767), NodePort services only. Defaults to ${DEFAULT_NODE_PORT}.`,
     },
     nodeHost: {
         type: "string",

@@ -53,8 +53,11 @@ export = async () => {
         context: config.cluster.context,
         namespace: config.serving.namespace,
         renderYamlToDirectory: renderDir,
-        // The SDK would default kubeconfig to $KUBECONFIG, which the provider refuses next to
-        // renderYamlToDirectory; render mode needs no cluster, so say so explicitly.
+        // The SDK fills an unset kubeconfig from $KUBECONFIG, and the provider's config check
+        // refuses any non-empty kubeconfig next to renderYamlToDirectory. "" passes the check,
+        // but the provider (v4.25.0, Configure) then loads client-go's default rules, which read
+        // $KUBECONFIG anyway: when that cluster answers, it asks for its version and API list.
+        // Render mode applies nothing there (the integration test checks).
         kubeconfig: renderDir === undefined ? undefined : "",
     });
 

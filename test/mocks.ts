@@ -4,6 +4,9 @@
  * Import this module before any component or the program.
  */
 import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 
@@ -81,9 +84,23 @@ export function secretValue(input: unknown): unknown {
     return envelope?.[specialSigKey] === specialSecretSig ? envelope.value : undefined;
 }
 
-/** Replaces the stack config (keys without the `tfk8s:` prefix) and its list of secret keys. */
+/**
+ * Every default Pulumi.yaml declares, as the engine passes it: the engine hands the program each
+ * declared default as if the stack had set it, so a program cannot tell a default from a value.
+ */
+const PROJECT_DEFAULTS: Record<string, string> = Object.fromEntries(
+    Object.entries(
+        YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"))
+            .config as Record<string, { default: unknown }>,
+    ).map(([k, spec]) => [`tfk8s:${k}`, String(spec.default)]),
+);
+
+/**
+ * Replaces the stack config (keys without the `tfk8s:` prefix) and its list of secret keys, on
+ * top of the project's declared defaults, as `pulumi up` would.
+ */
 export function setStackConfig(config: Record<string, string>, secretKeys: string[] = []): void {
-    const full: Record<string, string> = {};
+    const full: Record<string, string> = { ...PROJECT_DEFAULTS };
     for (const [k, v] of Object.entries(config)) full[`tfk8s:${k}`] = v;
     pulumi.runtime.setAllConfig(
         full,

@@ -20,6 +20,7 @@ const ROOT = path.resolve(__dirname, "..", "..");
 const PROJECT_FILES = [
     "Pulumi.yaml",
     "Pulumi.dev.yaml",
+    "Pulumi.prod.yaml",
     "package.json",
     "tsconfig.json",
     "index.ts",
