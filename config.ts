@@ -5,7 +5,13 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ResourceSizes, resourceProblem } from "./components/modelDeployment";
-import { ServingSettings, nodeHostProblem, scalingProblem } from "./components/modelServing";
+import { NetworkAccess, parsePodLabels } from "./components/modelNetworkPolicy";
+import {
+    ServingSettings,
+    nodeHostProblem,
+    ownNamespaceProblem,
+    scalingProblem,
+} from "./components/modelServing";
 import { DEFAULT_NODE_PORT, SERVICE_TYPES, nodePortProblem } from "./components/modelService";
 import {
     ImageSettings,
@@ -212,10 +218,42 @@ function readResources(r: Reader): ResourceSizes {
         cpuLimit: r.string("cpuLimit") as string,
         memoryRequest: r.string("memoryRequest") as string,
         memoryLimit: r.string("memoryLimit") as string,
+        ephemeralStorageRequest: r.string("ephemeralStorageRequest") as string,
+        ephemeralStorageLimit: r.string("ephemeralStorageLimit") as string,
     };
     const problem = resourceProblem(resources);
     if (problem !== undefined) fail(problem.field, resources[problem.field], problem.expected);
     return resources;
+}
+
+/** Who may call the model when `networkPolicy` is on; the allow lists need it on. */
+function readNetworkAccess(r: Reader): NetworkAccess | undefined {
+    const namespaces = r.string("allowFromNamespaces");
+    const pods = r.string("allowFromPods");
+    if (!r.boolean("networkPolicy")) {
+        for (const [key, value] of [
+            ["allowFromNamespaces", namespaces],
+            ["allowFromPods", pods],
+        ] as const) {
+            if (value !== undefined) fail(key, value, "networkPolicy: true, which it applies to");
+        }
+        return undefined;
+    }
+    const fromNamespaces = (namespaces ?? "")
+        .split(",")
+        .map((n) => n.trim())
+        .filter((n) => n !== "");
+    const badNamespace = fromNamespaces.find((n) => !DNS_LABEL.test(n));
+    if (badNamespace !== undefined) {
+        fail(
+            "allowFromNamespaces",
+            namespaces,
+            `comma-separated namespace names (${JSON.stringify(badNamespace)} is not a lowercase RFC 1123 label)`,
+        );
+    }
+    const fromPods = pods === undefined ? {} : parsePodLabels(pods);
+    if (typeof fromPods === "string") fail("allowFromPods", pods, fromPods);
+    return { fromNamespaces, fromPods };
 }
 
 function readServing(r: Reader, renderDir: string | undefined): StackConfig["serving"] {
@@ -240,8 +278,14 @@ function readServing(r: Reader, renderDir: string | undefined): StackConfig["ser
     const hostProblem = nodeHostProblem(nodeHost);
     if (hostProblem !== undefined) fail("nodeHost", nodeHost, hostProblem);
 
+    const namespace = r.matching("namespace", DNS_LABEL, "a lowercase RFC 1123 label") as string;
+    const createNamespace = r.boolean("createNamespace");
+    const namespaceProblem = createNamespace ? ownNamespaceProblem(namespace) : undefined;
+    if (namespaceProblem !== undefined) fail("namespace", namespace, namespaceProblem);
+
     return {
-        namespace: r.matching("namespace", DNS_LABEL, "a lowercase RFC 1123 label") as string,
+        namespace,
+        createNamespace,
         replicas,
         resources: readResources(r),
         serviceType,
@@ -260,6 +304,7 @@ function readServing(r: Reader, renderDir: string | undefined): StackConfig["ser
             DNS_LABEL,
             "a lowercase RFC 1123 name of a Secret",
         ),
+        networkAccess: readNetworkAccess(r),
         // Rendered manifests have no cluster to wait for.
         skipAwait: r.boolean("skipAwait") || renderDir !== undefined,
     };

@@ -193,6 +193,16 @@ export const CONFIG_KEYS = {
         default: DEFAULT_RESOURCES.memoryLimit,
         description: "Memory limit per pod.",
     },
+    ephemeralStorageRequest: {
+        type: "string",
+        default: DEFAULT_RESOURCES.ephemeralStorageRequest,
+        description: "Local disk (ephemeral-storage) request per pod: /tmp and logs.",
+    },
+    ephemeralStorageLimit: {
+        type: "string",
+        default: DEFAULT_RESOURCES.ephemeralStorageLimit,
+        description: "Local disk (ephemeral-storage) limit per pod.",
+    },
     autoscaleMaxReplicas: {
         type: "string",
         default: "",
@@ -208,6 +218,30 @@ export const CONFIG_KEYS = {
         type: "string",
         default: "",
         description: "Adds a PodDisruptionBudget keeping this many pods available (an integer).",
+    },
+    createNamespace: {
+        type: "boolean",
+        default: false,
+        description:
+            "Create the namespace (and delete it on destroy) instead of using an existing one.",
+    },
+    networkPolicy: {
+        type: "boolean",
+        default: false,
+        description:
+            "Adds a NetworkPolicy: ingress to the REST and gRPC ports only from allowFromNamespaces and allowFromPods (pods of the model's namespace when both are empty), and no egress.",
+    },
+    allowFromNamespaces: {
+        type: "string",
+        default: "",
+        description:
+            "Namespaces whose pods may call the model, comma-separated (with networkPolicy).",
+    },
+    allowFromPods: {
+        type: "string",
+        default: "",
+        description:
+            "Labels (key=value, comma-separated) of pods in the model's namespace that may call it (with networkPolicy).",
     },
     imagePullSecret: {
         type: "string",

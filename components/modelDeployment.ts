@@ -7,24 +7,41 @@ import * as pulumi from "@pulumi/pulumi";
 import { ObjectMetaArgs, objectMeta } from "./objectMeta";
 import { GRPC_PORT, REST_PORT, SERVING_UID } from "./servingImage";
 
-/** CPU and memory for one pod. */
+/** CPU, memory and local disk for one pod. */
 export interface ResourceSizes {
     readonly cpuRequest: string;
     readonly cpuLimit: string;
     readonly memoryRequest: string;
     readonly memoryLimit: string;
+    readonly ephemeralStorageRequest: string;
+    readonly ephemeralStorageLimit: string;
 }
+
+/** Size of the writable `/tmp` emptyDir, the only place TF Serving writes in its container. */
+const TMP_SIZE_LIMIT = "64Mi";
 
 /**
  * Default requests and limits per pod: a quarter core and 256 MiB requested, one core and 512 MiB
  * at most. They are starting points, not measurements: no real TF Serving pod has run here yet.
+ * The disk limit holds the `/tmp` emptyDir plus the container log the kubelet keeps by default
+ * (containerLogMaxFiles 5 of containerLogMaxSize 10Mi, KubeletConfiguration's defaults); the root
+ * filesystem is read-only.
  */
 export const DEFAULT_RESOURCES: ResourceSizes = {
     cpuRequest: "250m",
     cpuLimit: "1",
     memoryRequest: "256Mi",
     memoryLimit: "512Mi",
+    ephemeralStorageRequest: "128Mi",
+    ephemeralStorageLimit: "256Mi",
 };
+
+/** Each request and the limit it may not exceed. */
+const REQUEST_LIMITS = [
+    ["cpuRequest", "cpuLimit"],
+    ["memoryRequest", "memoryLimit"],
+    ["ephemeralStorageRequest", "ephemeralStorageLimit"],
+] as const;
 
 /** Kubernetes resource quantities (`250m`, `1`, `0.5`, `512Mi`, `1e3`, `2G`). */
 const QUANTITY = /^[+]?(\d+(?:\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$/;
@@ -62,13 +79,10 @@ export function quantityValue(text: string): number | undefined {
 export function resourceProblem(
     r: ResourceSizes,
 ): { field: keyof ResourceSizes; expected: string } | undefined {
-    for (const field of ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"] as const) {
+    for (const field of REQUEST_LIMITS.flat()) {
         if (quantityValue(r[field]) === undefined) return { field, expected: QUANTITY_EXPECTED };
     }
-    for (const [request, limit] of [
-        ["cpuRequest", "cpuLimit"],
-        ["memoryRequest", "memoryLimit"],
-    ] as const) {
+    for (const [request, limit] of REQUEST_LIMITS) {
         if ((quantityValue(r[request]) as number) > (quantityValue(r[limit]) as number)) {
             return { field: request, expected: `at most ${limit} (${r[limit]})` };
         }
@@ -174,6 +188,10 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                 {
                                     name: "tensorflow-serving",
                                     image: args.image,
+                                    // Pushed images are pinned by digest and local ones carry a
+                                    // content-addressed tag: neither can change under a name,
+                                    // so the kubelet pulls once (see the README's checker notes).
+                                    imagePullPolicy: "IfNotPresent",
                                     ports: [
                                         { name: "http", containerPort: REST_PORT },
                                         { name: "grpc", containerPort: GRPC_PORT },
@@ -197,10 +215,12 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                         requests: {
                                             cpu: resources.cpuRequest,
                                             memory: resources.memoryRequest,
+                                            "ephemeral-storage": resources.ephemeralStorageRequest,
                                         },
                                         limits: {
                                             cpu: resources.cpuLimit,
                                             memory: resources.memoryLimit,
+                                            "ephemeral-storage": resources.ephemeralStorageLimit,
                                         },
                                     },
                                     securityContext: {
@@ -213,7 +233,22 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                     volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
                                 },
                             ],
-                            volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+                            volumes: [{ name: "tmp", emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }],
+                            // Spread replicas over nodes when the scheduler can, so one node
+                            // going down does not take every pod with it.
+                            affinity: {
+                                podAntiAffinity: {
+                                    preferredDuringSchedulingIgnoredDuringExecution: [
+                                        {
+                                            weight: 100,
+                                            podAffinityTerm: {
+                                                topologyKey: "kubernetes.io/hostname",
+                                                labelSelector: { matchLabels: args.labels },
+                                            },
+                                        },
+                                    ],
+                                },
+                            },
                         },
                     },
                 },

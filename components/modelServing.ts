@@ -5,6 +5,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_REPLICAS, ModelDeployment, ResourceSizes } from "./modelDeployment";
+import { ModelNetworkPolicy, NetworkAccess } from "./modelNetworkPolicy";
 import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE, ModelService, ServiceType } from "./modelService";
 import { objectMeta } from "./objectMeta";
 import { REST_PORT } from "./servingImage";
@@ -18,6 +19,8 @@ export const DEFAULT_NODE_HOST = "localhost";
 export interface ServingSettings {
     /** Namespace. Defaults to `DEFAULT_NAMESPACE`. */
     readonly namespace?: string;
+    /** Creates `namespace` (deleted again on destroy) instead of expecting it. Defaults to false. */
+    readonly createNamespace?: boolean;
     /** Pod count (the autoscaler's minimum). Defaults to `DEFAULT_REPLICAS`. */
     readonly replicas?: number;
     /** Requests and limits per pod. Defaults to `DEFAULT_RESOURCES`. */
@@ -34,6 +37,8 @@ export interface ServingSettings {
     readonly pdbMinAvailable?: number;
     /** Name of an image pull Secret. */
     readonly imagePullSecret?: string;
+    /** Adds a NetworkPolicy admitting only these callers. */
+    readonly networkAccess?: NetworkAccess;
     /** Don't wait for readiness (render mode, clusters without nodes). Defaults to false. */
     readonly skipAwait?: boolean;
 }
@@ -59,6 +64,16 @@ export function nodeHostProblem(host: string): string | undefined {
     return HOST_NAME.test(host)
         ? undefined
         : "a host name or IP address of a node, without scheme, port or path (e.g. 10.0.0.5)";
+}
+
+/**
+ * What a namespace the stack creates must be, or undefined when `namespace` is fine: not one
+ * every cluster already has, which `pulumi destroy` would then try to delete.
+ */
+export function ownNamespaceProblem(namespace: string): string | undefined {
+    return ["default", "kube-system", "kube-public", "kube-node-lease"].includes(namespace)
+        ? `a namespace of the model's own with createNamespace: true (every cluster has ${JSON.stringify(namespace)})`
+        : undefined;
 }
 
 /** A scaling setting that does not fit the replica count. */
@@ -119,6 +134,8 @@ export class ModelServing extends pulumi.ComponentResource {
     public readonly service: ModelService;
     public readonly autoscaler?: k8s.autoscaling.v2.HorizontalPodAutoscaler;
     public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+    public readonly networkPolicy?: ModelNetworkPolicy;
+    public readonly namespace?: k8s.core.v1.Namespace;
 
     constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelServing", name, {}, opts);
@@ -143,8 +160,34 @@ export class ModelServing extends pulumi.ComponentResource {
                 this,
             );
         }
+        const namespaceName = args.namespace ?? DEFAULT_NAMESPACE;
+        const namespaceProblem =
+            args.createNamespace === true ? ownNamespaceProblem(namespaceName) : undefined;
+        if (namespaceProblem !== undefined) {
+            throw new pulumi.ResourceError(
+                `\`namespace\` is ${JSON.stringify(namespaceName)}; expected ${namespaceProblem}`,
+                this,
+            );
+        }
         const labels = servingLabels(args.modelName);
         const metaName = kubernetesName(args.modelName);
+        const child = { parent: this };
+        if (args.createNamespace === true) {
+            this.namespace = new k8s.core.v1.Namespace(
+                `${name}-namespace`,
+                {
+                    metadata: {
+                        name: args.namespace,
+                        labels: { "app.kubernetes.io/part-of": "tfk8s" },
+                    },
+                },
+                child,
+            );
+        }
+        // Every namespaced object takes the name through the Namespace's output, so it is created
+        // after the Namespace and deleted before it.
+        const namespace: pulumi.Input<string> | undefined =
+            this.namespace?.metadata.name ?? args.namespace;
         const annotations: Record<string, string> = {
             "tfk8s.dev/model-name": args.modelName,
             "tfk8s.dev/model-version": String(args.modelVersion),
@@ -152,9 +195,8 @@ export class ModelServing extends pulumi.ComponentResource {
         if (args.modelAccuracy !== undefined) {
             annotations["tfk8s.dev/model-accuracy"] = args.modelAccuracy.toFixed(4);
         }
-        const child = { parent: this };
         // The autoscaler and the budget carry the model's name and labels, and no annotations.
-        const ownMeta = objectMeta({ objectName: metaName, namespace: args.namespace, labels });
+        const ownMeta = objectMeta({ objectName: metaName, namespace, labels });
         const objectAnnotations =
             args.skipAwait === true ? { "pulumi.com/skipAwait": "true" } : undefined;
 
@@ -167,7 +209,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 objectName: metaName,
                 objectAnnotations,
                 labels,
-                namespace: args.namespace,
+                namespace,
                 replicas,
                 autoscaled: args.autoscaling !== undefined,
                 resources: args.resources,
@@ -183,7 +225,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 objectAnnotations,
                 selector: labels,
                 labels,
-                namespace: args.namespace,
+                namespace,
                 type: args.serviceType,
                 nodePort: args.nodePort,
             },
@@ -230,13 +272,26 @@ export class ModelServing extends pulumi.ComponentResource {
             );
         }
 
-        const namespace = args.namespace ?? DEFAULT_NAMESPACE;
+        if (args.networkAccess !== undefined) {
+            this.networkPolicy = new ModelNetworkPolicy(
+                name,
+                {
+                    objectName: metaName,
+                    labels,
+                    namespace,
+                    podSelector: labels,
+                    access: args.networkAccess,
+                },
+                child,
+            );
+        }
+
         const type = args.serviceType ?? DEFAULT_SERVICE_TYPE;
         const nodeHost = args.nodeHost ?? DEFAULT_NODE_HOST;
         this.endpoint =
             type === "NodePort"
                 ? pulumi.output(`http://${nodeHost}:${args.nodePort ?? DEFAULT_NODE_PORT}`)
-                : pulumi.interpolate`http://${this.service.serviceName}.${namespace}.svc.cluster.local:${REST_PORT}`;
+                : pulumi.interpolate`http://${this.service.serviceName}.${namespaceName}.svc.cluster.local:${REST_PORT}`;
         this.predictUrl = pulumi.interpolate`${this.endpoint}/v1/models/${args.modelName}:predict`;
         this.registerOutputs({ endpoint: this.endpoint, predictUrl: this.predictUrl });
     }

@@ -13,8 +13,12 @@ import { SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 /** TF Serving's ports: gRPC and REST. */
 export const GRPC_PORT = 8500;
 export const REST_PORT = 8501;
-/** Numeric user the server runs as, so Kubernetes can verify `runAsNonRoot`. */
-export const SERVING_UID = 1000;
+/**
+ * Numeric user and group the server runs as, so Kubernetes can verify `runAsNonRoot`. Above
+ * 10000, outside the range distributions give to host accounts, so a container escape does not
+ * land on a real host user (kube-score and checkov CKV_K8S_40 ask for this).
+ */
+export const SERVING_UID = 10001;
 /** Where the image keeps our optional server config files. */
 export const CONFIG_DIR = "/etc/tfk8s";
 

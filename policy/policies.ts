@@ -18,6 +18,7 @@ type DeploymentSpec = Unwrap<k8s.types.input.apps.v1.DeploymentSpec>;
 type Container = Unwrap<k8s.types.input.core.v1.Container>;
 type PodDisruptionBudget = Unwrap<k8s.types.input.policy.v1.PodDisruptionBudget>;
 type HorizontalPodAutoscaler = Unwrap<k8s.types.input.autoscaling.v2.HorizontalPodAutoscaler>;
+type NetworkPolicy = Unwrap<k8s.types.input.networking.v1.NetworkPolicy>;
 
 /** A stack resource whose `props` (a `Record<string, any>` in the policy SDK) have shape `P`. */
 type ResourceWith<P> = Omit<PolicyResource, "props"> & { readonly props: P };
@@ -35,6 +36,22 @@ function isAutoscaler(r: PolicyResource): r is ResourceWith<HorizontalPodAutosca
 /** Narrows a stack resource to a PodDisruptionBudget, by type token. */
 function isPodDisruptionBudget(r: PolicyResource): r is ResourceWith<PodDisruptionBudget> {
     return r.isType(k8s.policy.v1.PodDisruptionBudget);
+}
+
+/** Narrows a stack resource to a NetworkPolicy, by type token. */
+function isNetworkPolicy(r: PolicyResource): r is ResourceWith<NetworkPolicy> {
+    return r.isType(k8s.networking.v1.NetworkPolicy);
+}
+
+type LabelSelector = Unwrap<k8s.types.input.meta.v1.LabelSelector>;
+
+/**
+ * Whether `selector` selects pods labelled `podLabels` (an empty selector selects all). A
+ * selector with matchExpressions is not evaluated and counts as not selecting them.
+ */
+function selects(selector: LabelSelector | undefined, podLabels: Record<string, string>): boolean {
+    if ((selector?.matchExpressions ?? []).length > 0) return false;
+    return Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => podLabels[k] === v);
 }
 
 /** Containers of a Deployment's pod template; none when the template is not (yet) there. */
@@ -229,15 +246,56 @@ export function productionAvailability(enforcementLevel: EnforcementLevel): Stac
                 }
                 const podLabels = d.props.spec?.template?.metadata?.labels ?? {};
                 const covered = budgets.some((b) => {
-                    const match = b.props.spec?.selector?.matchLabels ?? {};
+                    const selector = b.props.spec?.selector;
                     return (
-                        Object.keys(match).length > 0 &&
-                        Object.entries(match).every(([k, v]) => podLabels[k] === v)
+                        Object.keys(selector?.matchLabels ?? {}).length > 0 &&
+                        selects(selector, podLabels)
                     );
                 });
                 if (!covered) {
                     report(
                         `Deployment ${d.name} has no PodDisruptionBudget selecting its pods`,
+                        d.urn,
+                    );
+                }
+            }
+        },
+    };
+}
+
+/**
+ * Production pods sit behind a NetworkPolicy that restricts their ingress, so only the callers
+ * the stack names reach the model (once the cluster's network plugin enforces policies).
+ */
+export function networkPolicyInProduction(
+    enforcementLevel: EnforcementLevel,
+): StackValidationPolicy {
+    return {
+        name: "network-policy-in-production",
+        description:
+            "A NetworkPolicy restricting ingress selects every production Deployment's pods.",
+        enforcementLevel,
+        configSchema: productionSchema,
+        validateStack: (args, report) => {
+            if (!args.getConfig<ProductionConfig>().production) return;
+            const policies = args.resources.filter(isNetworkPolicy).filter((p) => {
+                // Without policyTypes, Kubernetes counts a policy as Ingress.
+                const types = p.props.spec?.policyTypes ?? ["Ingress"];
+                return types.includes("Ingress");
+            });
+            for (const d of args.resources.filter(isDeployment)) {
+                const podLabels = d.props.spec?.template?.metadata?.labels ?? {};
+                const sameNamespace = (p: ResourceWith<NetworkPolicy>) =>
+                    p.props.metadata?.namespace === d.props.metadata?.namespace;
+                const covered = policies.some(
+                    (p) =>
+                        sameNamespace(p) &&
+                        p.props.spec?.podSelector !== undefined &&
+                        selects(p.props.spec.podSelector, podLabels),
+                );
+                if (!covered) {
+                    report(
+                        `Deployment ${d.name} has no NetworkPolicy restricting ingress to its pods; set networkPolicy: true`,
                         d.urn,
                     );
                 }
@@ -257,5 +315,6 @@ export function tfk8sPolicies(
         nonRoot(enforcementLevel),
         noPublicServiceInProduction(enforcementLevel),
         productionAvailability(enforcementLevel),
+        networkPolicyInProduction(enforcementLevel),
     ];
 }

@@ -2,8 +2,8 @@
 # Runs a command (the integration suite, the stack benchmark) with a real Pulumi toolchain and
 # Docker engine: builds or reuses the Pulumi CLI, language host and kubernetes provider from Go
 # modules, starts a private Docker engine and a registry with credentials and a Kubernetes API
-# server (scripts/kube-apiserver.sh, no kubelet), builds the manifest
-# checker, exports what test/support/realStack.ts reads, runs the command, and stops the
+# server (scripts/kube-apiserver.sh, no kubelet), builds the manifest checker, installs kube-score
+# and checkov, exports what test/support/realStack.ts reads, runs the command, and stops the
 # engine and registry it started, whatever the outcome.
 #
 # Usage: scripts/with-real-stack.sh <command> [args...]
@@ -28,5 +28,6 @@ export TFK8S_KUBECONFIG
 
 export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
 (cd scripts/manifest-check && go build -o "$TFK8S_MANIFEST_CHECK" .)
+eval "$(bash scripts/install-manifest-linters.sh)"
 
 "$@"

@@ -25,6 +25,8 @@ import {
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const SERVICE = "kubernetes:core/v1:Service";
 const IMAGE = "docker:index/image:Image";
+const NAMESPACE = "kubernetes:core/v1:Namespace";
+const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 
 /** A version directory shaped like an export (`saved_model.pb` + a metadata file). */
 function fakeVersionDir(content = "graph-bytes"): string {
@@ -56,7 +58,7 @@ describe("Dockerfile generator", () => {
             "FROM tensorflow/serving:2.20.0",
             "COPY models/mymodel/3 /models/mymodel/3",
             "ENV MODEL_NAME=mymodel MODEL_BASE_PATH=/models",
-            "USER 1000:1000",
+            "USER 10001:10001",
             "EXPOSE 8500 8501",
         ]);
     });
@@ -221,9 +223,10 @@ describe("ModelDeployment", () => {
         assert.strictEqual(c.readinessProbe.httpGet.path, "/v1/models/digits/versions/4/metadata");
         assert.strictEqual(c.livenessProbe.httpGet.path, "/v1/models/digits");
         assert.deepStrictEqual(c.resources, {
-            requests: { cpu: "250m", memory: "256Mi" },
-            limits: { cpu: "1", memory: "512Mi" },
+            requests: { cpu: "250m", memory: "256Mi", "ephemeral-storage": "128Mi" },
+            limits: { cpu: "1", memory: "512Mi", "ephemeral-storage": "256Mi" },
         });
+        assert.strictEqual(c.imagePullPolicy, "IfNotPresent");
         assert.deepStrictEqual(c.securityContext, {
             allowPrivilegeEscalation: false,
             readOnlyRootFilesystem: true,
@@ -231,10 +234,17 @@ describe("ModelDeployment", () => {
             capabilities: { drop: ["ALL"] },
         });
         assert.strictEqual(pod.securityContext.runAsNonRoot, true);
-        assert.strictEqual(pod.securityContext.runAsUser, 1000);
+        assert.strictEqual(pod.securityContext.runAsUser, 10001);
+        assert.strictEqual(pod.securityContext.runAsGroup, 10001);
         assert.deepStrictEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" });
         assert.deepStrictEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
-        assert.ok(pod.volumes[0].emptyDir);
+        assert.deepStrictEqual(pod.volumes[0].emptyDir, { sizeLimit: "64Mi" });
+        // Replicas prefer different nodes, selected by the pods' own labels.
+        const spread = pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+        assert.deepStrictEqual(spread[0].podAffinityTerm, {
+            topologyKey: "kubernetes.io/hostname",
+            labelSelector: { matchLabels: { app: "x" } },
+        });
     });
 
     it("rejects zero replicas", () => {
@@ -316,6 +326,8 @@ describe("ModelServing", () => {
             cpuLimit: "1",
             memoryRequest: "1Gi",
             memoryLimit: "2Gi",
+            ephemeralStorageRequest: "1Gi",
+            ephemeralStorageLimit: "2Gi",
         };
         assert.throws(
             () => new ModelServing("a", { ...base, resources }),
@@ -327,6 +339,87 @@ describe("ModelServing", () => {
             () => new ModelServing("b", { ...base, nodeHost: "http://node1" }),
             /`nodeHost` is "http:\/\/node1"; expected a host name or IP address/,
         );
+        const disk = { ...resources, cpuRequest: "1", ephemeralStorageRequest: "3Gi" };
+        assert.throws(
+            () => new ModelServing("c", { ...base, resources: disk }),
+            /`resources.ephemeralStorageRequest` is "3Gi"; expected at most ephemeralStorageLimit \(2Gi\)/,
+        );
+        assert.throws(
+            () => new ModelServing("d", { ...base, createNamespace: true }),
+            (err: Error) =>
+                err instanceof pulumi.ResourceError &&
+                /`namespace` is "default"; expected a namespace of the model's own/.test(
+                    err.message,
+                ),
+        );
+        assert.strictEqual(ofType(NAMESPACE).length, 0);
+    });
+
+    it("creates its namespace when asked and puts every object in it", async () => {
+        const s = new ModelServing("dev", {
+            image: "i",
+            modelName: "m",
+            modelVersion: 1,
+            namespace: "tfk8s-dev",
+            createNamespace: true,
+            serviceType: "ClusterIP",
+            networkAccess: { fromNamespaces: [], fromPods: {} },
+        });
+        await settle(s);
+        assert.strictEqual(single(NAMESPACE).inputs.metadata.name, "tfk8s-dev");
+        const namespaced = recorded.filter(
+            (r) => r.type.startsWith("kubernetes:") && r.type !== NAMESPACE,
+        );
+        assert.strictEqual(namespaced.length, 3);
+        // (That they wait for the Namespace shows only under a real engine: the integration
+        // suite deploys into a namespace the stack creates.)
+        for (const r of namespaced) {
+            assert.strictEqual(r.inputs.metadata.namespace, "tfk8s-dev", r.type);
+        }
+        assert.strictEqual(
+            await promiseOf(s.endpoint),
+            "http://m-serving.tfk8s-dev.svc.cluster.local:8501",
+        );
+    });
+
+    it("admits only the named callers to both ports with a NetworkPolicy", async () => {
+        const base = { image: "i", modelName: "m", modelVersion: 1 };
+        await settle(
+            new ModelServing("np", {
+                ...base,
+                networkAccess: { fromNamespaces: ["web", "batch"], fromPods: { tier: "api" } },
+            }),
+        );
+        const spec = single(NETWORK_POLICY).inputs.spec;
+        assert.deepStrictEqual(spec.podSelector.matchLabels, servingLabels("m"));
+        assert.deepStrictEqual(spec.policyTypes, ["Ingress", "Egress"]);
+        assert.strictEqual(spec.egress, undefined, "egress rules would open connections");
+        assert.deepStrictEqual(spec.ingress[0].from, [
+            { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "web" } } },
+            { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "batch" } } },
+            { podSelector: { matchLabels: { tier: "api" } } },
+        ]);
+        assert.deepStrictEqual(
+            spec.ingress[0].ports.map((p: any) => [p.protocol, p.port]),
+            [
+                ["TCP", 8501],
+                ["TCP", 8500],
+            ],
+        );
+        resetRecorded();
+        await settle(
+            new ModelServing("own", {
+                ...base,
+                networkAccess: { fromNamespaces: [], fromPods: {} },
+            }),
+        );
+        // Nobody named: the model's own namespace, not the world (an empty `from` admits all).
+        assert.deepStrictEqual(single(NETWORK_POLICY).inputs.spec.ingress[0].from, [
+            { podSelector: {} },
+        ]);
+        resetRecorded();
+        await settle(new ModelServing("none", base));
+        assert.strictEqual(ofType(NETWORK_POLICY).length, 0);
     });
 
     it("feeds one labels object to selector, pod template and Service", async () => {

@@ -51,12 +51,34 @@ describe("stack config", () => {
             cpuLimit: "1",
             memoryRequest: "256Mi",
             memoryLimit: "512Mi",
+            ephemeralStorageRequest: "128Mi",
+            ephemeralStorageLimit: "256Mi",
         });
+        assert.strictEqual(c.serving.createNamespace, false);
+        assert.strictEqual(c.serving.networkAccess, undefined);
         assert.strictEqual(c.serving.skipAwait, false);
         assert.strictEqual(c.image.baseImage, "tensorflow/serving:2.20.0");
         assert.strictEqual(c.image.platform, "linux/amd64");
         assert.strictEqual(c.image.repository, "mymodel-serving");
         assert.strictEqual(c.serving.autoscaling, undefined);
+    });
+
+    it("reads a NetworkPolicy's callers: namespaces by name, pods by labels", () => {
+        setStackConfig({
+            ...DEV,
+            networkPolicy: "true",
+            allowFromNamespaces: "web, batch",
+            allowFromPods: "app.kubernetes.io/name=frontend,tier=",
+        });
+        assert.deepStrictEqual(loadStackConfig().serving.networkAccess, {
+            fromNamespaces: ["web", "batch"],
+            fromPods: { "app.kubernetes.io/name": "frontend", tier: "" },
+        });
+        setStackConfig({ ...DEV, networkPolicy: "true" });
+        assert.deepStrictEqual(loadStackConfig().serving.networkAccess, {
+            fromNamespaces: [],
+            fromPods: {},
+        });
     });
 
     it("never waits for readiness in render mode", () => {
@@ -181,6 +203,56 @@ describe("stack config", () => {
             "a memory request above its limit, in other units",
             { memoryRequest: "1G", memoryLimit: "900Mi" },
             /`tfk8s:memoryRequest` is "1G"; expected at most memoryLimit \(900Mi\)/,
+        ],
+        [
+            "a disk request above its limit",
+            { ephemeralStorageRequest: "1Gi", ephemeralStorageLimit: "256Mi" },
+            /`tfk8s:ephemeralStorageRequest` is "1Gi"; expected at most ephemeralStorageLimit \(256Mi\)/,
+        ],
+        [
+            "a disk limit that is no quantity",
+            { ephemeralStorageLimit: "1 GB" },
+            /`tfk8s:ephemeralStorageLimit` is "1 GB"; expected a Kubernetes quantity/,
+        ],
+        [
+            "creating the default namespace",
+            { createNamespace: "true" },
+            /`tfk8s:namespace` is "default"; expected a namespace of the model's own/,
+        ],
+        [
+            "creating kube-system",
+            { createNamespace: "true", namespace: "kube-system" },
+            /`tfk8s:namespace` is "kube-system"; expected a namespace of the model's own/,
+        ],
+        [
+            "callers without a NetworkPolicy",
+            { allowFromNamespaces: "web" },
+            /`tfk8s:allowFromNamespaces` is "web"; expected networkPolicy: true/,
+        ],
+        [
+            "pod labels without a NetworkPolicy",
+            { allowFromPods: "app=web" },
+            /`tfk8s:allowFromPods` is "app=web"; expected networkPolicy: true/,
+        ],
+        [
+            "a caller namespace that is no name",
+            { networkPolicy: "true", allowFromNamespaces: "web,Batch_Jobs" },
+            /`tfk8s:allowFromNamespaces` is "web,Batch_Jobs"; expected comma-separated namespace names \("Batch_Jobs" is not/,
+        ],
+        [
+            "pod labels without a value",
+            { networkPolicy: "true", allowFromPods: "app" },
+            /`tfk8s:allowFromPods` is "app"; expected comma-separated key=value pod labels/,
+        ],
+        [
+            "a pod label key with a bad prefix",
+            { networkPolicy: "true", allowFromPods: "Example.com/app=web" },
+            /`tfk8s:allowFromPods` is "Example.com\/app=web"; expected comma-separated key=value/,
+        ],
+        [
+            "a pod label repeated",
+            { networkPolicy: "true", allowFromPods: "app=a,app=b" },
+            /`tfk8s:allowFromPods` is "app=a,app=b"; expected .*each key once \(app repeats\)/,
         ],
         [
             "an image repository in upper case",

@@ -5,11 +5,13 @@ import {
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
+    StackValidationPolicy,
     PolicyResource,
 } from "@pulumi/policy";
 import { ModelServing } from "../components/modelServing";
 import {
     imageByDigest,
+    networkPolicyInProduction,
     noPublicServiceInProduction,
     nonRoot,
     productionAvailability,
@@ -22,6 +24,7 @@ const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const SERVICE = "kubernetes:core/v1:Service";
 const PDB = "kubernetes:policy/v1:PodDisruptionBudget";
 const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
+const NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 const DIGEST = "ghcr.io/acme/mymodel-serving@sha256:" + "ab".repeat(32);
 
 /** `isType` as the policy engine answers it: by the class's Pulumi type token. */
@@ -61,7 +64,7 @@ async function violations(
 /** What ModelServing actually declares, recorded through the mocks: the compliant baseline. */
 async function declared(
     args: Partial<ConstructorParameters<typeof ModelServing>[1]> = {},
-): Promise<{ deployment: any; service: any; pdb?: any; hpa?: any }> {
+): Promise<{ deployment: any; service: any; pdb?: any; hpa?: any; netpol?: any }> {
     resetRecorded();
     const s = new ModelServing("p", {
         image: DIGEST,
@@ -77,7 +80,32 @@ async function declared(
         service: single(SERVICE).inputs,
         pdb: pdbs[0]?.inputs,
         hpa: recorded.find((r) => r.type === HPA)?.inputs,
+        netpol: recorded.find((r) => r.type === NETPOL)?.inputs,
     };
+}
+
+/** Runs a stack policy on `resources` (type and props each); returns the violation messages. */
+async function stackViolations(
+    policy: StackValidationPolicy,
+    resources: Array<[string, any]>,
+    production: boolean,
+): Promise<string[]> {
+    const found: string[] = [];
+    const args = {
+        resources: resources.map(
+            ([type, props], i) =>
+                ({
+                    type,
+                    props,
+                    urn: `u${i}`,
+                    name: `r${i}`,
+                    isType: isTypeOf(type),
+                }) as unknown as PolicyResource,
+        ),
+        getConfig: () => ({ production }),
+    } as unknown as StackValidationArgs;
+    await policy.validateStack(args, (m: string) => found.push(m));
+    return found;
 }
 
 function clone<T>(v: T): T {
@@ -96,6 +124,7 @@ describe("policy pack", () => {
                 "non-root",
                 "no-public-service-in-production",
                 "production-availability",
+                "network-policy-in-production",
             ],
         );
         assert.ok(pack.every((p) => p.enforcementLevel === "advisory"));
@@ -188,28 +217,8 @@ describe("policy pack", () => {
     });
 
     it("production-availability: needs >= 2 replicas and a PDB selecting the pods", async () => {
-        const policy = productionAvailability("mandatory");
-        const run = async (
-            resources: Array<[string, any]>,
-            production: boolean,
-        ): Promise<string[]> => {
-            const found: string[] = [];
-            const args = {
-                resources: resources.map(
-                    ([type, props], i) =>
-                        ({
-                            type,
-                            props,
-                            urn: `u${i}`,
-                            name: `r${i}`,
-                            isType: isTypeOf(type),
-                        }) as unknown as PolicyResource,
-                ),
-                getConfig: () => ({ production }),
-            } as unknown as StackValidationArgs;
-            await policy.validateStack(args, (m: string) => found.push(m));
-            return found;
-        };
+        const run = (resources: Array<[string, any]>, production: boolean) =>
+            stackViolations(productionAvailability("mandatory"), resources, production);
         const good = await declared({ replicas: 3, pdbMinAvailable: 2, serviceType: "ClusterIP" });
         assert.deepStrictEqual(
             await run(
@@ -257,5 +266,43 @@ describe("policy pack", () => {
             ),
             ["Deployment r0 has no PodDisruptionBudget selecting its pods"],
         );
+    });
+
+    it("network-policy-in-production: production pods need an ingress NetworkPolicy selecting them", async () => {
+        const run = (resources: Array<[string, any]>, production: boolean) =>
+            stackViolations(networkPolicyInProduction("mandatory"), resources, production);
+        const guarded = await declared({
+            namespace: "ml",
+            networkAccess: { fromNamespaces: ["web"], fromPods: {} },
+        });
+        assert.ok(guarded.netpol, "ModelServing declared no NetworkPolicy");
+        const both: Array<[string, any]> = [
+            [DEPLOYMENT, guarded.deployment],
+            [NETPOL, guarded.netpol],
+        ];
+        assert.deepStrictEqual(await run(both, true), []);
+        const missing = [
+            "Deployment r0 has no NetworkPolicy restricting ingress to its pods; set networkPolicy: true",
+        ];
+        assert.deepStrictEqual(await run([both[0]], true), missing);
+        assert.deepStrictEqual(await run([both[0]], false), []);
+        const egressOnly = clone(guarded.netpol);
+        egressOnly.spec.policyTypes = ["Egress"];
+        assert.deepStrictEqual(await run([both[0], [NETPOL, egressOnly]], true), missing);
+        const elsewhere = clone(guarded.netpol);
+        elsewhere.metadata.namespace = "other";
+        assert.deepStrictEqual(await run([both[0], [NETPOL, elsewhere]], true), missing);
+        const otherPods = clone(guarded.netpol);
+        otherPods.spec.podSelector = { matchLabels: { app: "other" } };
+        assert.deepStrictEqual(await run([both[0], [NETPOL, otherPods]], true), missing);
+        const byExpression = clone(guarded.netpol);
+        byExpression.spec.podSelector = {
+            matchExpressions: [{ key: "app", operator: "Exists" }],
+        };
+        assert.deepStrictEqual(await run([both[0], [NETPOL, byExpression]], true), missing);
+        // An empty podSelector selects every pod of its namespace.
+        const allPods = clone(guarded.netpol);
+        allPods.spec.podSelector = {};
+        assert.deepStrictEqual(await run([both[0], [NETPOL, allPods]], true), []);
     });
 });

@@ -19,6 +19,7 @@ const ROOT = path.join(__dirname, "..");
 const HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler";
 const PDB = "kubernetes:policy/v1:PodDisruptionBudget";
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+const NAMESPACE = "kubernetes:core/v1:Namespace";
 
 /** A stack file's config, without the `tfk8s:` prefix. */
 function stackFile(stack: string): Record<string, string> {
@@ -62,7 +63,7 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
     before(() => process.chdir(scratch));
     after(() => process.chdir(cwd));
 
-    it("dev: trains through the cache, builds locally, NodePort 30111, no HPA or PDB", async () => {
+    it("dev: trains through the cache, builds locally, NodePort 30111 in a namespace of its own, no HPA or PDB", async () => {
         const out = await runProgram({ ...stackFile("dev"), ...quickTraining(cacheDir) });
         assert.strictEqual(out.endpoint, "http://localhost:30111");
         assert.strictEqual(out.predictUrl, "http://localhost:30111/v1/models/mymodel:predict");
@@ -92,9 +93,12 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         );
         assert.strictEqual(ofType(HPA).length, 0);
         assert.strictEqual(ofType(PDB).length, 0);
+        assert.strictEqual(single(NAMESPACE).inputs.metadata.name, "tfk8s-dev");
+        assert.strictEqual(deployment.metadata.namespace, "tfk8s-dev");
         assert.deepStrictEqual(recorded.map((r) => r.type).sort(), [
             "docker:index/image:Image",
             DEPLOYMENT,
+            NAMESPACE,
             "kubernetes:core/v1:Service",
             "pulumi:providers:kubernetes",
             "tfk8s:serving:ModelDeployment",
@@ -124,6 +128,11 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         );
         assert.strictEqual(single(PDB).inputs.spec.minAvailable, 2);
         assert.strictEqual(single("kubernetes:core/v1:Service").inputs.spec.type, "ClusterIP");
+        // Production admits callers through a NetworkPolicy, and expects its namespace to exist.
+        const netpol = single("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs;
+        assert.strictEqual(netpol.metadata.namespace, "ml-serving");
+        assert.deepStrictEqual(netpol.spec.ingress[0].from, [{ podSelector: {} }]);
+        assert.strictEqual(ofType(NAMESPACE).length, 0);
         assert.strictEqual(
             out.endpoint,
             "http://mymodel-serving.ml-serving.svc.cluster.local:8501",
@@ -139,7 +148,8 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
             single("pulumi:providers:kubernetes").inputs.renderYamlToDirectory,
             renderDir,
         );
-        // An empty kubeconfig keeps $KUBECONFIG out, which the provider refuses in render mode.
+        // An empty kubeconfig passes the provider's check, which refuses $KUBECONFIG's value
+        // (the SDK's default) next to renderYamlToDirectory.
         assert.strictEqual(single("pulumi:providers:kubernetes").inputs.kubeconfig, "");
         assert.strictEqual(
             single(DEPLOYMENT).inputs.metadata.annotations["pulumi.com/skipAwait"],

@@ -12,6 +12,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import * as crypto from "crypto";
+import { Finding, acceptedFindings, lintManifests } from "../support/manifestLinters";
 import { RealStack, filesUnder, ok, realStackEnv, run } from "../support/realStack";
 
 describe("pulumi up of the dev stack, for real", function () {
@@ -104,8 +106,15 @@ describe("pulumi up of the dev stack, for real", function () {
             30111,
         );
         assert.ok(!docs.some((d) => d?.kind === "Secret"), "render mode must not write a Secret");
+        assert.strictEqual(deployment.metadata.namespace, "tfk8s-dev");
+        assert.ok(docs.some((d) => d?.kind === "Namespace" && d.metadata.name === "tfk8s-dev"));
         const check = ok(run(stack.env.manifestCheck, [stack.rendered]), "manifest-check");
-        assert.match(check, /manifest-check: 2 objects valid/);
+        assert.match(check, /manifest-check: 3 objects valid/);
+        // $KUBECONFIG named the API server during that `up` (the provider loads it even in render
+        // mode), and render mode put nothing there.
+        if (stack.env.kubeconfig !== undefined) {
+            assert.strictEqual(stack.kubeGet("/api/v1/namespaces/tfk8s-dev"), null);
+        }
     });
 
     it("a second pulumi up changes nothing and does not train", () => {
@@ -163,12 +172,10 @@ describe("pulumi up of the dev stack, for real", function () {
 
     it("an unreachable registry fails pulumi up with an error naming it, leaving no image in state", () => {
         const unreachable = "127.0.0.1:5999";
-        stack.initStack(
-            "unreachable",
-            baseImage,
-            unreachable,
-            path.join(stack.work, "rendered-unreachable"),
-        );
+        stack.initStack("unreachable", baseImage, {
+            registry: unreachable,
+            renderDir: path.join(stack.work, "rendered-unreachable"),
+        });
         const r = stack.pulumi(["up", "-s", "unreachable", "--yes", "--skip-preview"]);
         assert.notStrictEqual(r.status, 0, "pushing to a closed port succeeded");
         assert.match(
@@ -195,6 +202,49 @@ describe("pulumi up of the dev stack, for real", function () {
         );
     });
 
+    it("kube-score and checkov: every finding on the dev and prod manifests is fixed or documented in the README", () => {
+        const accepted = acceptedFindings();
+        assert.ok(accepted.length > 0, "the README's table of checker findings is empty");
+        const unexplained: Finding[] = [];
+        const used = new Set<string>();
+        for (const from of ["dev", "prod"] as const) {
+            // Each stack as its file declares it; only the registry, base image and model cache
+            // point at this machine. The policy pack runs with that stack's rules.
+            const renderDir = path.join(stack.work, `rendered-lint-${from}`);
+            stack.initStack(`lint-${from}`, baseImage, { from, renderDir });
+            ok(
+                stack.pulumi([
+                    "up",
+                    "-s",
+                    `lint-${from}`,
+                    "--yes",
+                    "--skip-preview",
+                    ...stack.policyFlags(from),
+                ]),
+                `pulumi up of lint-${from} under the ${from} policies`,
+            );
+            for (const f of lintManifests(renderDir, stack.env.linters)) {
+                const row = accepted.find(
+                    (a) => a.checker === f.checker && a.rule === f.rule && a.stacks.includes(from),
+                );
+                if (row === undefined) unexplained.push(f);
+                else used.add(`${row.checker} ${row.rule} ${from}`);
+            }
+            ok(
+                stack.pulumi(["destroy", "-s", `lint-${from}`, "--yes", "--skip-preview"]),
+                `destroy lint-${from}`,
+            );
+        }
+        assert.deepStrictEqual(unexplained, [], "findings neither fixed nor in the README's table");
+        // A row whose finding is gone is stale and must go too.
+        const stale = accepted.flatMap((a) =>
+            a.stacks
+                .filter((st) => !used.has(`${a.checker} ${a.rule} ${st}`))
+                .map((st) => `${a.checker} ${a.rule} (${st})`),
+        );
+        assert.deepStrictEqual(stale, [], "README rows no checker reports any more");
+    });
+
     it("pulumi destroy leaves nothing behind", () => {
         const out = ok(
             stack.pulumi(["destroy", "-s", "dev", "--yes", "--skip-preview"]),
@@ -211,7 +261,7 @@ describe("pulumi up of the dev stack, for real", function () {
         );
     });
 
-    it("deploys to a real API server (no kubelet): Deployment by digest, Service on 30111; destroy removes both", () => {
+    it("deploys to a real API server (no kubelet) into a namespace it creates: Deployment by digest, Service on 30111; destroy removes all three", () => {
         if (stack.env.kubeconfig === undefined) {
             assert.notStrictEqual(
                 process.env.CI,
@@ -220,7 +270,13 @@ describe("pulumi up of the dev stack, for real", function () {
             );
             return;
         }
-        stack.initStack("cluster", baseImage, stack.env.registry, null);
+        // A namespace no earlier run can have left objects in: provider v4.25 patches an existing
+        // object of the same name (see the next test), later releases refuse it.
+        const namespace = `tfk8s-it-${crypto.randomBytes(4).toString("hex")}`;
+        stack.initStack("cluster", baseImage, {
+            renderDir: null,
+            set: { namespace, createNamespace: "true" },
+        });
         ok(
             stack.pulumi(["up", "-s", "cluster", "--yes", "--skip-preview"]),
             "pulumi up to the API server",
@@ -228,13 +284,16 @@ describe("pulumi up of the dev stack, for real", function () {
         const digest = JSON.parse(
             ok(stack.pulumi(["stack", "output", "-s", "cluster", "--json"]), "stack output"),
         ).imageDigest;
-        const deployment = stack.kubeGet(
-            "/apis/apps/v1/namespaces/default/deployments/mymodel-serving",
-        );
+        const ns = stack.kubeGet(`/api/v1/namespaces/${namespace}`);
+        assert.ok(ns, `the API server has no namespace ${namespace}`);
+        const deploymentPath = `/apis/apps/v1/namespaces/${namespace}/deployments/mymodel-serving`;
+        const servicePath = `/api/v1/namespaces/${namespace}/services/mymodel-serving`;
+        const deployment = stack.kubeGet(deploymentPath);
         assert.ok(deployment, "the API server has no Deployment mymodel-serving");
         assert.strictEqual(deployment.spec.template.spec.containers[0].image, digest);
         assert.strictEqual(deployment.spec.template.spec.securityContext.runAsNonRoot, true);
-        const service = stack.kubeGet("/api/v1/namespaces/default/services/mymodel-serving");
+        assert.strictEqual(deployment.spec.template.spec.securityContext.runAsUser, 10001);
+        const service = stack.kubeGet(servicePath);
         assert.ok(service, "the API server has no Service mymodel-serving");
         assert.strictEqual(service.spec.type, "NodePort");
         assert.strictEqual(
@@ -245,13 +304,46 @@ describe("pulumi up of the dev stack, for real", function () {
             stack.pulumi(["destroy", "-s", "cluster", "--yes", "--skip-preview"]),
             "destroy cluster",
         );
-        assert.strictEqual(
-            stack.kubeGet("/apis/apps/v1/namespaces/default/deployments/mymodel-serving"),
-            null,
-        );
-        assert.strictEqual(
-            stack.kubeGet("/api/v1/namespaces/default/services/mymodel-serving"),
-            null,
-        );
+        assert.strictEqual(stack.kubeGet(deploymentPath), null);
+        assert.strictEqual(stack.kubeGet(servicePath), null);
+        // The namespace controller finishes the deletion; Pulumi waited for it.
+        assert.strictEqual(stack.kubeGet(`/api/v1/namespaces/${namespace}`), null);
+    });
+
+    it("provider v4.25.0 refuses an existing object whose fields another manager set, and leaves it as it was", () => {
+        if (stack.env.kubeconfig === undefined) {
+            assert.notStrictEqual(process.env.CI, "true", "CI must run the API server");
+            return;
+        }
+        const namespace = `tfk8s-pre-${crypto.randomBytes(4).toString("hex")}`;
+        stack.kube("POST", "/api/v1/namespaces", { metadata: { name: namespace } });
+        const servicePath = `/api/v1/namespaces/${namespace}/services/mymodel-serving`;
+        try {
+            stack.kube("POST", `/api/v1/namespaces/${namespace}/services`, {
+                metadata: { name: "mymodel-serving", labels: { owner: "another-team" } },
+                spec: { type: "ClusterIP", selector: { app: "theirs" }, ports: [{ port: 9000 }] },
+            });
+            stack.initStack("adopt", baseImage, { renderDir: null, set: { namespace } });
+            // v4.25 creates by server-side apply, a patch of the existing object; the fields the
+            // other manager owns with other values make it a conflict. (Providers built after
+            // pulumi-kubernetes#4278 refuse any existing object: "already exists".)
+            const r = stack.pulumi(["up", "-s", "adopt", "--yes", "--skip-preview"]);
+            assert.notStrictEqual(r.status, 0, "pulumi up took over another team's Service");
+            assert.match(r.stdout + r.stderr, /Server-Side Apply field conflict detected/);
+            ok(
+                stack.pulumi(["destroy", "-s", "adopt", "--yes", "--skip-preview"]),
+                "destroy adopt",
+            );
+            const service = stack.kubeGet(servicePath);
+            assert.ok(service, "destroy deleted a Service the stack never created");
+            assert.strictEqual(service.metadata.labels.owner, "another-team");
+            assert.strictEqual(service.spec.type, "ClusterIP");
+            assert.deepStrictEqual(
+                service.spec.ports.map((p: { port: number }) => p.port),
+                [9000],
+            );
+        } finally {
+            stack.kube("DELETE", `/api/v1/namespaces/${namespace}`);
+        }
     });
 });

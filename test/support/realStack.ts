@@ -37,6 +37,8 @@ const REQUIRED_ENV = [
     "TFK8S_REGISTRY_USER",
     "TFK8S_REGISTRY_PASSWORD_FILE",
     "TFK8S_MANIFEST_CHECK",
+    "TFK8S_KUBE_SCORE",
+    "TFK8S_CHECKOV",
 ];
 
 /** The registry and tools the environment provides. */
@@ -45,6 +47,8 @@ export interface RealStackEnv {
     readonly user: string;
     readonly password: string;
     readonly manifestCheck: string;
+    /** kube-score and checkov (scripts/install-manifest-linters.sh). */
+    readonly linters: { readonly kubeScore: string; readonly checkov: string };
     /** kubeconfig of the API server scripts/kube-apiserver.sh started, when there is one. */
     readonly kubeconfig?: string;
 }
@@ -63,6 +67,10 @@ export function realStackEnv(): RealStackEnv | string {
             .readFileSync(process.env.TFK8S_REGISTRY_PASSWORD_FILE as string, "utf8")
             .trim(),
         manifestCheck: process.env.TFK8S_MANIFEST_CHECK as string,
+        linters: {
+            kubeScore: process.env.TFK8S_KUBE_SCORE as string,
+            checkov: process.env.TFK8S_CHECKOV as string,
+        },
         kubeconfig: process.env.TFK8S_KUBECONFIG || undefined,
     };
 }
@@ -211,16 +219,31 @@ export class RealStack {
     }
 
     /**
-     * Creates `stack` pushing to `registry` (default: the real one) with the stand-in base
-     * image and the password set as a secret; render mode into `renderDir`, or, with `null`,
-     * deployment to the API server of `env.kubeconfig` without waiting for pods.
+     * Creates `stack` with the stand-in base image, a private model cache and, unless the stack
+     * builds locally (`skipPush`), the registry (default: the real one) with the password set as
+     * a secret. Render mode into `renderDir`, or, with `null`, deployment to the API server of
+     * `env.kubeconfig` without waiting for pods. `from` starts from a stack file of the project
+     * (`Pulumi.<from>.yaml`) and changes only what must point at this machine; without it the
+     * stack pushes to the registry. `set` adds config keys.
      */
     initStack(
         stack: string,
         baseImage: string,
-        registry = this.env.registry,
-        renderDir: string | null = this.rendered,
+        opts: {
+            registry?: string;
+            renderDir?: string | null;
+            from?: "dev" | "prod";
+            set?: Record<string, string>;
+        } = {},
     ): void {
+        const registry = opts.registry ?? this.env.registry;
+        const renderDir = opts.renderDir === undefined ? this.rendered : opts.renderDir;
+        if (opts.from !== undefined && opts.from !== stack) {
+            fs.copyFileSync(
+                path.join(this.project, `Pulumi.${opts.from}.yaml`),
+                path.join(this.project, `Pulumi.${stack}.yaml`),
+            );
+        }
         ok(
             this.pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"]),
             `stack init ${stack}`,
@@ -243,33 +266,54 @@ export class RealStack {
         if (renderDir === null) set("skipAwait", "true");
         else set("renderDir", renderDir);
         set("cacheDir", this.cacheDir);
-        set("skipPush", "false");
-        set("registryServer", registry);
-        set("registryUsername", this.env.user);
-        set("registryPassword", this.env.password, true);
-        set("imageRepository", `${registry}/tfk8s/mymodel-serving`);
+        if (opts.from === undefined) set("skipPush", "false");
+        if (opts.from !== "dev") {
+            set("registryServer", registry);
+            set("registryUsername", this.env.user);
+            set("registryPassword", this.env.password, true);
+            set("imageRepository", `${registry}/tfk8s/mymodel-serving`);
+        }
+        for (const [key, value] of Object.entries(opts.set ?? {})) set(key, value);
     }
 
-    /** GET on the API server of `env.kubeconfig`: the parsed object, or null for 404. */
-    kubeGet(apiPath: string): Record<string, any> | null {
+    /**
+     * A request to the API server of `env.kubeconfig`: the parsed object, or null for 404.
+     * `body` is sent as JSON (POST, PUT).
+     */
+    kube(method: string, apiPath: string, body?: object): Record<string, any> | null {
         if (this.env.kubeconfig === undefined) throw new Error("no API server (TFK8S_KUBECONFIG)");
         const kubeconfig = fs.readFileSync(this.env.kubeconfig, "utf8");
         const server = /server: "?([^"\s,}]+)/.exec(kubeconfig)?.[1];
         const token = /token: "?([^"\s,}]+)/.exec(kubeconfig)?.[1];
         // -k: the server's certificate is self-signed by scripts/kube-apiserver.sh.
-        const r = run("curl", [
-            "-sk",
-            "-w",
-            "\n%{http_code}",
-            "-H",
-            `Authorization: Bearer ${token}`,
-            `${server}${apiPath}`,
-        ]);
-        const body = ok(r, `GET ${apiPath}`);
-        const status = body.slice(body.lastIndexOf("\n") + 1);
+        const r = run(
+            "curl",
+            [
+                "-sk",
+                "-X",
+                method,
+                "-w",
+                "\n%{http_code}",
+                "-H",
+                `Authorization: Bearer ${token}`,
+                ...(body === undefined
+                    ? []
+                    : ["-H", "Content-Type: application/json", "--data-binary", "@-"]),
+                `${server}${apiPath}`,
+            ],
+            { input: body === undefined ? undefined : JSON.stringify(body) },
+        );
+        const out = ok(r, `${method} ${apiPath}`);
+        const status = out.slice(out.lastIndexOf("\n") + 1);
         if (status === "404") return null;
-        if (status !== "200") throw new Error(`GET ${apiPath} answered ${status}: ${body}`);
-        return JSON.parse(body.slice(0, body.lastIndexOf("\n")));
+        if (!/^20[0-2]$/.test(status))
+            throw new Error(`${method} ${apiPath} answered ${status}: ${out}`);
+        return JSON.parse(out.slice(0, out.lastIndexOf("\n")));
+    }
+
+    /** GET on the API server of `env.kubeconfig`: the parsed object, or null for 404. */
+    kubeGet(apiPath: string): Record<string, any> | null {
+        return this.kube("GET", apiPath);
     }
 
     /** Removes the scratch directory (kept when TFK8S_KEEP=1). */
