@@ -22,7 +22,6 @@ interface KeySpec {
     readonly type: KeyType;
     readonly description: string;
     readonly default: string | number | boolean;
-    readonly secret?: boolean;
 }
 
 /** The keys, by name. */
@@ -116,9 +115,11 @@ export const CONFIG_KEYS = {
     },
     registryUsername: { type: "string", default: "", description: "Registry user name." },
     registryPassword: {
+        // Not declared `secret: true`: the engine then refuses the empty default as a secret
+        // stored unencrypted, so a stack without a registry (dev) could not run at all. The
+        // program refuses a password set without --secret instead (config.ts).
         type: "string",
         default: "",
-        secret: true,
         description: "Registry password or token; must be set with --secret.",
     },
     enableBatching: {

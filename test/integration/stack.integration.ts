@@ -69,6 +69,45 @@ describe("pulumi up of the dev stack, for real", function () {
         assert.strictEqual(await stack.registryDigest("tfk8s/mymodel-serving", digest), digest);
     });
 
+    it("the image is the one the real provider would build: id, outputs, user, env, ports and cmd", () => {
+        const exported = JSON.parse(
+            ok(stack.pulumi(["stack", "export", "-s", "dev"]), "stack export"),
+        );
+        const image = exported.deployment.resources.find(
+            (r: { type: string }) => r.type === "docker:index/image:Image",
+        );
+        assert.strictEqual(image.id, outputs.imageName, "the Image's id is its image name");
+        for (const key of [
+            "baseImageName",
+            "context",
+            "dockerfile",
+            "imageName",
+            "platform",
+            "registryServer",
+            "repoDigest",
+        ]) {
+            assert.ok(key in image.outputs, `no output ${key}`);
+        }
+        assert.strictEqual(image.outputs.dockerfile, "Dockerfile");
+        assert.strictEqual(image.outputs.platform, "linux/amd64");
+        assert.strictEqual(image.outputs.registryServer, stack.env.registry);
+        // The checked inputs, password included, are stored only as one secret.
+        assert.ok(image.outputs.__inputs?.ciphertext, "__inputs is not a secret");
+        ok(run("docker", ["pull", outputs.imageDigest]), "docker pull by digest");
+        const config = JSON.parse(
+            ok(
+                run("docker", ["image", "inspect", "-f", "{{json .Config}}", outputs.imageDigest]),
+                "inspect",
+            ),
+        );
+        assert.strictEqual(config.User, "10001:10001");
+        assert.ok(config.Env.includes("MODEL_NAME=mymodel"), config.Env.join(" "));
+        assert.ok(config.Env.includes("MODEL_BASE_PATH=/models"), config.Env.join(" "));
+        assert.deepStrictEqual(Object.keys(config.ExposedPorts).sort(), ["8500/tcp", "8501/tcp"]);
+        // No batching or monitoring configured: no extra flags after the base's entrypoint.
+        assert.strictEqual(config.Cmd ?? null, null);
+    });
+
     it("the image's saved_model.pb is byte-identical to the export", () => {
         const exportDir = path.join(stack.project, ".build", "dev", "export", "mymodel", "1");
         const exported = fs.readFileSync(path.join(exportDir, "saved_model.pb"));
@@ -122,6 +161,34 @@ describe("pulumi up of the dev stack, for real", function () {
         const out = ok(stack.pulumi(up), "second pulumi up");
         assert.match(out, /cache hit/);
         assert.doesNotMatch(out, /training \d+ epoch/);
+    });
+
+    it("new registry credentials alone change nothing: no rebuild, no push", () => {
+        const set = (key: string, value: string, secret = false) =>
+            ok(
+                stack.pulumi([
+                    "config",
+                    "set",
+                    "-s",
+                    "dev",
+                    `tfk8s:${key}`,
+                    ...(secret ? ["--secret"] : []),
+                    "--",
+                    value,
+                ]),
+                `config set ${key}`,
+            );
+        set("registryUsername", "another-robot");
+        set("registryPassword", "rotated-token", true);
+        try {
+            ok(
+                stack.pulumi(["up", "-s", "dev", "--yes", "--skip-preview", "--expect-no-changes"]),
+                "pulumi up after a credential change",
+            );
+        } finally {
+            set("registryUsername", stack.env.user);
+            set("registryPassword", stack.env.password, true);
+        }
     });
 
     it("the registry password appears in plain text nowhere: logs, state, outputs, manifests, build context", () => {
@@ -178,9 +245,10 @@ describe("pulumi up of the dev stack, for real", function () {
         });
         const r = stack.pulumi(["up", "-s", "unreachable", "--yes", "--skip-preview"]);
         assert.notStrictEqual(r.status, 0, "pushing to a closed port succeeded");
+        // The real provider's wording: the engine's push stream error, wrapped.
         assert.match(
             r.stdout + r.stderr,
-            /to registry 127\.0\.0\.1:5999 failed: .*connection refused/,
+            /error reading push output: Get "http:\/\/127\.0\.0\.1:5999\/v2\/": dial tcp 127\.0\.0\.1:5999: connect: connection refused/,
         );
         const exported = JSON.parse(
             ok(stack.pulumi(["stack", "export", "-s", "unreachable"]), "stack export"),
@@ -223,6 +291,18 @@ describe("pulumi up of the dev stack, for real", function () {
                 ]),
                 `pulumi up of lint-${from} under the ${from} policies`,
             );
+            if (from === "dev") {
+                // With skipPush the real provider's repoDigest is the local image id.
+                const out = JSON.parse(
+                    ok(stack.pulumi(["stack", "output", "-s", "lint-dev", "--json"]), "output"),
+                );
+                const id = ok(
+                    run("docker", ["image", "inspect", "-f", "{{.Id}}", out.imageName]),
+                    "inspect",
+                ).trim();
+                assert.match(out.imageDigest, /^sha256:[0-9a-f]{64}$/);
+                assert.strictEqual(out.imageDigest, id);
+            }
             for (const f of lintManifests(renderDir, stack.env.linters)) {
                 const row = accepted.find(
                     (a) => a.checker === f.checker && a.rule === f.rule && a.stacks.includes(from),

@@ -2,12 +2,13 @@
  * A dev stack run by the real Pulumi CLI in a scratch copy of the project, shared by the
  * integration test and `npm run bench:stack`. scripts/with-real-stack.sh provides the tools and
  * the engine through the environment: PATH (pulumi), PULUMI_HOME, DOCKER_HOST, TFK8S_REGISTRY,
- * TFK8S_REGISTRY_USER, TFK8S_REGISTRY_PASSWORD_FILE and TFK8S_MANIFEST_CHECK.
+ * TFK8S_REGISTRY_USER, TFK8S_REGISTRY_PASSWORD_FILE, TFK8S_MANIFEST_CHECK, TFK8S_KUBE_SCORE,
+ * TFK8S_CHECKOV and, when an API server runs, TFK8S_KUBECONFIG.
  *
  * Two parts are test doubles, because the real ones cannot exist on our CI machine: the docker
  * provider plugin (test/doubles/dockerProviderDouble.ts; the Go proxy serves no pulumi-docker
  * module) and the tensorflow/serving base image (Docker Hub is unreachable), replaced by an image
- * built FROM scratch. The cluster is replaced by render mode.
+ * built FROM scratch. The cluster is render mode or an API server without nodes.
  */
 import { SpawnSyncReturns, spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -239,8 +240,9 @@ export class RealStack {
         const registry = opts.registry ?? this.env.registry;
         const renderDir = opts.renderDir === undefined ? this.rendered : opts.renderDir;
         if (opts.from !== undefined && opts.from !== stack) {
+            // From the checkout: the copy's own file may hold another stack's `config set`s.
             fs.copyFileSync(
-                path.join(this.project, `Pulumi.${opts.from}.yaml`),
+                path.join(ROOT, `Pulumi.${opts.from}.yaml`),
                 path.join(this.project, `Pulumi.${stack}.yaml`),
             );
         }
