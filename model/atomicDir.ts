@@ -34,8 +34,10 @@ export async function writeDirAtomically<T>(
     if (ifExists === "fail" && fs.existsSync(target)) {
         throw new Error(`${target} already exists; expected a new directory (or a replace)`);
     }
+    await removeDeadWritersTemps(parent, path.basename(target));
+    // The writer's pid is in the name, so a later writer can tell a dead one's leftovers.
     const tmp = await fs.promises.mkdtemp(
-        path.join(parent, `${TEMP_PREFIX}${path.basename(target)}-`),
+        path.join(parent, `${TEMP_PREFIX}${path.basename(target)}-${process.pid}-`),
     );
     try {
         // mkdtemp makes the directory private (0700); the image's non-root server must read it.
@@ -46,6 +48,36 @@ export async function writeDirAtomically<T>(
     } catch (err) {
         await fs.promises.rm(tmp, { recursive: true, force: true });
         throw err;
+    }
+}
+
+/** Whether process `pid` is alive (signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (err) {
+        return (err as NodeJS.ErrnoException).code === "EPERM";
+    }
+}
+
+/**
+ * Cleans up after writers of `base` that died (a SIGKILL leaves no chance to): a dead writer's
+ * temporary is removed, and the old target it had moved aside mid-replace is moved back when
+ * no target took its place. A live writer's files, in this process or another, are left alone.
+ */
+async function removeDeadWritersTemps(parent: string, base: string): Promise<void> {
+    const prefix = `${TEMP_PREFIX}${base}-`;
+    const target = path.join(parent, base);
+    for (const name of await fs.promises.readdir(parent)) {
+        const m = /^(\d+)-[A-Za-z0-9]+(\.old)?$/.exec(name.slice(prefix.length));
+        if (!name.startsWith(prefix) || m === null || alive(Number(m[1]))) continue;
+        const leftover = path.join(parent, name);
+        if (m[2] !== undefined && !fs.existsSync(target)) {
+            await fs.promises.rename(leftover, target);
+        } else {
+            await fs.promises.rm(leftover, { recursive: true, force: true });
+        }
     }
 }
 

@@ -36,9 +36,13 @@ export async function resolveModel(
         return { versionDir: packaged.dir };
     }
     const trained = await trainModel(source.training);
-    // Only what the cached artifact fixes goes in, so an unchanged model keeps an unchanged image.
+    // Only what fixes the model goes in, so an unchanged model keeps an unchanged image. The wall
+    // time of the run stays out: a retrain of the same recipe gives the same weights (two cold
+    // runs wrote byte-identical weights.bin) and must give the same image, not a new digest.
     const record = {
-        training: trained.metadata,
+        training: Object.fromEntries(
+            Object.entries(trained.metadata).filter(([key]) => key !== "trainingSeconds"),
+        ),
         signatures: describeServingSignatures(trained.model),
     };
     const exported = await exportSavedModel(trained.model, exportDir, {
