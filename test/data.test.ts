@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
@@ -135,6 +136,37 @@ describe("IDX loader", () => {
             assert.throws(() => loadMnist(dir), message);
         });
     }
+
+    it("rejects an unreadable file, naming it", () => {
+        const dir = writeMnistDir();
+        const file = path.join(dir, MNIST_FILES.train.labels);
+        fs.chmodSync(file, 0o000);
+        if (process.getuid?.() !== 0) {
+            assert.throws(
+                () => loadMnist(dir),
+                /train-labels-idx1-ubyte: cannot be read: .*EACCES/,
+            );
+            return;
+        }
+        // Root reads any file, so the loader runs as the unprivileged user nobody instead.
+        fs.chmodSync(dir, 0o755);
+        const loader = path.join(__dirname, "..", "model", "training", "data");
+        const r = spawnSync(
+            process.execPath,
+            [
+                "-r",
+                "tsx/cjs",
+                "-e",
+                `require(${JSON.stringify(loader)}).loadMnist(${JSON.stringify(dir)})`,
+            ],
+            { cwd: path.join(__dirname, ".."), uid: 65534, gid: 65534, encoding: "utf8" },
+        );
+        assert.notStrictEqual(r.status, 0, "nobody read a file with mode 000");
+        assert.match(
+            r.stderr,
+            /train-labels-idx1-ubyte: cannot be read: EACCES: permission denied/,
+        );
+    });
 
     it("rejects a corrupt gzip file by name", () => {
         const dir = writeMnistDir(true);

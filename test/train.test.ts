@@ -11,7 +11,7 @@ import {
     trainModel,
     trainingKey,
 } from "../model/training/train";
-import { parseArguments } from "../model/training/trainCli";
+import { USAGE, parseArguments } from "../model/training/trainCli";
 
 function tempDir(): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-cache-"));
@@ -284,6 +284,27 @@ describe("train CLI arguments", () => {
             "x",
         ]);
         assert.deepStrictEqual([o.epochs, o.batchSize, o.backend, o.out], [3, 64, "cpu", "x"]);
+    });
+
+    it("answers --help with the usage, which names every flag it parses", () => {
+        assert.strictEqual(parseArguments(["--help"]).help, true);
+        assert.strictEqual(parseArguments([]).help, undefined);
+        for (const flag of [
+            "epochs",
+            "batch-size",
+            "seed",
+            "learning-rate",
+            "subset",
+            "data-dir",
+            "cache-dir",
+            "min-accuracy",
+            "backend",
+            "trainer",
+            "steps-per-run",
+            "out",
+        ]) {
+            assert.ok(USAGE.includes(`--${flag} `), `usage lacks --${flag}`);
+        }
     });
 
     it("names a flag whose value is not a number", () => {

@@ -37,8 +37,8 @@ export async function resolveModel(
     }
     const trained = await trainModel(source.training);
     // Only what fixes the model goes in, so an unchanged model keeps an unchanged image. The wall
-    // time of the run stays out: a retrain of the same recipe gives the same weights (two cold
-    // runs wrote byte-identical weights.bin) and must give the same image, not a new digest.
+    // time of the run stays out: a retrain of the same recipe gives the same weights, so it must
+    // give the same image (test:faults' kill-training case retrains and checks the digest).
     const record = {
         training: Object.fromEntries(
             Object.entries(trained.metadata).filter(([key]) => key !== "trainingSeconds"),

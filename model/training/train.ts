@@ -19,6 +19,13 @@ import type { Hyperparameters } from "./graphTrainer";
 import { ReportHistory, confusionMatrix, misclassifiedDigits, renderReport } from "./report";
 
 export const METADATA_JSON = "metadata.json";
+/**
+ * About how much a cache entry of `model` takes: its float32 weights plus the JSON files and the
+ * report, which took 46 KB together in an entry of the default model (456 KB in all, by `du`).
+ */
+function cacheEntryMegabytes(model: { countParams(): number }): string {
+    return ((model.countParams() * 4 + 50_000) / 1e6).toFixed(1);
+}
 export const REPORT_HTML = "report.html";
 /** Misclassified test digits the report shows. */
 const MISCLASSIFIED_SHOWN = 60;
@@ -353,6 +360,7 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         trainingSeconds,
     };
     const { dir } = await commitEntry(cacheDir, key, async (temp) => {
+        // (A failure here leaves no entry: see commitEntry. The catch below names the cache.)
         await saveLayersModel(model, temp);
         fs.writeFileSync(path.join(temp, METADATA_JSON), `${JSON.stringify(metadata, null, 2)}\n`);
         const report = renderReport({
@@ -381,6 +389,14 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
             ),
         });
         fs.writeFileSync(path.join(temp, REPORT_HTML), report);
+    }).catch((err: NodeJS.ErrnoException) => {
+        const advice =
+            err.code === "ENOSPC"
+                ? `free space there, or set cacheDir to a directory with room (about ${cacheEntryMegabytes(model)} MB per model), and run again`
+                : "fix the cache directory, or set cacheDir to another one, and run again";
+        throw new Error(
+            `the trained model could not be cached in ${cacheDir} (${err.message}); nothing was written there. To deploy it, ${advice}`,
+        );
     });
     summary(metadata, false, dir).forEach((l) => log(l));
     return { model, metadata, dir, fromCache: false };

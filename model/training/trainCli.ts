@@ -4,8 +4,15 @@ import { parseArgs } from "util";
 import { parseBackendName } from "./backend";
 import { TrainOptions, parseTrainerName, trainModel } from "./train";
 
-/** Parses `npm run train -- …` flags into options; `--help` prints usage. */
-export function parseArguments(argv: string[]): TrainOptions & { out?: string } {
+/** What `npm run train -- --help` prints. */
+export const USAGE = `usage: npm run train -- [options]
+  --epochs N  --batch-size N  --seed N  --learning-rate X  --subset N (first N training images)
+  --data-dir DIR (four MNIST IDX files)  --cache-dir DIR  --min-accuracy X (0-1]
+  --backend auto|tensorflow|wasm|cpu  --trainer auto|graph|layers  --steps-per-run N
+  --out DIR (copy the artifact there)  --help`;
+
+/** Parses `npm run train -- …` flags into options (`help` when `--help` was given). */
+export function parseArguments(argv: string[]): TrainOptions & { out?: string; help?: boolean } {
     const { values } = parseArgs({
         args: argv,
         options: {
@@ -21,6 +28,7 @@ export function parseArguments(argv: string[]): TrainOptions & { out?: string } 
             trainer: { type: "string" },
             "steps-per-run": { type: "string" },
             out: { type: "string" },
+            help: { type: "boolean" },
         },
         strict: true,
     });
@@ -46,11 +54,22 @@ export function parseArguments(argv: string[]): TrainOptions & { out?: string } 
         trainer: parseTrainerName(values.trainer, "--trainer"),
         stepsPerRun: num("steps-per-run"),
         out: values.out,
+        help: values.help,
     };
 }
 
 async function main(): Promise<void> {
-    const { out, ...options } = parseArguments(process.argv.slice(2));
+    let parsed: ReturnType<typeof parseArguments>;
+    try {
+        parsed = parseArguments(process.argv.slice(2));
+    } catch (err) {
+        throw new Error(`${(err as Error).message}\n${USAGE}`);
+    }
+    const { out, help, ...options } = parsed;
+    if (help === true) {
+        console.log(USAGE);
+        return;
+    }
     const result = await trainModel(options);
     if (out !== undefined) {
         fs.cpSync(result.dir, out, { recursive: true });

@@ -357,6 +357,15 @@ function pushImage(imageName: string, registry: Registry | undefined): Promise<s
     });
 }
 
+/**
+ * For the fault suite (test/faults): with TFK8S_DOUBLE_PHASE_DIR set, a file named after each
+ * phase (`build`, `push`) appears there as the phase starts, so a fault can land inside it.
+ */
+function markPhase(phase: "build" | "push"): void {
+    const dir = process.env.TFK8S_DOUBLE_PHASE_DIR;
+    if (dir !== undefined) fs.writeFileSync(path.join(dir, phase), `${process.pid}\n`);
+}
+
 /** Builds and, unless `skipPush`, pushes; returns the real provider's outputs. */
 export async function buildAndPush(checked: Record<string, any>): Promise<Record<string, unknown>> {
     const inputs: ImageInputs = reveal(checked);
@@ -379,10 +388,12 @@ export async function buildAndPush(checked: Record<string, any>): Promise<Record
         fs.writeFileSync(path.join(dockerConfig, "config.json"), JSON.stringify({ auths }), {
             mode: 0o600,
         });
+        markPhase("build");
         const imageId = buildImage(inputs, dockerConfig);
         if (inputs.skipPush) {
             repoDigest = imageId;
         } else {
+            markPhase("push");
             const digest = await pushImage(inputs.imageName, inputs.registry);
             const name = normalizedName(inputs.imageName.replace(/:[\w][\w.-]{0,127}$/, ""));
             repoDigest = digest === undefined ? "<none>@<none>" : `${name}@${digest}`;

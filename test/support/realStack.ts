@@ -10,7 +10,7 @@
  * module) and the tensorflow/serving base image (Docker Hub is unreachable), replaced by an image
  * built FROM scratch. The cluster is render mode or an API server without nodes.
  */
-import { SpawnSyncReturns, spawnSync } from "child_process";
+import { ChildProcess, SpawnSyncReturns, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -168,6 +168,24 @@ export class RealStack {
         });
         this.transcript.push(r.stdout, r.stderr);
         return r;
+    }
+
+    /**
+     * Starts `pulumi <args>` in a process group of its own, so a fault can kill the CLI with
+     * every plugin and program it started; the transcript gets its output once it exits.
+     */
+    spawnPulumi(args: string[]): ChildProcess {
+        const child = spawn("pulumi", ["--non-interactive", ...args], {
+            cwd: this.project,
+            env: this.pulumiEnv,
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let output = "";
+        child.stdout?.on("data", (d) => (output += d));
+        child.stderr?.on("data", (d) => (output += d));
+        child.on("close", () => this.transcript.push(output));
+        return child;
     }
 
     /** `--policy-pack` flags with the pack config of `rules`. */

@@ -1,0 +1,511 @@
+/**
+ * `npm run test:faults`: faults injected into `pulumi up` of a stack deploying to the real API
+ * server, with the real engine, Docker engine and registry (scripts/with-real-stack.sh). After
+ * each fault, the recovery steps Pulumi or the program print are run, then `pulumi up` again,
+ * which must converge: the baseline's image digest, a second `up` with no changes, no pending
+ * operations or duplicated resources in the state, exactly one Deployment and Service in the
+ * namespace, only whole cache entries and export directories. Prints
+ * `faults: N injected, N converged` and writes bench/results/faults.json; exits 1 otherwise.
+ */
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { TEMP_PREFIX } from "../../model/atomicDir";
+import { RealStack, ok, realStackEnv, run } from "../support/realStack";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const RESULTS = path.join(ROOT, "bench", "results", "faults.json");
+const KUBE_STATE =
+    process.env.TFK8S_KUBE_STATE ??
+    path.join(process.env.HOME ?? "", ".cache/tfk8s-tools/kube-state");
+const DOCKER_STATE = process.env.TFK8S_DOCKER_DIR ?? "/tmp/tfk8s-docker";
+/** Longest a single `pulumi up` may take before the suite gives up on it. */
+const UP_TIMEOUT_MS = 10 * 60 * 1000;
+
+interface Outcome {
+    fault: string;
+    /** Where the fault landed, as observed when it was injected. */
+    landed: string;
+    injected: boolean;
+    /** What the interrupted or failed `up` printed last. */
+    firstUp: { status: number | null; tail: string };
+    recovery: string[];
+    converged: boolean;
+    problems: string[];
+    seconds: number;
+}
+
+const env = realStackEnv();
+if (typeof env === "string") {
+    console.error(`test:faults cannot run: ${env}`);
+    process.exit(1);
+}
+const phaseDir = fs.mkdtempSync(path.join("/tmp", "tfk8s-phases-"));
+process.env.TFK8S_DOUBLE_PHASE_DIR = phaseDir;
+const stack = new RealStack(env);
+
+/**
+ * Runs `pulumi up` of `name`; `watch` is polled every 10 ms with the output so far and the CLI's
+ * process, and acts (kills, stops a server) once, when it returns true.
+ */
+async function upWith(
+    name: string,
+    watch?: (output: string, child: ChildProcess) => boolean,
+): Promise<{ status: number | null; output: string }> {
+    for (const f of fs.readdirSync(phaseDir)) fs.rmSync(path.join(phaseDir, f));
+    const child = stack.spawnPulumi(["up", "-s", name, "--yes", "--skip-preview"]);
+    let output = "";
+    child.stdout?.on("data", (d) => (output += d));
+    child.stderr?.on("data", (d) => (output += d));
+    let acted = false;
+    const timer = setInterval(() => {
+        if (!acted && watch !== undefined) acted = watch(output, child);
+    }, 10);
+    const deadline = setTimeout(() => killGroup(child), UP_TIMEOUT_MS);
+    const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    clearInterval(timer);
+    clearTimeout(deadline);
+    return { status, output };
+}
+
+/** SIGKILL to the CLI and everything it started (plugins, language host, program). */
+function killGroup(child: ChildProcess): void {
+    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+}
+
+/** Kills the process whose pid file is `pidFile` (one we started), and waits for it to go. */
+function killByPidFile(pidFile: string): void {
+    const pid = Number(fs.readFileSync(pidFile, "utf8").trim());
+    process.kill(pid, "SIGKILL");
+    for (let i = 0; i < 100; i++) {
+        try {
+            process.kill(pid, 0);
+        } catch {
+            return;
+        }
+        spawnSync("sleep", ["0.05"]);
+    }
+}
+
+/**
+ * `pulumi up` until it succeeds, running each recovery step its output asks for, as a user
+ * would; at most three tries. The steps taken, and the last run.
+ */
+async function upRecovering(
+    name: string,
+): Promise<{ status: number | null; output: string; steps: string[] }> {
+    const steps: string[] = [];
+    const refresh = () => {
+        const args = ["refresh", "-s", name, "--yes", "--skip-preview", "--clear-pending-creates"];
+        ok(stack.pulumi(args), "pulumi refresh");
+        steps.push("pulumi refresh --clear-pending-creates --yes");
+    };
+    for (let attempt = 0; ; attempt++) {
+        const r = await upWith(name);
+        // Operations an interrupted run left pending stay in the state until a refresh; the
+        // CLI's warning says to confirm them, which a refresh does against the cluster.
+        if (r.status === 0) {
+            if (/pending operations/.test(r.output)) refresh();
+            return { ...r, steps };
+        }
+        if (attempt === 2) return { ...r, steps };
+        if (/currently locked/.test(r.output)) {
+            ok(stack.pulumi(["cancel", "-s", name, "--yes"]), "pulumi cancel");
+            steps.push("pulumi cancel --yes");
+        } else if (/pending operations|--clear-pending-creates/.test(r.output)) {
+            refresh();
+        } else {
+            return { ...r, steps };
+        }
+    }
+}
+
+/** The lines of a pulumi run that say what went wrong, without repeats. */
+function errorLines(output: string): string {
+    const lines = output.split("\n").filter((l) => /error|failed|warning/i.test(l));
+    return [...new Set(lines.map((l) => l.trim()))].slice(0, 12).join(" | ");
+}
+
+/** What `pulumi up` left: every problem found against what a converged stack holds. */
+function inspect(name: string, namespace: string, digest: string, cacheDirs: string[]): string[] {
+    const problems: string[] = [];
+    const outputs = JSON.parse(
+        ok(stack.pulumi(["stack", "output", "-s", name, "--json"]), "output"),
+    );
+    if (outputs.imageDigest !== digest)
+        problems.push(`image digest ${outputs.imageDigest}, baseline ${digest}`);
+    const again = stack.pulumi([
+        "up",
+        "-s",
+        name,
+        "--yes",
+        "--skip-preview",
+        "--expect-no-changes",
+    ]);
+    if (again.status !== 0)
+        problems.push(`a second up is not a no-op: ${again.stdout.slice(-400)}`);
+    const state = JSON.parse(
+        ok(stack.pulumi(["stack", "export", "-s", name]), "export"),
+    ).deployment;
+    if ((state.pending_operations ?? []).length > 0) {
+        const ops = state.pending_operations.map(
+            (op: { type: string; resource: { urn: string } }) => `${op.type} ${op.resource.urn}`,
+        );
+        problems.push(`pending operations: ${ops.join(", ")}`);
+    }
+    const urns: string[] = (state.resources ?? []).map((r: { urn: string }) => r.urn);
+    if (new Set(urns).size !== urns.length) problems.push("duplicated resources in the state");
+    for (const type of [
+        "docker:index/image:Image",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:core/v1:Service",
+        "kubernetes:core/v1:Namespace",
+    ]) {
+        const n = (state.resources ?? []).filter((r: { type: string }) => r.type === type).length;
+        if (n !== 1) problems.push(`${n} ${type} in the state`);
+    }
+    for (const [kind, apiPath] of [
+        ["Deployment", `/apis/apps/v1/namespaces/${namespace}/deployments`],
+        ["Service", `/api/v1/namespaces/${namespace}/services`],
+    ]) {
+        const names = (stack.kubeGet(apiPath)?.items ?? []).map((o: any) => o.metadata.name);
+        if (names.join() !== "mymodel-serving")
+            problems.push(`${kind}s in ${namespace}: ${names.join(", ") || "none"}`);
+    }
+    for (const dir of cacheDirs) problems.push(...cacheProblems(dir));
+    const exportDir = path.join(stack.project, ".build", name, "export", "mymodel");
+    const versions = fs.existsSync(exportDir) ? fs.readdirSync(exportDir) : [];
+    if (versions.join() !== "1") problems.push(`export directory holds ${versions.join(", ")}`);
+    else if (!fs.existsSync(path.join(exportDir, "1", "saved_model.pb")))
+        problems.push("export without saved_model.pb");
+    return problems;
+}
+
+/** Entries of a model cache that are not whole: temporaries, or a missing or short file. */
+function cacheProblems(cacheDir: string): string[] {
+    if (!fs.existsSync(cacheDir)) return [];
+    const problems: string[] = [];
+    for (const entry of fs.readdirSync(cacheDir)) {
+        const dir = path.join(cacheDir, entry);
+        if (entry.startsWith(TEMP_PREFIX)) {
+            problems.push(`temporary left in the cache: ${dir}`);
+            continue;
+        }
+        const files = ["metadata.json", "model.json", "weights.bin", "report.html"];
+        const missing = files.filter((f) => !fs.existsSync(path.join(dir, f)));
+        if (missing.length > 0) {
+            problems.push(`cache entry ${dir} lacks ${missing.join(", ")}`);
+            continue;
+        }
+        const manifest = JSON.parse(fs.readFileSync(path.join(dir, "model.json"), "utf8"));
+        const expected = manifest.weightsManifest
+            .flatMap((g: { weights: Array<{ shape: number[] }> }) => g.weights)
+            .reduce(
+                (n: number, w: { shape: number[] }) => n + 4 * w.shape.reduce((a, b) => a * b, 1),
+                0,
+            );
+        const size = fs.statSync(path.join(dir, "weights.bin")).size;
+        if (size !== expected)
+            problems.push(`cache entry ${dir}: weights.bin is ${size} bytes, expected ${expected}`);
+    }
+    return problems;
+}
+
+/**
+ * A stack of its own for one fault: API server, a fresh namespace the stack creates, and a
+ * ClusterIP Service (a node port is one per cluster, and the baseline stays deployed).
+ */
+function newStack(name: string, extra: Record<string, string> = {}): string {
+    const namespace = `tfk8s-${name}-${crypto.randomBytes(3).toString("hex")}`;
+    const set = { namespace, createNamespace: "true", serviceType: "ClusterIP", ...extra };
+    stack.initStack(name, baseImage, { renderDir: null, set });
+    return namespace;
+}
+
+let baseImage = "";
+let baseline = "";
+
+/**
+ * One fault: `inject` runs the first `up` (or what replaces it) and says where the fault landed,
+ * or undefined when it missed its phase; then recovery, the converging `up`, the inspection and
+ * a destroy.
+ */
+async function fault(
+    name: string,
+    inject: (
+        stackName: string,
+    ) => Promise<{ landed?: string; status: number | null; output: string }>,
+    opts: {
+        cacheDirs?: string[];
+        config?: Record<string, string>;
+        afterInjection?: () => string[];
+    } = {},
+): Promise<Outcome> {
+    const started = Date.now();
+    const namespace = newStack(name, opts.config);
+    const first = await inject(name);
+    const outcome: Outcome = {
+        fault: name,
+        landed: first.landed ?? "missed its phase",
+        injected: first.landed !== undefined,
+        firstUp: {
+            status: first.status,
+            tail: first.output.trim().split("\n").slice(-6).join("\n"),
+        },
+        recovery: [],
+        converged: false,
+        problems: [],
+        seconds: 0,
+    };
+    outcome.recovery.push(...(opts.afterInjection?.() ?? []));
+    const up = await upRecovering(name);
+    outcome.recovery.push(...up.steps);
+    if (up.status !== 0) {
+        outcome.problems.push(`the up after recovery failed: ${errorLines(up.output)}`);
+    } else {
+        outcome.problems.push(
+            ...inspect(name, namespace, baseline, opts.cacheDirs ?? [stack.cacheDir]),
+        );
+    }
+    outcome.converged = outcome.problems.length === 0;
+    const destroy = stack.pulumi(["destroy", "-s", name, "--yes", "--skip-preview"]);
+    if (destroy.status !== 0)
+        outcome.problems.push(`destroy failed: ${destroy.stdout.slice(-400)}`);
+    else if (stack.kubeGet(`/api/v1/namespaces/${namespace}`) !== null)
+        outcome.problems.push(`namespace ${namespace} survived destroy`);
+    outcome.converged = outcome.problems.length === 0;
+    outcome.seconds = (Date.now() - started) / 1000;
+    console.log(
+        `fault ${name}: ${outcome.landed}; recovery: ${outcome.recovery.join(", ") || "none"}; ${outcome.converged ? "converged" : `NOT converged: ${outcome.problems.join("; ")}`} (${outcome.seconds.toFixed(0)} s)`,
+    );
+    return outcome;
+}
+
+/** A kill of the whole `pulumi up` once `when` says where it lands. */
+function killWhen(when: (output: string) => string | undefined) {
+    return async (name: string) => {
+        let landed: string | undefined;
+        const r = await upWith(name, (output, child) => {
+            landed = when(output);
+            if (landed !== undefined) killGroup(child);
+            return landed !== undefined;
+        });
+        return { landed, status: r.status, output: r.output };
+    };
+}
+
+const phaseStarted = (phase: string) => fs.existsSync(path.join(phaseDir, phase));
+
+async function main(): Promise<void> {
+    baseImage = await stack.pushStandInBaseImage();
+    newStack("baseline");
+    const b = await upWith("baseline");
+    if (b.status !== 0) throw new Error(`the baseline up failed:\n${b.output}`);
+    baseline = JSON.parse(
+        ok(stack.pulumi(["stack", "output", "-s", "baseline", "--json"]), "output"),
+    ).imageDigest;
+    console.log(`baseline image: ${baseline}`);
+
+    const outcomes: Outcome[] = [];
+    const trainingCache = path.join(stack.work, "cache-training");
+    outcomes.push(
+        await fault(
+            "kill-training",
+            killWhen((out) =>
+                /epoch 1\/\d+/.test(out)
+                    ? "SIGKILL after the first epoch's progress line"
+                    : undefined,
+            ),
+            { cacheDirs: [trainingCache], config: { cacheDir: trainingCache } },
+        ),
+    );
+    outcomes.push(
+        await fault(
+            "kill-export",
+            killWhen(() => {
+                const dir = path.join(stack.project, ".build", "kill-export", "export", "mymodel");
+                const temps = fs.existsSync(dir)
+                    ? fs.readdirSync(dir).filter((n) => n.startsWith(TEMP_PREFIX))
+                    : [];
+                return temps.length > 0 ? `SIGKILL with ${temps[0]} half-written` : undefined;
+            }),
+        ),
+    );
+    outcomes.push(
+        await fault(
+            "kill-build",
+            killWhen(() =>
+                phaseStarted("build") && !phaseStarted("push")
+                    ? "SIGKILL during the BuildKit build"
+                    : undefined,
+            ),
+        ),
+    );
+    outcomes.push(
+        await fault(
+            "kill-push",
+            killWhen(() => (phaseStarted("push") ? "SIGKILL during the push" : undefined)),
+        ),
+    );
+    outcomes.push(
+        await fault(
+            "kill-apply",
+            killWhen((out) =>
+                /kubernetes:apps\/v1:Deployment .*creating/.test(out)
+                    ? "SIGKILL while the Deployment was being created"
+                    : undefined,
+            ),
+        ),
+    );
+    outcomes.push(
+        await fault(
+            "registry-stopped",
+            async (name) => {
+                let landed: string | undefined;
+                const r = await upWith(name, () => {
+                    if (!phaseStarted("push")) return false;
+                    killByPidFile(path.join(DOCKER_STATE, "registry.pid"));
+                    landed = "registry killed during the push";
+                    return true;
+                });
+                return {
+                    landed: r.status !== 0 ? landed : undefined,
+                    status: r.status,
+                    output: r.output,
+                };
+            },
+            {
+                afterInjection: () => (
+                    ok(run("bash", [path.join(ROOT, "scripts/docker-up.sh")]), "docker-up"),
+                    ["restart the registry (scripts/docker-up.sh)"]
+                ),
+            },
+        ),
+    );
+    outcomes.push(
+        await fault(
+            "apiserver-stopped",
+            async (name) => {
+                let landed: string | undefined;
+                const r = await upWith(name, (out) => {
+                    if (!/kubernetes:core\/v1:Namespace .*creating/.test(out)) return false;
+                    killByPidFile(path.join(KUBE_STATE, "kube-apiserver.pid"));
+                    landed = "kube-apiserver killed while the namespace was being created";
+                    return true;
+                });
+                return {
+                    landed: r.status !== 0 ? landed : undefined,
+                    status: r.status,
+                    output: r.output,
+                };
+            },
+            {
+                afterInjection: () => (
+                    ok(
+                        run("bash", [path.join(ROOT, "scripts/kube-apiserver.sh"), "up"]),
+                        "kube-apiserver up",
+                    ),
+                    ["restart the API server (scripts/kube-apiserver.sh up)"]
+                ),
+            },
+        ),
+    );
+    const sharedCache = path.join(stack.work, "cache-concurrent");
+    outcomes.push(
+        await fault(
+            "concurrent-train",
+            async () => {
+                const train = () =>
+                    new Promise<{ status: number | null; output: string }>((resolve) => {
+                        const c = spawn(
+                            "npx",
+                            ["tsx", "model/training/trainCli.ts", "--cache-dir", sharedCache],
+                            { cwd: ROOT },
+                        );
+                        let output = "";
+                        c.stdout.on("data", (d) => (output += d));
+                        c.stderr.on("data", (d) => (output += d));
+                        c.on("close", (status) => resolve({ status, output }));
+                    });
+                const both = await Promise.all([train(), train()]);
+                const trained = both.filter((r) => /trained in /.test(r.output)).length;
+                const landed = both.every((r) => r.status === 0)
+                    ? `two trainings of one key at once (${trained} trained)`
+                    : undefined;
+                return {
+                    landed,
+                    status: both.find((r) => r.status !== 0)?.status ?? 0,
+                    output: both.map((r) => r.output).join("\n"),
+                };
+            },
+            { cacheDirs: [sharedCache], config: { cacheDir: sharedCache } },
+        ),
+    );
+    const full = path.join(stack.work, "cache-full");
+    fs.mkdirSync(full);
+    // 256 KiB: less than the 407 KB of weights alone.
+    ok(run("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", full]), "mount tmpfs");
+    const roomy = path.join(stack.work, "cache-roomy");
+    try {
+        outcomes.push(
+            await fault(
+                "full-cache-disk",
+                async (name) => {
+                    const r = await upWith(name);
+                    const named =
+                        /could not be cached in .*cache-full .*no space left on device/.test(
+                            r.output,
+                        );
+                    return {
+                        landed: r.status !== 0 && named ? "ENOSPC on the cache's tmpfs" : undefined,
+                        status: r.status,
+                        output: r.output,
+                    };
+                },
+                {
+                    config: { cacheDir: full },
+                    cacheDirs: [full, roomy],
+                    afterInjection: () => {
+                        const left = fs.readdirSync(full);
+                        if (left.length > 0)
+                            throw new Error(`the full cache holds ${left.join(", ")}`);
+                        ok(
+                            stack.pulumi([
+                                "config",
+                                "set",
+                                "-s",
+                                "full-cache-disk",
+                                "tfk8s:cacheDir",
+                                roomy,
+                            ]),
+                            "config set",
+                        );
+                        return ["pulumi config set cacheDir <a directory with room>"];
+                    },
+                },
+            ),
+        );
+    } finally {
+        run("umount", [full]);
+    }
+
+    const injected = outcomes.filter((o) => o.injected).length;
+    const converged = outcomes.filter((o) => o.injected && o.converged).length;
+    fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+    fs.writeFileSync(RESULTS, `${JSON.stringify({ baseline, faults: outcomes }, null, 2)}\n`);
+    console.log(
+        `faults: ${injected} injected, ${converged} converged (of ${outcomes.length}); results in ${RESULTS}`,
+    );
+    if (injected !== outcomes.length || converged !== outcomes.length) process.exitCode = 1;
+}
+
+main()
+    .catch((err: Error) => {
+        console.error(err);
+        process.exitCode = 1;
+    })
+    .finally(() => {
+        fs.rmSync(phaseDir, { recursive: true, force: true });
+        stack.cleanUp();
+    });
