@@ -24,7 +24,7 @@ import { CONFIG_KEYS, ConfigKey } from "./configKeys";
 import { MODEL_NAME_EXPECTED, MODEL_NAME_PATTERN } from "./model/savedmodel/contract";
 import { ModelSource } from "./model/sources/resolve";
 import { parseBackendName } from "./model/training/backend";
-import { parseTrainerName } from "./model/training/train";
+import { parseTrainerName } from "./model/training/trainers";
 
 /**
  * The validated configuration of one stack, in slices shaped like what each part takes: the

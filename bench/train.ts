@@ -16,12 +16,8 @@ import * as os from "os";
 import * as path from "path";
 import { defaultMnistDir } from "../model/training/data";
 import { DEFAULT_MODEL_OPTIONS } from "../model/training/model";
-import {
-    DEFAULT_TRAIN_OPTIONS,
-    TrainerName,
-    parseTrainerName,
-    trainModel,
-} from "../model/training/train";
+import { DEFAULT_TRAIN_OPTIONS, trainModel } from "../model/training/train";
+import { TrainerName, parseTrainerName } from "../model/training/trainers";
 import { venvPython } from "../test/support/venv";
 
 interface Row {

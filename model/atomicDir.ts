@@ -52,7 +52,7 @@ export async function writeDirAtomically<T>(
 }
 
 /** Whether process `pid` is alive (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
     try {
         process.kill(pid, 0);
         return true;
@@ -71,7 +71,7 @@ async function removeDeadWritersTemps(parent: string, base: string): Promise<voi
     const target = path.join(parent, base);
     for (const name of await fs.promises.readdir(parent)) {
         const m = /^(\d+)-[A-Za-z0-9]+(\.old)?$/.exec(name.slice(prefix.length));
-        if (!name.startsWith(prefix) || m === null || alive(Number(m[1]))) continue;
+        if (!name.startsWith(prefix) || m === null || processAlive(Number(m[1]))) continue;
         const leftover = path.join(parent, name);
         if (m[2] !== undefined && !fs.existsSync(target)) {
             await fs.promises.rename(leftover, target);

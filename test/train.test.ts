@@ -1,16 +1,12 @@
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { commitEntry, lookupEntry } from "../model/training/cache";
-import {
-    TrainOptions,
-    chooseTrainer,
-    parseTrainerName,
-    trainModel,
-    trainingKey,
-} from "../model/training/train";
+import { commitEntry, lookupEntry, withEntryLock } from "../model/training/cache";
+import { TrainOptions, trainModel, trainingKey } from "../model/training/train";
+import { chooseTrainer, parseTrainerName } from "../model/training/trainers";
 import { USAGE, parseArguments } from "../model/training/trainCli";
 
 function tempDir(): string {
@@ -204,6 +200,57 @@ describe("artifact cache", () => {
         });
         assert.strictEqual(lookupEntry(dir, "k2"), entry);
         assert.strictEqual(fs.readFileSync(path.join(entry, "done.txt"), "utf8"), "ok");
+    });
+});
+
+describe("entry lock", () => {
+    it("lets one run produce an entry while another waits for it, then frees the lock", async () => {
+        const dir = tempDir();
+        const events: string[] = [];
+        const waits: number[] = [];
+        const first = withEntryLock(
+            dir,
+            "k",
+            () => events.push("first waited"),
+            async () => {
+                events.push("first in");
+                await new Promise((r) => setTimeout(r, 700));
+                events.push("first out");
+            },
+        );
+        await new Promise((r) => setTimeout(r, 50));
+        const second = withEntryLock(
+            dir,
+            "k",
+            (holder) => waits.push(holder),
+            async () => {
+                events.push("second in");
+            },
+        );
+        await Promise.all([first, second]);
+        assert.deepStrictEqual(events, ["first in", "first out", "second in"]);
+        assert.deepStrictEqual(waits, [process.pid], "the waiter is told the holder once");
+        assert.deepStrictEqual(fs.readdirSync(dir), [], "the lock file was left behind");
+    });
+
+    it("takes over the lock of a holder that died, and frees it when the work fails", async () => {
+        const dir = tempDir();
+        const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
+        fs.writeFileSync(path.join(dir, ".lock-k"), `${dead}\n`);
+        const waited: number[] = [];
+        await assert.rejects(
+            withEntryLock(
+                dir,
+                "k",
+                (h) => waited.push(h),
+                async () => {
+                    throw new Error("training failed");
+                },
+            ),
+            /training failed/,
+        );
+        assert.deepStrictEqual(waited, [], "waited for a dead holder");
+        assert.deepStrictEqual(fs.readdirSync(dir), []);
     });
 });
 

@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { writeDirAtomically } from "../atomicDir";
+import { processAlive, writeDirAtomically } from "../atomicDir";
 
 /** Default cache location, relative to the working directory (git-ignored). */
 export const DEFAULT_CACHE_DIR = ".model-cache";
@@ -51,4 +51,54 @@ export async function commitEntry<T>(
     const dir = path.join(cacheDir, key);
     const value = await writeDirAtomically(dir, "keep", produce);
     return { dir, value };
+}
+
+/** Longest a run waits for another one producing the same entry. */
+const LOCK_WAIT_MS = 2 * 60 * 60 * 1000;
+const LOCK_POLL_MS = 500;
+
+/**
+ * Runs `fn` holding the lock of entry `key`, so two runs that would produce the same entry do it
+ * once: the second waits (telling `onWait` the holder's pid, once) and then finds the entry. A
+ * lock whose holder died (a SIGKILL leaves it) is taken over. The lock is the file `.lock-<key>`
+ * in the cache directory, holding the holder's pid, and is removed when `fn` settles.
+ */
+export async function withEntryLock<T>(
+    cacheDir: string,
+    key: string,
+    onWait: (holder: number) => void,
+    fn: () => Promise<T>,
+): Promise<T> {
+    await fs.promises.mkdir(cacheDir, { recursive: true });
+    const lock = path.join(cacheDir, `.lock-${key}`);
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    let told = false;
+    for (;;) {
+        try {
+            await fs.promises.writeFile(lock, `${process.pid}\n`, { flag: "wx" });
+            break;
+        } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        }
+        const text = await fs.promises.readFile(lock, "utf8").catch(() => "");
+        const holder = Number(text.trim());
+        const known = text.trim() !== "" && Number.isInteger(holder) && holder > 0;
+        // No pid yet: the holder is writing it, unless it died doing so long ago.
+        const age = Date.now() - ((await fs.promises.stat(lock).catch(() => null))?.mtimeMs ?? 0);
+        if ((known && !processAlive(holder)) || (!known && age > 10_000)) {
+            await fs.promises.rm(lock, { force: true });
+        } else if (known) {
+            if (!told) onWait(holder);
+            told = true;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`gave up after ${LOCK_WAIT_MS / 60000} minutes waiting for ${lock}`);
+        }
+        await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+    }
+    try {
+        return await fn();
+    } finally {
+        await fs.promises.rm(lock, { force: true });
+    }
 }

@@ -6,13 +6,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { checkOption, parseChoice } from "../../errors";
+import { checkOption } from "../../errors";
 import { BackendName, initBackend } from "./backend";
 import { MODEL_JSON, loadLayersModel, saveLayersModel } from "./artifact";
-import { DEFAULT_CACHE_DIR, cacheKey, commitEntry, lookupEntry } from "./cache";
+import { DEFAULT_CACHE_DIR, cacheKey, commitEntry, lookupEntry, withEntryLock } from "./cache";
 import { MnistData, loadMnist, takeSplit, toTensors } from "./data";
-import { DEFAULT_STEPS_PER_RUN, fitWithGraph } from "./graphTrainer";
+import { fitWithGraph } from "./graphTrainer";
 import { fitWithLayers } from "./layersTrainer";
+import { TrainerChoice, TrainerName, chooseTrainer } from "./trainers";
 import { EpochProgress, formatSeconds } from "./progress";
 import { DEFAULT_MODEL_OPTIONS, createModel, oneHotLabels } from "./model";
 import type { Hyperparameters } from "./graphTrainer";
@@ -107,58 +108,6 @@ const ARCHITECTURE = "Flatten(28x28) > Dense(128, relu) > Dropout(0.2) > Dense(1
  * a reformat or a comment leaves it, and the cache, alone.
  */
 export const TRAINING_RECIPE = { version: 2 } as const;
-
-/** The trainers: `graph` runs whole Adam steps in a TensorFlow session, `layers` tfjs' `fit`. */
-export const TRAINERS = ["graph", "layers"] as const;
-/** One of `TRAINERS`. */
-export type TrainerName = (typeof TRAINERS)[number];
-/** Environment variable that forces a trainer (`graph` or `layers`). */
-export const TRAINER_ENV = "TFK8S_TRAINER";
-
-/** Parses a trainer name from config, a flag or the environment; `auto` and empty mean "choose". */
-export function parseTrainerName(
-    value: string | undefined,
-    field: string,
-): TrainerName | undefined {
-    return parseChoice(value, field, TRAINERS);
-}
-
-/** Which trainer runs and how: the graph trainer's steps per session run. */
-export interface TrainerChoice {
-    readonly name: TrainerName;
-    /** Steps per session run, for the graph trainer. */
-    readonly stepsPerRun?: number;
-    /** Why this trainer, for the log. */
-    readonly reason: string;
-}
-
-/**
- * The graph trainer wherever the TensorFlow backend runs, else the layers trainer; a forced
- * trainer (argument, else `TFK8S_TRAINER`) that cannot run is an error rather than a fallback.
- */
-export function chooseTrainer(
-    backend: BackendName,
-    forced?: TrainerName,
-    stepsPerRun = DEFAULT_STEPS_PER_RUN,
-): TrainerChoice {
-    const wanted = forced ?? parseTrainerName(process.env[TRAINER_ENV], TRAINER_ENV);
-    if (wanted === "layers") {
-        return { name: "layers", reason: "requested" };
-    }
-    if (backend === "tensorflow") {
-        return {
-            name: "graph",
-            stepsPerRun,
-            reason: wanted === "graph" ? "requested" : "first choice on the tensorflow backend",
-        };
-    }
-    if (wanted === "graph") {
-        throw new Error(
-            `trainer "graph" needs the tensorflow backend (tfjs-node); the ${backend} backend is running`,
-        );
-    }
-    return { name: "layers", reason: `the ${backend} backend has no TensorFlow session` };
-}
 
 /**
  * The cache key of a training run: everything that decides its weights. The trainer and the
@@ -292,8 +241,7 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
     const trainer = chooseTrainer(backend.name, options.trainer, options.stepsPerRun);
     const key = trainingKey(trainer, backend.name, hyperparameters, data.sha256);
 
-    const cached = lookupEntry(cacheDir, key);
-    if (cached !== undefined) {
+    const fromCache = async (cached: string): Promise<TrainResult> => {
         const metadata = JSON.parse(
             fs.readFileSync(path.join(cached, METADATA_JSON), "utf8"),
         ) as TrainingMetadata;
@@ -301,103 +249,120 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
         const model = await loadLayersModel(path.join(cached, MODEL_JSON));
         summary(metadata, true, cached).forEach((l) => log(l));
         return { model, metadata, dir: cached, fromCache: true };
-    }
-
-    log(
-        `trainer: ${trainer.name}` +
-            (trainer.stepsPerRun === undefined
-                ? ""
-                : ` (${trainer.stepsPerRun} steps per session run)`) +
-            ` (${trainer.reason})`,
-    );
-    log(
-        `training ${epochs} epoch(s) on ${train.count} images (batch ${batchSize}, seed ${seed}, lr ${learningRate})`,
-    );
-    const started = Date.now();
-    const model = createModel({ seed, learningRate });
-    const progress = new EpochProgress(
-        epochs,
-        Math.ceil(train.count / batchSize),
-        log,
-        options.progressBar ?? process.stdout.isTTY === true,
-    );
-    const history =
-        trainer.name === "graph"
-            ? await fitWithGraph(model, train, {
-                  ...hyperparameters,
-                  stepsPerRun: trainer.stepsPerRun,
-                  progress,
-                  test: data.test,
-              })
-            : await fitWithLayers(model, train, {
-                  epochs,
-                  batchSize,
-                  seed,
-                  progress,
-                  test: data.test,
-              });
-    const trainingSeconds = (Date.now() - started) / 1000;
-    const result = evaluate(model, data);
-    checkQualityGate(result.accuracy, minAccuracy);
-
-    const metadata: TrainingMetadata = {
-        key,
-        architecture: ARCHITECTURE,
-        parameterCount: model.countParams(),
-        hyperparameters,
-        data: { sha256: data.sha256, trainExamples: train.count, testExamples: data.test.count },
-        testAccuracy: result.accuracy,
-        testLoss: result.loss,
-        history: {
-            loss: history.loss,
-            accuracy: history.acc,
-            testLoss: history.testLoss,
-            testAccuracy: history.testAcc,
-        },
-        backend: backend.name,
-        trainer: { name: trainer.name, stepsPerRun: trainer.stepsPerRun },
-        libraries: { "@tensorflow/tfjs": tf.version.tfjs, node: process.version },
-        trainingSeconds,
     };
-    const { dir } = await commitEntry(cacheDir, key, async (temp) => {
-        // (A failure here leaves no entry: see commitEntry. The catch below names the cache.)
-        await saveLayersModel(model, temp);
-        fs.writeFileSync(path.join(temp, METADATA_JSON), `${JSON.stringify(metadata, null, 2)}\n`);
-        const report = renderReport({
-            title: `MNIST classifier ${key}`,
-            history: metadata.history,
+    const cached = lookupEntry(cacheDir, key);
+    if (cached !== undefined) return fromCache(cached);
+
+    const waiting = (holder: number) =>
+        log(`waiting for process ${holder}, which is training the same model (cache key ${key})`);
+    return withEntryLock(cacheDir, key, waiting, async () => {
+        // Another run may have trained this model while this one waited.
+        const trainedMeanwhile = lookupEntry(cacheDir, key);
+        if (trainedMeanwhile !== undefined) return fromCache(trainedMeanwhile);
+
+        log(
+            `trainer: ${trainer.name}` +
+                (trainer.stepsPerRun === undefined
+                    ? ""
+                    : ` (${trainer.stepsPerRun} steps per session run)`) +
+                ` (${trainer.reason})`,
+        );
+        log(
+            `training ${epochs} epoch(s) on ${train.count} images (batch ${batchSize}, seed ${seed}, lr ${learningRate})`,
+        );
+        const started = Date.now();
+        const model = createModel({ seed, learningRate });
+        const progress = new EpochProgress(
+            epochs,
+            Math.ceil(train.count / batchSize),
+            log,
+            options.progressBar ?? process.stdout.isTTY === true,
+        );
+        const history =
+            trainer.name === "graph"
+                ? await fitWithGraph(model, train, {
+                      ...hyperparameters,
+                      stepsPerRun: trainer.stepsPerRun,
+                      progress,
+                      test: data.test,
+                  })
+                : await fitWithLayers(model, train, {
+                      epochs,
+                      batchSize,
+                      seed,
+                      progress,
+                      test: data.test,
+                  });
+        const trainingSeconds = (Date.now() - started) / 1000;
+        const result = evaluate(model, data);
+        checkQualityGate(result.accuracy, minAccuracy);
+
+        const metadata: TrainingMetadata = {
+            key,
+            architecture: ARCHITECTURE,
+            parameterCount: model.countParams(),
+            hyperparameters,
+            data: {
+                sha256: data.sha256,
+                trainExamples: train.count,
+                testExamples: data.test.count,
+            },
             testAccuracy: result.accuracy,
             testLoss: result.loss,
-            details: {
-                trainer:
-                    trainer.stepsPerRun === undefined
-                        ? trainer.name
-                        : `${trainer.name}, ${trainer.stepsPerRun} steps per session run`,
-                backend: backend.name,
-                "training time": `${formatSeconds(trainingSeconds)} (${formatSeconds(trainingSeconds / epochs)} per epoch)`,
-                ...Object.fromEntries(
-                    Object.entries(hyperparameters).map(([k, v]) => [k, String(v)]),
-                ),
-                "data SHA-256": data.sha256,
+            history: {
+                loss: history.loss,
+                accuracy: history.acc,
+                testLoss: history.testLoss,
+                testAccuracy: history.testAcc,
             },
-            confusion: confusionMatrix(data.test.labels, result.predicted),
-            misclassified: misclassifiedDigits(
-                data.test.images,
-                data.test.labels,
-                result.predicted,
-                MISCLASSIFIED_SHOWN,
-            ),
+            backend: backend.name,
+            trainer: { name: trainer.name, stepsPerRun: trainer.stepsPerRun },
+            libraries: { "@tensorflow/tfjs": tf.version.tfjs, node: process.version },
+            trainingSeconds,
+        };
+        const { dir } = await commitEntry(cacheDir, key, async (temp) => {
+            // (A failure here leaves no entry: see commitEntry. The catch below names the cache.)
+            await saveLayersModel(model, temp);
+            fs.writeFileSync(
+                path.join(temp, METADATA_JSON),
+                `${JSON.stringify(metadata, null, 2)}\n`,
+            );
+            const report = renderReport({
+                title: `MNIST classifier ${key}`,
+                history: metadata.history,
+                testAccuracy: result.accuracy,
+                testLoss: result.loss,
+                details: {
+                    trainer:
+                        trainer.stepsPerRun === undefined
+                            ? trainer.name
+                            : `${trainer.name}, ${trainer.stepsPerRun} steps per session run`,
+                    backend: backend.name,
+                    "training time": `${formatSeconds(trainingSeconds)} (${formatSeconds(trainingSeconds / epochs)} per epoch)`,
+                    ...Object.fromEntries(
+                        Object.entries(hyperparameters).map(([k, v]) => [k, String(v)]),
+                    ),
+                    "data SHA-256": data.sha256,
+                },
+                confusion: confusionMatrix(data.test.labels, result.predicted),
+                misclassified: misclassifiedDigits(
+                    data.test.images,
+                    data.test.labels,
+                    result.predicted,
+                    MISCLASSIFIED_SHOWN,
+                ),
+            });
+            fs.writeFileSync(path.join(temp, REPORT_HTML), report);
+        }).catch((err: NodeJS.ErrnoException) => {
+            const advice =
+                err.code === "ENOSPC"
+                    ? `free space there, or set cacheDir to a directory with room (about ${cacheEntryMegabytes(model)} MB per model), and run again`
+                    : "fix the cache directory, or set cacheDir to another one, and run again";
+            throw new Error(
+                `the trained model could not be cached in ${cacheDir} (${err.message}); nothing was written there. To deploy it, ${advice}`,
+            );
         });
-        fs.writeFileSync(path.join(temp, REPORT_HTML), report);
-    }).catch((err: NodeJS.ErrnoException) => {
-        const advice =
-            err.code === "ENOSPC"
-                ? `free space there, or set cacheDir to a directory with room (about ${cacheEntryMegabytes(model)} MB per model), and run again`
-                : "fix the cache directory, or set cacheDir to another one, and run again";
-        throw new Error(
-            `the trained model could not be cached in ${cacheDir} (${err.message}); nothing was written there. To deploy it, ${advice}`,
-        );
+        summary(metadata, false, dir).forEach((l) => log(l));
+        return { model, metadata, dir, fromCache: false };
     });
-    summary(metadata, false, dir).forEach((l) => log(l));
-    return { model, metadata, dir, fromCache: false };
 }

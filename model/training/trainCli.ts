@@ -2,7 +2,8 @@
 import * as fs from "fs";
 import { parseArgs } from "util";
 import { parseBackendName } from "./backend";
-import { TrainOptions, parseTrainerName, trainModel } from "./train";
+import { TrainOptions, trainModel } from "./train";
+import { parseTrainerName } from "./trainers";
 
 /** What `npm run train -- --help` prints. */
 export const USAGE = `usage: npm run train -- [options]

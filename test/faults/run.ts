@@ -188,8 +188,10 @@ function cacheProblems(cacheDir: string): string[] {
     const problems: string[] = [];
     for (const entry of fs.readdirSync(cacheDir)) {
         const dir = path.join(cacheDir, entry);
-        if (entry.startsWith(TEMP_PREFIX)) {
-            problems.push(`temporary left in the cache: ${dir}`);
+        if (entry.startsWith(TEMP_PREFIX) || entry.startsWith(".lock-")) {
+            problems.push(
+                `${entry.startsWith(".lock-") ? "lock" : "temporary"} left in the cache: ${dir}`,
+            );
             continue;
         }
         const files = ["metadata.json", "model.json", "weights.bin", "report.html"];
@@ -235,7 +237,7 @@ async function fault(
     name: string,
     inject: (
         stackName: string,
-    ) => Promise<{ landed?: string; status: number | null; output: string }>,
+    ) => Promise<{ landed?: string; status: number | null; output: string; problems?: string[] }>,
     opts: {
         cacheDirs?: string[];
         config?: Record<string, string>;
@@ -258,6 +260,7 @@ async function fault(
         problems: [],
         seconds: 0,
     };
+    outcome.problems.push(...(first.problems ?? []));
     outcome.recovery.push(...(opts.afterInjection?.() ?? []));
     const up = await upRecovering(name);
     outcome.recovery.push(...up.steps);
@@ -433,10 +436,18 @@ async function main(): Promise<void> {
                 const landed = both.every((r) => r.status === 0)
                     ? `two trainings of one key at once (${trained} trained)`
                     : undefined;
+                // One trains; the other waits for it and takes the entry from the cache.
+                const waited = both.filter((r) => /waiting for process \d+/.test(r.output)).length;
                 return {
                     landed,
                     status: both.find((r) => r.status !== 0)?.status ?? 0,
                     output: both.map((r) => r.output).join("\n"),
+                    problems:
+                        trained === 1 && waited === 1
+                            ? []
+                            : [
+                                  `${trained} of the two runs trained and ${waited} waited; expected one each`,
+                              ],
                 };
             },
             { cacheDirs: [sharedCache], config: { cacheDir: sharedCache } },
