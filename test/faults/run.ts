@@ -298,6 +298,29 @@ function killWhen(when: (output: string) => string | undefined) {
     };
 }
 
+/** The first `up`, with a server we started killed once `when` holds; it must then fail. */
+function stopServerWhen(when: (output: string) => boolean, pidFile: string, landed: string) {
+    return async (name: string) => {
+        let stopped = false;
+        const r = await upWith(name, (output) => {
+            if (!when(output)) return false;
+            killByPidFile(pidFile);
+            stopped = true;
+            return true;
+        });
+        const failed = stopped && r.status !== 0;
+        return { landed: failed ? landed : undefined, status: r.status, output: r.output };
+    };
+}
+
+/** The recovery step after a server went away: start it again with its script. */
+function restart(script: string[], step: string): () => string[] {
+    return () => {
+        ok(run("bash", [path.join(ROOT, script[0]), ...script.slice(1)]), step);
+        return [`${step} (${script.join(" ")})`];
+    };
+}
+
 const phaseStarted = (phase: string) => fs.existsSync(path.join(phaseDir, phase));
 
 async function main(): Promise<void> {
@@ -364,52 +387,26 @@ async function main(): Promise<void> {
     outcomes.push(
         await fault(
             "registry-stopped",
-            async (name) => {
-                let landed: string | undefined;
-                const r = await upWith(name, () => {
-                    if (!phaseStarted("push")) return false;
-                    killByPidFile(path.join(DOCKER_STATE, "registry.pid"));
-                    landed = "registry killed during the push";
-                    return true;
-                });
-                return {
-                    landed: r.status !== 0 ? landed : undefined,
-                    status: r.status,
-                    output: r.output,
-                };
-            },
-            {
-                afterInjection: () => (
-                    ok(run("bash", [path.join(ROOT, "scripts/docker-up.sh")]), "docker-up"),
-                    ["restart the registry (scripts/docker-up.sh)"]
-                ),
-            },
+            stopServerWhen(
+                () => phaseStarted("push"),
+                path.join(DOCKER_STATE, "registry.pid"),
+                "registry killed during the push",
+            ),
+            { afterInjection: restart(["scripts/docker-up.sh"], "restart the registry") },
         ),
     );
     outcomes.push(
         await fault(
             "apiserver-stopped",
-            async (name) => {
-                let landed: string | undefined;
-                const r = await upWith(name, (out) => {
-                    if (!/kubernetes:core\/v1:Namespace .*creating/.test(out)) return false;
-                    killByPidFile(path.join(KUBE_STATE, "kube-apiserver.pid"));
-                    landed = "kube-apiserver killed while the namespace was being created";
-                    return true;
-                });
-                return {
-                    landed: r.status !== 0 ? landed : undefined,
-                    status: r.status,
-                    output: r.output,
-                };
-            },
+            stopServerWhen(
+                (out) => /kubernetes:core\/v1:Namespace .*creating/.test(out),
+                path.join(KUBE_STATE, "kube-apiserver.pid"),
+                "kube-apiserver killed while the namespace was being created",
+            ),
             {
-                afterInjection: () => (
-                    ok(
-                        run("bash", [path.join(ROOT, "scripts/kube-apiserver.sh"), "up"]),
-                        "kube-apiserver up",
-                    ),
-                    ["restart the API server (scripts/kube-apiserver.sh up)"]
+                afterInjection: restart(
+                    ["scripts/kube-apiserver.sh", "up"],
+                    "restart the API server",
                 ),
             },
         ),
