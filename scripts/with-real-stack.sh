@@ -17,7 +17,11 @@ bash scripts/install-pulumi.sh
 # shellcheck source=/dev/null
 source "$tools/env.sh"
 
-trap 'bash scripts/docker-down.sh; bash scripts/kube-apiserver.sh down' EXIT
+# The cluster starts empty and is purged at the end: objects an earlier run left (a node port,
+# a namespace) would otherwise change what the tests see. Within a run its state is kept, so the
+# fault suite can restart the API server.
+KUBE_PURGE=1 bash scripts/kube-apiserver.sh down
+trap 'bash scripts/docker-down.sh; KUBE_PURGE=1 bash scripts/kube-apiserver.sh down' EXIT
 bash scripts/docker-up.sh
 # shellcheck source=/dev/null
 source "$docker_state/env.sh"

@@ -498,6 +498,9 @@ async function main(): Promise<void> {
         run("umount", [full]);
     }
 
+    // The baseline goes too: the API server outlives this run's state directory.
+    ok(stack.pulumi(["destroy", "-s", "baseline", "--yes", "--skip-preview"]), "destroy baseline");
+
     const injected = outcomes.filter((o) => o.injected).length;
     const converged = outcomes.filter((o) => o.injected && o.converged).length;
     fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
