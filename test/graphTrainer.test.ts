@@ -218,12 +218,18 @@ describe("graph trainer", function () {
             progress: new Recorder(epochs, 125, () => undefined, false),
         });
         model.dispose();
-        // Epoch 1 warms the session up; after that each epoch must not add what it allocates
-        // (about 8 MB of batches per epoch here).
+        // Epoch 1 warms the session up; after that an epoch must not keep what it allocates
+        // (about 8 MB of batches per epoch here). A leak grows RSS at every epoch, while the
+        // allocator may step up once (one run here: 678, 678, 688, 688, 688, 690 MB): so the
+        // median growth per epoch must stay near zero.
+        const steps = rss.slice(2).map((r, i) => (r - rss[i + 1]) / 2 ** 20);
+        const median = [...steps].sort((a, b) => a - b)[Math.floor(steps.length / 2)];
+        const trace = rss.map((r) => (r / 2 ** 20).toFixed(0)).join(", ");
+        assert.ok(median < 2, `RSS grew ${median.toFixed(1)} MB in a median epoch: ${trace} MB`);
         const growth = (rss[epochs - 1] - rss[1]) / 2 ** 20;
         assert.ok(
-            growth < 8,
-            `RSS grew ${growth.toFixed(1)} MB from epoch 2 to ${epochs}: ${rss.map((r) => (r / 2 ** 20).toFixed(0)).join(", ")} MB`,
+            growth < 24,
+            `RSS grew ${growth.toFixed(1)} MB from epoch 2 to ${epochs}: ${trace} MB`,
         );
     });
 });
