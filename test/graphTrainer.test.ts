@@ -219,17 +219,17 @@ describe("graph trainer", function () {
         });
         model.dispose();
         // Epoch 1 warms the session up; after that an epoch must not keep what it allocates
-        // (about 8 MB of batches per epoch here). A leak grows RSS at every epoch, while the
-        // allocator may step up once (one run here: 678, 678, 688, 688, 688, 690 MB): so the
-        // median growth per epoch must stay near zero.
-        const steps = rss.slice(2).map((r, i) => (r - rss[i + 1]) / 2 ** 20);
-        const median = [...steps].sort((a, b) => a - b)[Math.floor(steps.length / 2)];
+        // (about 8 MB of batches per epoch here). RSS is noisy: the allocator steps up or gives
+        // back 10-20 MB at a time (runs here: 678, 678, 688, 688, 688, 690 and 698, 698, 703,
+        // 681, 681, 688 MB). A leak is a trend, so the least-squares slope over epochs 2 to 6
+        // must stay under half an epoch's batches; a leaked batch per step gave 14 MB/epoch.
+        const ys = rss.slice(1).map((r) => r / 2 ** 20);
+        const meanX = (ys.length - 1) / 2;
+        const meanY = ys.reduce((a, b) => a + b, 0) / ys.length;
+        const slope =
+            ys.reduce((acc, y, x) => acc + (x - meanX) * (y - meanY), 0) /
+            ys.reduce((acc, _y, x) => acc + (x - meanX) ** 2, 0);
         const trace = rss.map((r) => (r / 2 ** 20).toFixed(0)).join(", ");
-        assert.ok(median < 2, `RSS grew ${median.toFixed(1)} MB in a median epoch: ${trace} MB`);
-        const growth = (rss[epochs - 1] - rss[1]) / 2 ** 20;
-        assert.ok(
-            growth < 24,
-            `RSS grew ${growth.toFixed(1)} MB from epoch 2 to ${epochs}: ${trace} MB`,
-        );
+        assert.ok(slope < 4, `RSS grows ${slope.toFixed(1)} MB per epoch: ${trace} MB`);
     });
 });
