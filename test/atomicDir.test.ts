@@ -1,16 +1,9 @@
 import * as assert from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { TEMP_PREFIX, writeDirAtomically } from "../model/atomicDir";
-
-/** The pid of a process that has exited, as a writer killed earlier leaves it. */
-function deadPid(): number {
-    const r = spawnSync(process.execPath, ["-e", "0"]);
-    assert.strictEqual(r.status, 0);
-    return r.pid as number;
-}
+import { deadPid } from "./support/processes";
 
 describe("writeDirAtomically", () => {
     let parent: string;

@@ -1,5 +1,4 @@
 import * as assert from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -8,6 +7,7 @@ import { commitEntry, lookupEntry, withEntryLock } from "../model/training/cache
 import { TrainOptions, trainModel, trainingKey } from "../model/training/train";
 import { chooseTrainer, parseTrainerName } from "../model/training/trainers";
 import { USAGE, parseArguments } from "../model/training/trainCli";
+import { deadPid } from "./support/processes";
 
 function tempDir(): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-cache-"));
@@ -235,8 +235,7 @@ describe("entry lock", () => {
 
     it("takes over the lock of a holder that died, and frees it when the work fails", async () => {
         const dir = tempDir();
-        const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
-        fs.writeFileSync(path.join(dir, ".lock-k"), `${dead}\n`);
+        fs.writeFileSync(path.join(dir, ".lock-k"), `${deadPid()}\n`);
         const waited: number[] = [];
         await assert.rejects(
             withEntryLock(

@@ -24,6 +24,7 @@ import * as os from "os";
 import * as path from "path";
 import type * as provider from "@pulumi/pulumi/provider";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { stableJson } from "../../model/training/cache";
 import { contextDigest } from "./dockerContextDigest";
 
 export const IMAGE_TYPE = "docker:index/image:Image";
@@ -202,18 +203,6 @@ export function checkImage(news: Record<string, any>): Record<string, any> {
     };
 }
 
-/** A stable text of a value, keys sorted, for comparing inputs. */
-function canonical(value: unknown): string {
-    if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-    if (value !== null && typeof value === "object") {
-        const entries = Object.entries(value as Record<string, unknown>)
-            .filter(([, v]) => v !== undefined)
-            .sort(([a], [b]) => (a < b ? -1 : 1));
-        return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-    }
-    return JSON.stringify(value);
-}
-
 /**
  * Diff: the top-level inputs that changed between the stored checked inputs and the new ones.
  * Of `registry` only the server counts ("does not cause image rebuild when changed", the schema
@@ -231,7 +220,7 @@ export function changedInputs(olds: Record<string, any>, news: Record<string, an
         ) {
             return before.registry?.server !== after.registry?.server;
         }
-        return canonical(before[key]) !== canonical(after[key]);
+        return stableJson(before[key]) !== stableJson(after[key]);
     });
 }
 

@@ -54,19 +54,16 @@ async function upWith(
     watch?: (output: string, child: ChildProcess) => boolean,
 ): Promise<{ status: number | null; output: string }> {
     for (const f of fs.readdirSync(phaseDir)) fs.rmSync(path.join(phaseDir, f));
-    const child = stack.spawnPulumi(["up", "-s", name, "--yes", "--skip-preview"]);
-    let output = "";
-    child.stdout?.on("data", (d) => (output += d));
-    child.stderr?.on("data", (d) => (output += d));
+    const up = stack.spawnPulumi(["up", "-s", name, "--yes", "--skip-preview"]);
     let acted = false;
     const timer = setInterval(() => {
-        if (!acted && watch !== undefined) acted = watch(output, child);
+        if (!acted && watch !== undefined) acted = watch(up.output(), up.child);
     }, 10);
-    const deadline = setTimeout(() => killGroup(child), UP_TIMEOUT_MS);
-    const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    const deadline = setTimeout(() => killGroup(up.child), UP_TIMEOUT_MS);
+    const status = await up.done;
     clearInterval(timer);
     clearTimeout(deadline);
-    return { status, output };
+    return { status, output: up.output() };
 }
 
 /** SIGKILL to the CLI and everything it started (plugins, language host, program). */

@@ -172,9 +172,14 @@ export class RealStack {
 
     /**
      * Starts `pulumi <args>` in a process group of its own, so a fault can kill the CLI with
-     * every plugin and program it started; the transcript gets its output once it exits.
+     * every plugin and program it started. `output()` is what it printed so far; `done` gives
+     * the exit status, and the transcript gets the output then.
      */
-    spawnPulumi(args: string[]): ChildProcess {
+    spawnPulumi(args: string[]): {
+        child: ChildProcess;
+        output: () => string;
+        done: Promise<number | null>;
+    } {
         const child = spawn("pulumi", ["--non-interactive", ...args], {
             cwd: this.project,
             env: this.pulumiEnv,
@@ -184,8 +189,13 @@ export class RealStack {
         let output = "";
         child.stdout?.on("data", (d) => (output += d));
         child.stderr?.on("data", (d) => (output += d));
-        child.on("close", () => this.transcript.push(output));
-        return child;
+        const done = new Promise<number | null>((resolve) =>
+            child.on("close", (status) => {
+                this.transcript.push(output);
+                resolve(status);
+            }),
+        );
+        return { child, output: () => output, done };
     }
 
     /** `--policy-pack` flags with the pack config of `rules`. */
