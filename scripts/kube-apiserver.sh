@@ -22,6 +22,11 @@ STATE=${TFK8S_KUBE_STATE:-$TOOLS/kube-state}
 PORT=${KUBE_APISERVER_PORT:-6443}
 ETCD_PORT=${KUBE_ETCD_PORT:-2379}
 APISERVER=$BIN/kube-apiserver KCM=$BIN/kube-controller-manager
+# API server alone: only the garbage collector and namespace cleanup (see above). With a node
+# (scripts/local-cluster.sh) it asks for the controllers a Deployment rollout needs, and the scheduler.
+CONTROLLERS=${KUBE_CONTROLLERS:-garbagecollector,namespace}
+# Built together from one wrapper module: the node (scripts/kube-node.sh) runs the last three.
+COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
 log() { echo "kube-apiserver.sh: $*" >&2; }
@@ -34,26 +39,31 @@ current() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "Kubernetes v$K8S
 # outside the main module. So a wrapper module redirects each one to its
 # published tag (kubernetes v1.X.Y <-> staging v0.X.Y), read from that go.mod.
 build() {
-  local src=$TOOLS/src/kube-apiserver-v$K8S_VERSION mod pkg=k8s.io/component-base/version t0=$SECONDS c
-  current "$APISERVER" && current "$KCM" && return 0   # warm: both versions already match
-  log "building kube-apiserver + kube-controller-manager v$K8S_VERSION (cold: ~4.5 min and ~2.7 GB of Go build cache on 2 cores)"
+  local src=$TOOLS/src/kube-apiserver-v$K8S_VERSION mod pkg=k8s.io/component-base/version t0=$SECONDS c stale=0
+  for c in $COMMANDS; do current "$BIN/$c" || stale=1; done
+  [ "$stale" = 0 ] && return 0                       # warm: every binary's version already matches
+  log "building $COMMANDS v$K8S_VERSION (cold: ~7 min and ~3.5 GB of Go build cache on 2 cores)"
   mkdir -p "$src" "$BIN"
   printf 'module tfk8s.local/kube-apiserver\n\ngo 1.24.0\n\nrequire k8s.io/kubernetes v%s\n' "$K8S_VERSION" > "$src/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n)\n' > "$src/tools.go"
+  { printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in $COMMANDS; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+    printf ')\n'; } > "$src/tools.go"
   mod=$(cd "$src" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')
   [ -f "$mod" ] || die "k8s.io/kubernetes@v$K8S_VERSION not served by the Go proxy"
   sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$mod" \
     | while read -r m; do echo "replace $m => $m v0.${K8S_VERSION#1.}"; done >> "$src/go.mod"
   (cd "$src" && go mod tidy)
   # Stamp the version: the default "v0.0.0-master" confuses clients (and our --version check).
-  for c in kube-apiserver kube-controller-manager; do
+  for c in $COMMANDS; do
+    current "$BIN/$c" && continue
+    log "building $c"
     (cd "$src" && go build -trimpath -o "$BIN/$c.tmp" -ldflags "-s -w \
         -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*} \
         -X $pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $pkg.gitTreeState=clean \
         -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "k8s.io/kubernetes/cmd/$c")
     mv "$BIN/$c.tmp" "$BIN/$c"                 # atomic: a failed build never leaves a half binary
   done
-  log "built $("$APISERVER" --version) in $((SECONDS - t0))s"
+  log "built $COMMANDS $("$APISERVER" --version) in $((SECONDS - t0))s"
 }
 
 up() {
@@ -116,31 +126,47 @@ contexts:
 current-context: local
 EOF
   chmod 600 "$STATE/kubeconfig"
+  # A running controller manager with another controller set (the API server alone, now asked for
+  # a node, or back) is restarted with the set asked for.
+  if running "$STATE/kube-controller-manager.pid" \
+      && [ "$(cat "$STATE/kube-controller-manager.controllers" 2>/dev/null)" != "$CONTROLLERS" ]; then
+    stop kube-controller-manager
+  fi
   running "$STATE/kube-controller-manager.pid" || {
-    setsid "$KCM" --kubeconfig "$STATE/kubeconfig" --controllers garbagecollector,namespace \
+    setsid "$KCM" --kubeconfig "$STATE/kubeconfig" --controllers "$CONTROLLERS" \
       --leader-elect=false --secure-port 0 > "$STATE/kube-controller-manager.log" 2>&1 < /dev/null &
-    echo $! > "$STATE/kube-controller-manager.pid"; }
+    echo $! > "$STATE/kube-controller-manager.pid"; echo "$CONTROLLERS" > "$STATE/kube-controller-manager.controllers"; }
+  if [ "${KUBE_SCHEDULER:-0}" = 1 ] && ! running "$STATE/kube-scheduler.pid"; then
+    setsid "$BIN/kube-scheduler" --kubeconfig "$STATE/kubeconfig" --leader-elect=false --bind-address 127.0.0.1 \
+      > "$STATE/kube-scheduler.log" 2>&1 < /dev/null &
+    echo $! > "$STATE/kube-scheduler.pid"
+  fi
   log "ready: $("$APISERVER" --version) on https://127.0.0.1:$PORT"
   echo "$STATE/kubeconfig"
 }
 
+# Stops one process by its pid file: TERM, then KILL if it is still there after 15 s.
+stop() {
+  local f=$STATE/$1.pid
+  if running "$f"; then
+    kill "$(cat "$f")"
+    for _ in $(seq 30); do running "$f" || break; sleep 0.5; done
+    running "$f" && kill -9 "$(cat "$f")"   # hung: don't leave it behind
+    log "stopped $1"
+  fi
+  rm -f "$f"
+}
+
 down() {
   local p
-  for p in kube-controller-manager kube-apiserver etcd; do   # clients first, etcd last
-    if running "$STATE/$p.pid"; then
-      kill "$(cat "$STATE/$p.pid")"
-      for _ in $(seq 30); do running "$STATE/$p.pid" || break; sleep 0.5; done
-      running "$STATE/$p.pid" && kill -9 "$(cat "$STATE/$p.pid")"   # hung after 15s: don't leave it behind
-      log "stopped $p"
-    fi
-    rm -f "$STATE/$p.pid"
-  done
+  for p in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$p"; done  # clients first, etcd last
   [ "${KUBE_PURGE:-0}" = 1 ] && rm -rf "$STATE" && log "removed $STATE"
   return 0
 }
 
 case ${1:-} in
+  build) build ;;
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down" >&2; exit 2 ;;
 esac
