@@ -15,6 +15,7 @@ import {
 import { DEFAULT_NODE_PORT, SERVICE_TYPES, nodePortProblem } from "./components/modelService";
 import {
     ImageSettings,
+    RegistryArgs,
     imageReferenceProblem,
     platformProblem,
     registryHostProblem,
@@ -256,7 +257,11 @@ function readNetworkAccess(r: Reader): NetworkAccess | undefined {
     return { fromNamespaces, fromPods };
 }
 
-function readServing(r: Reader, renderDir: string | undefined): StackConfig["serving"] {
+function readServing(
+    r: Reader,
+    image: ImageSettings,
+    renderDir: string | undefined,
+): StackConfig["serving"] {
     const serviceType = r.oneOf("serviceType", SERVICE_TYPES);
     const explicitNodePort = r.raw("nodePort");
     if (serviceType !== "NodePort" && explicitNodePort !== undefined) {
@@ -304,10 +309,47 @@ function readServing(r: Reader, renderDir: string | undefined): StackConfig["ser
             DNS_LABEL,
             "a lowercase RFC 1123 name of a Secret",
         ),
+        pullCredentials: readPullCredentials(r, image, renderDir),
         networkAccess: readNetworkAccess(r),
         // Rendered manifests have no cluster to wait for.
         skipAwait: r.boolean("skipAwait") || renderDir !== undefined,
     };
+}
+
+/**
+ * The registry credentials the stack turns into an image pull Secret, when asked to. Refused in
+ * render mode (the provider writes Secret data to disk in plain text) and next to the name of
+ * an existing Secret (a pod template takes one list; say which Secret is meant).
+ */
+function readPullCredentials(
+    r: Reader,
+    image: ImageSettings,
+    renderDir: string | undefined,
+): RegistryArgs | undefined {
+    if (!r.boolean("createImagePullSecret")) return undefined;
+    const existing = r.string("imagePullSecret");
+    if (existing !== undefined) {
+        fail(
+            "createImagePullSecret",
+            "true",
+            `false next to imagePullSecret ${JSON.stringify(existing)} (one Secret: the existing one, or one the stack creates)`,
+        );
+    }
+    if (renderDir !== undefined) {
+        fail(
+            "createImagePullSecret",
+            "true",
+            "false in render mode (renderDir), which would write the registry password to disk in plain text",
+        );
+    }
+    if (image.skipPush === true || image.registry === undefined) {
+        fail(
+            "createImagePullSecret",
+            "true",
+            "registry credentials (registryServer, registryUsername, registryPassword) and skipPush: false, so the pods have a registry to pull from",
+        );
+    }
+    return image.registry;
 }
 
 /** Reads and validates the current stack's config. Throws on the first invalid key. */
@@ -316,10 +358,11 @@ export function loadStackConfig(): StackConfig {
     const name = r.matching("modelName", MODEL_NAME_PATTERN, MODEL_NAME_EXPECTED) as string;
     const version = r.integer("modelVersion", 1) as number;
     const renderDir = r.string("renderDir");
+    const image = readImage(r, name);
     return {
         model: { name, version, source: readSource(r) },
-        image: readImage(r, name),
+        image,
         cluster: { context: r.string("kubeContext"), renderDir },
-        serving: readServing(r, renderDir),
+        serving: readServing(r, image, renderDir),
     };
 }

@@ -249,6 +249,12 @@ export const CONFIG_KEYS = {
         default: "",
         description: "Name of an existing image pull Secret for the pods.",
     },
+    createImagePullSecret: {
+        type: "boolean",
+        default: false,
+        description:
+            "Create an image pull Secret for the pods from registryServer, registryUsername and registryPassword.",
+    },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;

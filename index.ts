@@ -21,7 +21,7 @@ export = async () => {
     if (renderDir !== undefined) {
         pulumi.log.warn(
             `render mode: manifests go to ${renderDir} instead of a cluster. The Kubernetes provider ` +
-                "writes any Secret's data there in plain text; this stack creates no Secret and never puts registry credentials in a manifest.",
+                "writes any Secret's data there in plain text; in render mode this stack creates no Secret and never puts registry credentials in a manifest.",
         );
     }
 

@@ -114,7 +114,7 @@ export interface ModelDeploymentArgs extends ObjectMetaArgs {
     /** Extra pod annotations, such as the model's test accuracy. */
     readonly annotations?: Record<string, pulumi.Input<string>>;
     /** Name of an image pull Secret, for private registries. */
-    readonly imagePullSecret?: string;
+    readonly imagePullSecret?: pulumi.Input<string>;
 }
 
 /** Paths the probes call; exported so tests and docs use the same strings. */

@@ -8,7 +8,7 @@ import { DEFAULT_REPLICAS, ModelDeployment, ResourceSizes } from "./modelDeploym
 import { ModelNetworkPolicy, NetworkAccess } from "./modelNetworkPolicy";
 import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE, ModelService, ServiceType } from "./modelService";
 import { objectMeta } from "./objectMeta";
-import { REST_PORT } from "./servingImage";
+import { REST_PORT, RegistryArgs } from "./servingImage";
 
 /** Kubernetes' own default namespace. */
 export const DEFAULT_NAMESPACE = "default";
@@ -35,8 +35,10 @@ export interface ServingSettings {
     readonly autoscaling?: { readonly maxReplicas: number; readonly cpuPercent: number };
     /** Adds a PodDisruptionBudget keeping this many pods. */
     readonly pdbMinAvailable?: number;
-    /** Name of an image pull Secret. */
+    /** Name of an existing image pull Secret. */
     readonly imagePullSecret?: string;
+    /** Registry credentials to create the pods' image pull Secret from (instead of naming one). */
+    readonly pullCredentials?: RegistryArgs;
     /** Adds a NetworkPolicy admitting only these callers. */
     readonly networkAccess?: NetworkAccess;
     /** Don't wait for readiness (render mode, clusters without nodes). Defaults to false. */
@@ -53,6 +55,27 @@ export interface ModelServingArgs extends ServingSettings {
     readonly modelVersion: number;
     /** Test accuracy of the model, recorded as a pod annotation. */
     readonly modelAccuracy?: number;
+}
+
+/**
+ * A `kubernetes.io/dockerconfigjson` payload for one registry, kept secret: the kubelet hands the
+ * user name and password to the runtime for pulls from `server` only.
+ */
+export function dockerConfigJson(registry: RegistryArgs): pulumi.Output<string> {
+    return pulumi.secret(
+        pulumi.all([registry.server, registry.username, registry.password]).apply(
+            ([server, username, password]) =>
+                JSON.stringify({
+                    auths: {
+                        [server]: {
+                            username,
+                            password,
+                            auth: Buffer.from(`${username}:${password}`).toString("base64"),
+                        },
+                    },
+                }),
+        ),
+    );
 }
 
 /** A host name or an IP address: what goes between `http://` and `:<port>`. */
@@ -136,6 +159,8 @@ export class ModelServing extends pulumi.ComponentResource {
     public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
     public readonly networkPolicy?: ModelNetworkPolicy;
     public readonly namespace?: k8s.core.v1.Namespace;
+    /** The image pull Secret, when the stack creates it from registry credentials. */
+    public readonly pullSecret?: k8s.core.v1.Secret;
 
     constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelServing", name, {}, opts);
@@ -200,6 +225,22 @@ export class ModelServing extends pulumi.ComponentResource {
         const objectAnnotations =
             args.skipAwait === true ? { "pulumi.com/skipAwait": "true" } : undefined;
 
+        if (args.pullCredentials !== undefined) {
+            this.pullSecret = new k8s.core.v1.Secret(
+                `${name}-pull-secret`,
+                {
+                    metadata: objectMeta({
+                        objectName: `${metaName}-pull`,
+                        namespace,
+                        labels,
+                    }),
+                    type: "kubernetes.io/dockerconfigjson",
+                    stringData: { ".dockerconfigjson": dockerConfigJson(args.pullCredentials) },
+                },
+                child,
+            );
+        }
+
         this.deployment = new ModelDeployment(
             name,
             {
@@ -214,7 +255,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 autoscaled: args.autoscaling !== undefined,
                 resources: args.resources,
                 annotations,
-                imagePullSecret: args.imagePullSecret,
+                imagePullSecret: this.pullSecret?.metadata.name ?? args.imagePullSecret,
             },
             child,
         );

@@ -27,6 +27,7 @@ const SERVICE = "kubernetes:core/v1:Service";
 const IMAGE = "docker:index/image:Image";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
 const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+const SECRET = "kubernetes:core/v1:Secret";
 
 /** A version directory shaped like an export (`saved_model.pb` + a metadata file). */
 function fakeVersionDir(content = "graph-bytes"): string {
@@ -353,6 +354,40 @@ describe("ModelServing", () => {
                 ),
         );
         assert.strictEqual(ofType(NAMESPACE).length, 0);
+    });
+
+    it("creates the pods' image pull Secret from registry credentials, as a secret", async () => {
+        const s = new ModelServing("pull", {
+            image: "127.0.0.1:5000/m@sha256:" + "a".repeat(64),
+            modelName: "m",
+            modelVersion: 1,
+            namespace: "tfk8s-dev",
+            pullCredentials: {
+                server: "127.0.0.1:5000",
+                username: "tfk8s",
+                password: pulumi.secret("s3cret"),
+            },
+        });
+        await settle(s);
+        const secret = single(SECRET).inputs;
+        assert.strictEqual(secret.type, "kubernetes.io/dockerconfigjson");
+        assert.strictEqual(secret.metadata.name, "m-serving-pull");
+        assert.strictEqual(secret.metadata.namespace, "tfk8s-dev");
+        // The SDK marks stringData secret as a whole, so the password stays encrypted in state.
+        const data = secretValue(secret.stringData) as Record<string, unknown> | undefined;
+        assert.ok(data !== undefined, "stringData must be recorded as a secret");
+        assert.deepStrictEqual(JSON.parse(data[".dockerconfigjson"] as string), {
+            auths: {
+                "127.0.0.1:5000": {
+                    username: "tfk8s",
+                    password: "s3cret",
+                    auth: Buffer.from("tfk8s:s3cret").toString("base64"),
+                },
+            },
+        });
+        assert.deepStrictEqual(single(DEPLOYMENT).inputs.spec.template.spec.imagePullSecrets, [
+            { name: "m-serving-pull" },
+        ]);
     });
 
     it("creates its namespace when asked and puts every object in it", async () => {

@@ -314,6 +314,50 @@ describe("stack config", () => {
         it(`rejects ${what}`, () => expectError({ ...DEV, ...config }, message));
     }
 
+    describe("createImagePullSecret", () => {
+        const REGISTRY = {
+            registryServer: "127.0.0.1:5000",
+            registryUsername: "tfk8s",
+            registryPassword: "s3cret",
+        };
+
+        it("hands the registry credentials to the pods", () => {
+            setStackConfig({ ...REGISTRY, createImagePullSecret: "true" }, ["registryPassword"]);
+            const c = loadStackConfig();
+            assert.strictEqual(c.serving.pullCredentials?.server, "127.0.0.1:5000");
+            assert.strictEqual(c.serving.pullCredentials?.username, "tfk8s");
+            assert.strictEqual(c.serving.imagePullSecret, undefined);
+        });
+
+        it("is off by default", () => {
+            setStackConfig(REGISTRY, ["registryPassword"]);
+            assert.strictEqual(loadStackConfig().serving.pullCredentials, undefined);
+        });
+
+        it("refuses a stack that pushes nothing", () => {
+            expectError(
+                { ...DEV, createImagePullSecret: "true" },
+                /`tfk8s:createImagePullSecret` is "true"; expected registry credentials \(registryServer, registryUsername, registryPassword\) and skipPush: false/,
+            );
+        });
+
+        it("refuses render mode, where the password would land on disk", () => {
+            expectError(
+                { ...REGISTRY, createImagePullSecret: "true", renderDir: "manifests" },
+                /`tfk8s:createImagePullSecret` is "true"; expected false in render mode \(renderDir\), which would write the registry password to disk in plain text/,
+                ["registryPassword"],
+            );
+        });
+
+        it("refuses a second Secret next to an existing one", () => {
+            expectError(
+                { ...REGISTRY, createImagePullSecret: "true", imagePullSecret: "regcred" },
+                /`tfk8s:createImagePullSecret` is "true"; expected false next to imagePullSecret "regcred"/,
+                ["registryPassword"],
+            );
+        });
+    });
+
     it("rejects pushing without a registry", () => {
         expectError(
             {},
