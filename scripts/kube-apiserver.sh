@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# A real (control-plane only) Kubernetes API server for `pulumi up` without a
-# cluster: Debian's etcd + kube-apiserver and kube-controller-manager built from Go modules.
+# A real Kubernetes control plane for `pulumi up` without a cluster: Debian's etcd, and
+# kube-apiserver and kube-controller-manager built from Go modules.
 #
+#   scripts/kube-apiserver.sh build  # build (or keep) every binary, node ones included
 #   scripts/kube-apiserver.sh up     # build if needed, start etcd + apiserver + GC, print KUBECONFIG path
 #   scripts/kube-apiserver.sh down   # stop all (state kept; KUBE_PURGE=1 also deletes it)
 #
 # Why build from Go modules: this machine reaches only package registries (no
 # release downloads), so the module proxy is the only source of kube-apiserver.
-# No kubelet/scheduler run: objects are stored and validated, never scheduled --
-# Deployments need the `pulumi.com/skipAwait: "true"` annotation. The controller
-# manager runs only the garbage collector (+ namespace cleanup): `pulumi destroy`
-# deletes with foreground propagation, whose `foregroundDeletion` finalizer only
+# Alone it runs no kubelet or scheduler: objects are stored and validated, never
+# scheduled -- Deployments need the `pulumi.com/skipAwait: "true"` annotation. The
+# controller manager runs only the garbage collector (+ namespace cleanup): `pulumi
+# destroy` deletes with foreground propagation, whose `foregroundDeletion` finalizer only
 # the GC removes -- without it every delete hangs until Pulumi's 10 min timeout.
+# scripts/local-cluster.sh adds a node: it asks for more controllers (KUBE_CONTROLLERS)
+# and the scheduler (KUBE_SCHEDULER=1), and runs the kubelet and kube-proxy built here.
 # Needs: go, openssl, curl, etcd (apt-get install etcd-server).
 set -euo pipefail
 

@@ -21,7 +21,9 @@
 #                 final child's PID from pipe: EOF", so containerd restricts it (restrict_oom_score_adj);
 #   no image pulls from registry.k8s.io: the sandbox image is our own static pause binary
 #                 (scripts/local-cluster/pause.c), imported into containerd;
-#   any filesystem: the native snapshotter (copies, no overlay mounts).
+#   the overlayfs snapshotter, not native: native gives each container a full copy of its image
+#                 as its writable layer, which the kubelet counts as the pod's ephemeral storage
+#                 (our 1.3 GB serving image was evicted at once for exceeding its 256Mi limit).
 # Needs root, go, gcc, socat, iptables, conntrack, containerd, runc, containernetworking-plugins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -130,7 +132,7 @@ root = "$STATE/containerd/root"
 state = "$STATE/containerd/state"
 disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.overlayfs"]
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.native"]
 [grpc]
   address = "$STATE/containerd/containerd.sock"
 [plugins."io.containerd.grpc.v1.cri"]
@@ -138,7 +140,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
   [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "native"
+    snapshotter = "overlayfs"
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
@@ -150,9 +152,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 EOF
   start containerd "${IN_NODE[@]}" containerd --config "$STATE/containerd/config.toml"
   wait_for 30 containerd "${CTR[@]}" version
-  if ! "${CTR[@]}" images check --snapshotter native "name==$PAUSE_IMAGE" | grep -q complete; then
+  if ! "${CTR[@]}" images check "name==$PAUSE_IMAGE" | grep -q complete; then
     pause_image > "$STATE/pause.tar"
-    "${CTR[@]}" images import --snapshotter native "$STATE/pause.tar" >/dev/null
+    "${CTR[@]}" images import "$STATE/pause.tar" >/dev/null
     log "imported $PAUSE_IMAGE"
   fi
 }

@@ -8,7 +8,9 @@
  * Two parts are test doubles, because the real ones cannot exist on our CI machine: the docker
  * provider plugin (test/doubles/dockerProviderDouble.ts; the Go proxy serves no pulumi-docker
  * module) and the tensorflow/serving base image (Docker Hub is unreachable), replaced by an image
- * built FROM scratch. The cluster is render mode or an API server without nodes.
+ * built FROM scratch, or (with a node, scripts/local-cluster.sh) the stand-in that serves our
+ * SavedModel with real TensorFlow (scripts/build-serving-standin.sh). The cluster is render mode,
+ * an API server without nodes, or the one-node local cluster.
  */
 import { ChildProcess, SpawnSyncReturns, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -251,9 +253,10 @@ export class RealStack {
      * Creates `stack` with the stand-in base image, a private model cache and, unless the stack
      * builds locally (`skipPush`), the registry (default: the real one) with the password set as
      * a secret. Render mode into `renderDir`, or, with `null`, deployment to the API server of
-     * `env.kubeconfig` without waiting for pods. `from` starts from a stack file of the project
-     * (`Pulumi.<from>.yaml`) and changes only what must point at this machine; without it the
-     * stack pushes to the registry. `set` adds config keys.
+     * `env.kubeconfig`, without waiting for pods unless `awaitPods` (a cluster with a node).
+     * `from` starts from a stack file of the project (`Pulumi.<from>.yaml`) and changes only
+     * what must point at this machine; without it, or with `push`, the stack pushes to the
+     * registry. `set` adds config keys.
      */
     initStack(
         stack: string,
@@ -261,7 +264,9 @@ export class RealStack {
         opts: {
             registry?: string;
             renderDir?: string | null;
+            awaitPods?: boolean;
             from?: "dev" | "prod";
+            push?: boolean;
             set?: Record<string, string>;
         } = {},
     ): void {
@@ -293,11 +298,11 @@ export class RealStack {
                 `config set ${key}`,
             );
         set("baseImage", baseImage);
-        if (renderDir === null) set("skipAwait", "true");
-        else set("renderDir", renderDir);
+        if (renderDir !== null) set("renderDir", renderDir);
+        else if (opts.awaitPods !== true) set("skipAwait", "true");
         set("cacheDir", this.cacheDir);
-        if (opts.from === undefined) set("skipPush", "false");
-        if (opts.from !== "dev") {
+        if (opts.from === undefined || opts.push === true) set("skipPush", "false");
+        if (opts.from !== "dev" || opts.push === true) {
             set("registryServer", registry);
             set("registryUsername", this.env.user);
             set("registryPassword", this.env.password, true);

@@ -1,0 +1,156 @@
+/**
+ * The dev stack on a cluster whose pods really run (scripts/local-cluster.sh, through
+ * `npm run test:cluster`): `pulumi up` waits for the rollout with the provider's own await logic,
+ * the pods pass the real probes under the restricted security context, the smoke check passes
+ * through NodePort 30111, a new model version and a deleted pod cost no request, and destroy
+ * leaves no pod, ReplicaSet or endpoint. The serving base image is the stand-in of
+ * scripts/build-serving-standin.sh: our SavedModel served by real TensorFlow.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { startClientLoop } from "../support/clientLoop";
+import {
+    ClusterStack,
+    DEPLOYMENT,
+    NAMESPACE,
+    NODE_PORT_URL,
+    PREDICT_URL,
+    initClusterDevStack,
+    predictBody,
+    pulumiWhileServing,
+    readyPods,
+    servedVersions,
+} from "../support/clusterStack";
+import { ok, run } from "../support/realStack";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+
+describe("the dev stack on the one-node local cluster", function () {
+    let cluster: ClusterStack;
+    let body = "";
+    after(() => cluster?.stack.cleanUp());
+
+    it("creates the dev stack: pushed to the registry with its password, pulled through a pull Secret", async () => {
+        body = predictBody();
+        // Two pods, so one deleted by hand leaves the other serving.
+        cluster = initClusterDevStack(2);
+    });
+
+    it("pulumi up waits for the real rollout and succeeds", () => {
+        const up = cluster.stack.pulumi(["up", "--yes", "--stack", "dev"]);
+        ok(up, "pulumi up");
+        const deployment = cluster.stack.kubeGet(
+            `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${DEPLOYMENT}`,
+        );
+        assert.ok(deployment !== null, "the Deployment exists");
+        assert.strictEqual(deployment.metadata.annotations?.["pulumi.com/skipAwait"], undefined);
+        // Pulumi returned only once the rollout was complete: both pods Ready, no other pod.
+        assert.strictEqual(deployment.status.readyReplicas, 2, JSON.stringify(deployment.status));
+        assert.strictEqual(deployment.status.updatedReplicas, 2);
+        assert.strictEqual(readyPods(cluster.stack).length, 2);
+        const secret = cluster.stack.kubeGet(
+            `/api/v1/namespaces/${NAMESPACE}/secrets/mymodel-serving-pull`,
+        );
+        assert.strictEqual(secret?.type, "kubernetes.io/dockerconfigjson");
+        for (const pod of readyPods(cluster.stack)) {
+            assert.deepStrictEqual(pod.spec.imagePullSecrets, [{ name: "mymodel-serving-pull" }]);
+            assert.match(
+                pod.spec.containers[0].image,
+                /^127\.0\.0\.1:5000\/.+@sha256:[0-9a-f]{64}$/,
+            );
+        }
+    });
+
+    it("each container runs as UID 10001 on a read-only root with no capabilities, writing only /tmp", () => {
+        const ctr = [
+            "--address",
+            path.join(cluster.nodeState, "containerd", "containerd.sock"),
+            "--namespace",
+            "k8s.io",
+        ];
+        for (const pod of readyPods(cluster.stack)) {
+            const id = (pod.status.containerStatuses[0].containerID as string).replace(
+                "containerd://",
+                "",
+            );
+            const task = ok(run("ctr", [...ctr, "tasks", "list"]), "ctr tasks list")
+                .split("\n")
+                .find((line) => line.startsWith(id));
+            assert.ok(task !== undefined, `no task for container ${id}`);
+            const pid = task.split(/\s+/)[1];
+            // The task is the entrypoint (bash, as in tensorflow/serving's image); the server
+            // is its child and inherits all of this.
+            const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+            assert.match(status, /^Uid:\s+10001\s+10001\s+10001\s+10001$/m);
+            assert.match(status, /^Gid:\s+10001\s+10001\s+10001\s+10001$/m);
+            assert.match(status, /^CapEff:\s+0{16}$/m);
+            assert.match(status, /^NoNewPrivs:\s+1$/m);
+            assert.match(status, /^Seccomp:\s+2$/m);
+            const mounts = fs.readFileSync(`/proc/${pid}/mounts`, "utf8").split("\n");
+            const root = mounts.find((m) => m.split(" ")[1] === "/");
+            assert.match(root ?? "", / ro[, ]/, `root mount: ${root}`);
+            const tmp = mounts.find((m) => m.split(" ")[1] === "/tmp");
+            assert.match(tmp ?? "", / rw[, ]/, `/tmp mount: ${tmp}`);
+        }
+    });
+
+    it("npm run smoke passes through NodePort 30111", () => {
+        const smoke = run("npx", ["tsx", "client/smoke.ts", "--url", NODE_PORT_URL], {
+            cwd: ROOT,
+        });
+        ok(smoke, "npm run smoke");
+        assert.match(smoke.stdout, /smoke: OK: version 1 agrees with the local model on all 100 /);
+    });
+
+    it("a new model version rolls out while a client loop runs, with no failed request", async () => {
+        const loop = startClientLoop(PREDICT_URL, body, {
+            maxRequests: 100_000,
+            maxSeconds: 900,
+        });
+        await pulumiWhileServing(cluster.stack, [
+            "up",
+            "--yes",
+            "--stack",
+            "dev",
+            "--config",
+            "tfk8s:modelVersion=2",
+        ]);
+        const result = await loop.stop();
+        assert.strictEqual(result.failed, 0, result.failures.join("\n"));
+        assert.ok(result.sent >= 100, `only ${result.sent} requests during the rollout`);
+        assert.strictEqual(await servedVersions(), "2");
+        assert.strictEqual(readyPods(cluster.stack).length, 2);
+    });
+
+    it("a pod deleted by hand is replaced while the Service keeps answering", async () => {
+        const before = readyPods(cluster.stack).map((p) => p.metadata.name as string);
+        const loop = startClientLoop(PREDICT_URL, body, {
+            maxRequests: 100_000,
+            maxSeconds: 600,
+        });
+        cluster.stack.kube("DELETE", `/api/v1/namespaces/${NAMESPACE}/pods/${before[0]}`);
+        let replaced = false;
+        for (let i = 0; i < 300 && !replaced; i++) {
+            await new Promise((r) => setTimeout(r, 1000));
+            const names = readyPods(cluster.stack).map((p) => p.metadata.name as string);
+            replaced = names.length === 2 && !names.includes(before[0]);
+        }
+        const result = await loop.stop();
+        assert.ok(replaced, "no replacement pod became Ready within 300 s");
+        assert.strictEqual(result.failed, 0, result.failures.join("\n"));
+        assert.ok(result.sent >= 10, `only ${result.sent} requests while the pod was replaced`);
+    });
+
+    it("pulumi destroy leaves no pods, ReplicaSets or endpoints", () => {
+        ok(cluster.stack.pulumi(["destroy", "--yes", "--stack", "dev"]), "pulumi destroy");
+        const left = (apiPath: string) => cluster.stack.kubeGet(apiPath)?.items ?? [];
+        assert.deepStrictEqual(left(`/api/v1/namespaces/${NAMESPACE}/pods`), []);
+        assert.deepStrictEqual(left(`/apis/apps/v1/namespaces/${NAMESPACE}/replicasets`), []);
+        assert.deepStrictEqual(
+            left(`/apis/discovery.k8s.io/v1/namespaces/${NAMESPACE}/endpointslices`),
+            [],
+        );
+        assert.strictEqual(cluster.stack.kubeGet(`/api/v1/namespaces/${NAMESPACE}`), null);
+    });
+});
