@@ -123,8 +123,9 @@ export function probePaths(
     modelVersion: number,
 ): { ready: string; live: string } {
     return {
-        // The version's metadata answers 200 only once that version is loaded and can serve; the
-        // status call `GET /v1/models/<name>` already answers 200 while the version is LOADING.
+        // The version's metadata answers 200 only once that version is loaded and can serve. At
+        // start-up TF Serving opens no port before its first load, but a version loaded later
+        // (a new directory, a config reload) is LOADING while `GET /v1/models/<name>` answers 200.
         ready: `/v1/models/${modelName}/versions/${modelVersion}/metadata`,
         // Liveness only asks whether the server answers at all, so a slow load is not a restart.
         live: `/v1/models/${modelName}`,

@@ -63,8 +63,9 @@ export interface ModelServingArgs extends ServingSettings {
  */
 export function dockerConfigJson(registry: RegistryArgs): pulumi.Output<string> {
     return pulumi.secret(
-        pulumi.all([registry.server, registry.username, registry.password]).apply(
-            ([server, username, password]) =>
+        pulumi
+            .all([registry.server, registry.username, registry.password])
+            .apply(([server, username, password]) =>
                 JSON.stringify({
                     auths: {
                         [server]: {
@@ -74,7 +75,7 @@ export function dockerConfigJson(registry: RegistryArgs): pulumi.Output<string> 
                         },
                     },
                 }),
-        ),
+            ),
     );
 }
 

@@ -1,9 +1,15 @@
 /**
- * Starts and stops `tf_serving_double.py`: TF Serving's REST contract in front of real TensorFlow
- * executing an exported SavedModel (see that file for the contract it follows).
+ * Starts and stops `serving-standin/tf_serving_standin.py` as a test double: TF Serving's REST
+ * contract in front of real TensorFlow executing an exported SavedModel (see that file for the
+ * contract it follows). The same server is `tensorflow_model_server` in the stand-in base image
+ * (`scripts/build-serving-standin.sh`); here it listens on a free local port and answers while the
+ * model loads, so tests see the START and LOADING states.
  */
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
+
+/** The server, shared with the stand-in base image. */
+const STANDIN_SERVER = path.join(__dirname, "..", "..", "serving-standin", "tf_serving_standin.py");
 
 /** How to start the double. */
 export interface DoubleOptions {
@@ -42,19 +48,17 @@ export class TfServingDouble {
 
     /** Spawns the double and resolves once its port is open (TensorFlow may still be loading). */
     static start(options: DoubleOptions): Promise<TfServingDouble> {
-        const script = path.join(__dirname, "tf_serving_double.py");
+        // TF Serving's flags take `--name=value` only.
         const args = [
-            script,
-            "--model-name",
-            options.modelName ?? "mymodel",
-            "--model-base-path",
-            options.modelBasePath,
-            "--load-delay",
-            String(options.loadDelaySeconds ?? 0),
-            ...Object.entries(options.labels ?? {}).flatMap(([label, v]) => [
-                "--label",
-                `${label}=${v}`,
-            ]),
+            STANDIN_SERVER,
+            `--model_name=${options.modelName ?? "mymodel"}`,
+            `--model_base_path=${options.modelBasePath}`,
+            "--standin_listen=127.0.0.1:0",
+            "--standin_serve_while_loading",
+            `--standin_load_delay_seconds=${options.loadDelaySeconds ?? 0}`,
+            ...Object.entries(options.labels ?? {}).map(
+                ([label, v]) => `--standin_label=${label}=${v}`,
+            ),
         ];
         const child = spawn(options.python, args, {
             stdio: ["ignore", "pipe", "pipe"],
@@ -67,7 +71,7 @@ export class TfServingDouble {
                 child.kill();
                 reject(
                     new Error(
-                        `tf_serving_double.py printed no port within ${options.startTimeoutMs ?? 60_000} ms\n${err}`,
+                        `tf_serving_standin.py printed no port within ${options.startTimeoutMs ?? 60_000} ms\n${out}${err}`,
                     ),
                 );
             }, options.startTimeoutMs ?? 60_000);
@@ -79,7 +83,7 @@ export class TfServingDouble {
                 clearTimeout(timer);
                 reject(
                     new Error(
-                        `tf_serving_double.py exited with ${code} before opening its port\n${err}`,
+                        `tf_serving_standin.py exited with ${code} before opening its port\n${out}${err}`,
                     ),
                 );
             });

@@ -1,8 +1,9 @@
 /**
  * End to end against real TensorFlow: our model is trained (quickly), exported with the
- * TypeScript SavedModel writer and served by `tf_serving_double.py`, which speaks TF Serving's
- * REST contract and answers with what the TensorFlow runtime computes from our graph. The client,
- * the `predict` command and the smoke check then run against it.
+ * TypeScript SavedModel writer and served by `serving-standin/tf_serving_standin.py` (the server of
+ * the stand-in base image), which speaks TF Serving's REST contract and answers with what the
+ * TensorFlow runtime computes from our graph. The client, the `predict` command and the smoke
+ * check then run against it.
  *
  * Needs `.venv/bin/python` with TensorFlow (`scripts/tf-venv.sh`). Without it the suite skips,
  * saying why; with CI=true it fails instead.
