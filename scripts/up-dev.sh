@@ -1,24 +1,124 @@
 #!/usr/bin/env bash
-# `npm run up:dev`: `pulumi up` of the dev stack with the Pulumi CLI and Docker of this machine.
-# Without a Pulumi login it keeps state in a local file backend (.pulumi-state/, git-ignored).
-# Extra arguments go to `pulumi up` (for example --yes, or --config tfk8s:renderDir=manifests
-# to write the manifests instead of applying them when no cluster is at hand).
+# `npm run up:dev`: `pulumi up` of the dev stack, then the endpoint to call.
+#
+# With a cluster in the current kubeconfig context (kind, minikube, Docker Desktop), it uses that
+# cluster with the Pulumi CLI and Docker of this machine, as Pulumi.dev.yaml says: the image is
+# built into the local engine and not pushed. Extra arguments go to `pulumi up` (for example
+# --yes, or --config tfk8s:renderDir=manifests to write the manifests instead).
+#
+# With no current context, it brings up the one-node local cluster (scripts/local-cluster.sh) and
+# deploys the dev stack there, building what is missing on the way. Parts it uses in place of
+# what cannot be installed on such a machine, and says so as it goes:
+#   - the Pulumi CLI and kubernetes provider built from Go modules (scripts/install-pulumi.sh)
+#     when no `pulumi` is on PATH;
+#   - a private Docker engine and a registry with a password on 127.0.0.1:5000
+#     (scripts/docker-up.sh);
+#   - the docker provider's test double (test/doubles/dockerProviderDouble.ts) when no docker
+#     provider plugin is installed;
+#   - the stand-in for the tensorflow/serving base image (scripts/build-serving-standin.sh): our
+#     SavedModel served by real TensorFlow behind TF Serving's REST API.
+# The image is pushed to that registry and the pods pull it through a pull Secret the stack
+# creates. The stack's config for this cluster is Pulumi.dev.yaml plus those settings, kept in
+# .pulumi-state/Pulumi.dev.local-cluster.yaml so the checkout's files stay as they are.
+#
+#   npm run up:dev [-- <pulumi up flags>]    deploy (or update) the dev stack
+#   npm run down:dev                         destroy it; on the local cluster, stop that too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-die() { echo "up-dev: $*" >&2; exit 1; }
-command -v pulumi >/dev/null || die "no pulumi CLI on PATH: install it (https://www.pulumi.com/docs/install/), or build it from Go modules with bash scripts/install-pulumi.sh and source ~/.cache/tfk8s-tools/env.sh"
-docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed): start Docker, or set DOCKER_HOST"
+log() { echo "up-dev: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+tools="${TFK8S_TOOLS_DIR:-$HOME/.cache/tfk8s-tools}"
+local_config=.pulumi-state/Pulumi.dev.local-cluster.yaml
+down=0
+[ "${1:-}" = --down ] && { down=1; shift; }
+
 [ -d node_modules ] || npm ci
 
-if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! pulumi whoami >/dev/null 2>&1; then
+# The current context of the kubeconfig kubectl would use ($KUBECONFIG's first file, or
+# ~/.kube/config), or nothing.
+current_context() {
+    node -e '
+const fs = require("fs"), os = require("os"), path = require("path"), YAML = require("yaml");
+const file = (process.env.KUBECONFIG || path.join(os.homedir(), ".kube", "config")).split(":")[0];
+if (fs.existsSync(file)) process.stdout.write(String(YAML.parse(fs.readFileSync(file, "utf8"))?.["current-context"] ?? ""));'
+}
+
+if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! { command -v pulumi >/dev/null && pulumi whoami >/dev/null 2>&1; }; then
     export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
     mkdir -p .pulumi-state
-    echo "up-dev: not logged in to Pulumi; keeping state in .pulumi-state/"
+    log "not logged in to Pulumi; keeping state in .pulumi-state/"
 fi
 if [ -z "${PULUMI_CONFIG_PASSPHRASE+x}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
     die "set PULUMI_CONFIG_PASSPHRASE (it encrypts the stack's secrets; any value for a local dev stack)"
 fi
 
+context=$(current_context)
+if [ -n "$context" ] && [ ! -f "$local_config" ]; then
+    log "deploying to the current kubeconfig context: $context"
+    command -v pulumi >/dev/null || die "no pulumi CLI on PATH: install it (https://www.pulumi.com/docs/install/), or build it from Go modules with bash scripts/install-pulumi.sh and source $tools/env.sh"
+    docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed): start Docker, or set DOCKER_HOST"
+    pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider passphrase
+    if [ "$down" = 1 ]; then exec pulumi destroy --stack dev "$@"; fi
+    pulumi up --stack dev "$@"
+    exit 0
+fi
+
+# --- the local cluster -------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || die "no current kubeconfig context, and the local cluster needs root (network namespace, containerd, kubelet)"
+log "no current kubeconfig context: using the one-node local cluster (scripts/local-cluster.sh)"
+if ! command -v pulumi >/dev/null; then
+    log "no pulumi CLI on PATH: building it from Go modules (scripts/install-pulumi.sh; about 11 minutes the first time)"
+    bash scripts/install-pulumi.sh >&2
+    # shellcheck source=/dev/null
+    source "$tools/env.sh"
+fi
+# The cluster pulls from a registry with a password; the private engine comes with one.
+log "Docker: the private engine and the registry on 127.0.0.1:5000 of scripts/docker-up.sh"
+bash scripts/docker-up.sh >&2
+# shellcheck source=/dev/null
+source "${TFK8S_DOCKER_DIR:-/tmp/tfk8s-docker}/env.sh"
+if ! pulumi plugin ls 2>/dev/null | grep -q '^docker '; then
+    log "no docker provider plugin is installed (this machine cannot download it): using tfk8s's test double of it, test/doubles/dockerProviderDouble.ts, which builds and pushes with the real Docker engine"
+    mkdir -p .pulumi-state/bin
+    printf '#!/bin/sh\nexec node %s %s "$@"\n' "$PWD/node_modules/tsx/dist/cli.mjs" \
+        "$PWD/test/doubles/dockerProviderDouble.ts" > .pulumi-state/bin/pulumi-resource-docker
+    chmod +x .pulumi-state/bin/pulumi-resource-docker
+    export PATH="$PWD/.pulumi-state/bin:$PATH"
+fi
 pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider passphrase
-pulumi up --stack dev "$@"
+
+if [ "$down" = 1 ]; then
+    if [ -f "$local_config" ]; then
+        KUBECONFIG="$(bash scripts/local-cluster.sh up)" pulumi destroy --stack dev --config-file "$local_config" "$@"
+        rm -f "$local_config"
+    fi
+    bash scripts/local-cluster.sh down
+    exit 0
+fi
+
+log "starting the local cluster (built from k8s.io/kubernetes on first use: about 7 minutes)"
+KUBECONFIG="$(bash scripts/local-cluster.sh up)"
+export KUBECONFIG
+log "building the stand-in for the tensorflow/serving base image (scripts/build-serving-standin.sh; minutes the first time)"
+base=$(bash scripts/build-serving-standin.sh)
+
+# Pulumi.dev.yaml, pointed at this cluster: pushed to the local registry, pulled with its password.
+registry=${TFK8S_REGISTRY:-127.0.0.1:5000}
+# The copy keeps the encryptionsalt `pulumi stack init` wrote into Pulumi.dev.yaml, so secrets in
+# either file decrypt with the stack's passphrase.
+cp Pulumi.dev.yaml "$local_config.tmp"
+mv "$local_config.tmp" "$local_config"
+set_config() { pulumi config set --stack dev --config-file "$local_config" "$@" >/dev/null; }
+set_config tfk8s:baseImage "$base"
+set_config tfk8s:skipPush false
+set_config tfk8s:registryServer "$registry"
+set_config tfk8s:registryUsername "${TFK8S_REGISTRY_USER:-tfk8s}"
+set_config --secret tfk8s:registryPassword -- "$(cat "${TFK8S_REGISTRY_PASSWORD_FILE:-/tmp/tfk8s-docker/registry-password}")"
+set_config tfk8s:imageRepository "$registry/tfk8s/mymodel-serving"
+set_config tfk8s:createImagePullSecret true
+set_config tfk8s:nodeHost 127.0.0.1
+
+pulumi up --stack dev --config-file "$local_config" "$@"
+log "serving at $(pulumi stack output --stack dev endpoint); check it with: npm run smoke -- --url http://127.0.0.1:30111"
+log "stop it with: PULUMI_CONFIG_PASSPHRASE=… npm run down:dev"
