@@ -22,7 +22,8 @@
 # .pulumi-state/Pulumi.dev.local-cluster.yaml so the checkout's files stay as they are.
 #
 #   npm run up:dev [-- <pulumi up flags>]    deploy (or update) the dev stack
-#   npm run down:dev                         destroy it; on the local cluster, stop that too
+#   npm run down:dev                         destroy it; on the local cluster, stop the cluster
+#                                            and the private Docker engine too (state kept)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,6 +95,7 @@ if [ "$down" = 1 ]; then
         rm -f "$local_config"
     fi
     bash scripts/local-cluster.sh down
+    bash scripts/docker-down.sh >&2
     exit 0
 fi
 
