@@ -112,6 +112,12 @@ async function upRecovering(
             steps.push("pulumi cancel --yes");
         } else if (/pending operations|--clear-pending-creates/.test(r.output)) {
             refresh();
+        } else if (/failed to load checkpoint/.test(r.output)) {
+            // Killed while the file backend rewrote the checkpoint: it keeps the previous one
+            // beside it (backupTarget in pkg/backend/diy/state.go), which the next up completes.
+            const checkpoint = path.join(stack.state, ".pulumi", "stacks", "tfk8s", `${name}.json`);
+            fs.copyFileSync(`${checkpoint}.bak`, checkpoint);
+            steps.push(`restore ${name}.json from ${name}.json.bak`);
         } else {
             return { ...r, steps };
         }
