@@ -99,7 +99,7 @@ if [ "$down" = 1 ]; then
     exit 0
 fi
 
-log "starting the local cluster (built from k8s.io/kubernetes on first use: about 7 minutes)"
+log "starting the local cluster (built from k8s.io/kubernetes on first use: about 12 minutes)"
 KUBECONFIG="$(bash scripts/local-cluster.sh up)"
 export KUBECONFIG
 log "building the stand-in for the tensorflow/serving base image (scripts/build-serving-standin.sh; minutes the first time)"
