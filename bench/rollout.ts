@@ -18,7 +18,7 @@ import {
     predictBody,
     pulumiWhileServing,
     readyPods,
-    servedVersions,
+    settledVersion,
 } from "../test/support/clusterStack";
 import { RealStack, ok } from "../test/support/realStack";
 
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
             await new Promise((r) => setTimeout(r, 100));
         }
         const result = await loop.stop();
-        const served = await servedVersions();
+        const served = await settledVersion("2");
         if (served !== "2")
             throw new Error(`after the rollout the Service serves version ${served}`);
         const startToReady = startToReadySeconds(stack);

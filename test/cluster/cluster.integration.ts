@@ -20,7 +20,7 @@ import {
     predictBody,
     pulumiWhileServing,
     readyPods,
-    servedVersions,
+    settledVersion,
 } from "../support/clusterStack";
 import { ok, run } from "../support/realStack";
 
@@ -119,7 +119,7 @@ describe("the dev stack on the one-node local cluster", function () {
         const result = await loop.stop();
         assert.strictEqual(result.failed, 0, result.failures.join("\n"));
         assert.ok(result.sent >= 100, `only ${result.sent} requests during the rollout`);
-        assert.strictEqual(await servedVersions(), "2");
+        assert.strictEqual(await settledVersion("2"), "2");
         assert.strictEqual(readyPods(cluster.stack).length, 2);
     });
 

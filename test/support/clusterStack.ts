@@ -88,8 +88,24 @@ export function readyPods(stack: RealStack): Array<Record<string, any>> {
 }
 
 /** The versions `GET /v1/models/mymodel` reports through the NodePort, comma-separated. */
-export async function servedVersions(): Promise<string> {
+async function servedVersions(): Promise<string> {
     const res = await fetch(`${NODE_PORT_URL}/v1/models/mymodel`);
     const body = (await res.json()) as { model_version_status: Array<{ version: string }> };
     return body.model_version_status.map((s) => s.version).join(",");
+}
+
+/**
+ * Waits (at most `seconds`) until 10 calls in a row through the NodePort report only `version`;
+ * what the last call reported. A rollout is complete for Pulumi once the old ReplicaSet is
+ * scaled down, while the kube-proxy may route to a terminating old pod for a moment longer.
+ */
+export async function settledVersion(version: string, seconds = 30): Promise<string> {
+    let seen = "";
+    let inARow = 0;
+    for (let i = 0; i < seconds * 10 && inARow < 10; i++) {
+        seen = await servedVersions();
+        inARow = seen === version ? inARow + 1 : 0;
+        if (inARow < 10) await new Promise((r) => setTimeout(r, 100));
+    }
+    return seen;
 }
