@@ -14,6 +14,7 @@ import {
     DEPLOYMENT,
     NAMESPACE,
     PREDICT_URL,
+    containerdSocket,
     initClusterDevStack,
     predictBody,
     pulumiWhileServing,
@@ -53,7 +54,7 @@ function nodePids(nodeState: string): number[] {
     const daemons = ["kubelet", "containerd", "kube-proxy"].map((name) =>
         Number(fs.readFileSync(path.join(nodeState, `${name}.pid`), "utf8")),
     );
-    const socket = path.join(nodeState, "containerd", "containerd.sock");
+    const socket = containerdSocket(nodeState);
     const shims = fs
         .readdirSync("/proc")
         .filter((d) => /^\d+$/.test(d))

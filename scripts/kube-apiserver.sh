@@ -28,13 +28,14 @@ APISERVER=$BIN/kube-apiserver KCM=$BIN/kube-controller-manager
 # API server alone: only the garbage collector and namespace cleanup (see above). With a node
 # (scripts/local-cluster.sh) it asks for the controllers a Deployment rollout needs, and the scheduler.
 CONTROLLERS=${KUBE_CONTROLLERS:-garbagecollector,namespace}
-# Built together from one wrapper module: the node (scripts/kube-node.sh) runs the last three.
+# Built together from one wrapper module: the node (scripts/local-cluster.sh) runs the last three.
 COMMANDS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
 log() { echo "kube-apiserver.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=lib/pidfiles.sh
+source "$(dirname "$0")/lib/pidfiles.sh"
 current() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "Kubernetes v$K8S_VERSION" ]; }
 
 # k8s.io/kubernetes cannot be built as a dependency directly: its go.mod
@@ -146,18 +147,6 @@ EOF
   fi
   log "ready: $("$APISERVER" --version) on https://127.0.0.1:$PORT"
   echo "$STATE/kubeconfig"
-}
-
-# Stops one process by its pid file: TERM, then KILL if it is still there after 15 s.
-stop() {
-  local f=$STATE/$1.pid
-  if running "$f"; then
-    kill "$(cat "$f")"
-    for _ in $(seq 30); do running "$f" || break; sleep 0.5; done
-    running "$f" && kill -9 "$(cat "$f")"   # hung: don't leave it behind
-    log "stopped $1"
-  fi
-  rm -f "$f"
 }
 
 down() {

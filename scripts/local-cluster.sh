@@ -49,7 +49,8 @@ IN_NODE=(nsenter "--net=/run/netns/$NETNS")
 
 log() { echo "local-cluster: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=lib/pidfiles.sh
+source scripts/lib/pidfiles.sh
 
 # start NAME COMMAND...: runs a daemon detached from this script, logging to NAME.log.
 start() {
@@ -57,17 +58,6 @@ start() {
   running "$STATE/$name.pid" && return 0
   setsid "$@" > "$STATE/$name.log" 2>&1 < /dev/null &
   echo $! > "$STATE/$name.pid"
-}
-
-stop() {
-  local f=$STATE/$1.pid
-  if running "$f"; then
-    kill "$(cat "$f")"
-    for _ in $(seq 30); do running "$f" || break; sleep 0.5; done
-    running "$f" && kill -9 "$(cat "$f")"
-    log "stopped $1"
-  fi
-  rm -f "$f"
 }
 
 # wait_for SECONDS WHAT COMMAND...: polls once a second until COMMAND succeeds.
@@ -252,7 +242,6 @@ kubectl_get() {
 up() {
   [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, containerd, kubelet)"
   install_packages
-  bash scripts/kube-apiserver.sh build
   local kubeconfig
   kubeconfig=$(KUBE_CONTROLLERS=$CONTROLLERS KUBE_SCHEDULER=1 bash scripts/kube-apiserver.sh up)
   mkdir -p "$STATE"

@@ -16,6 +16,7 @@ import {
     NAMESPACE,
     NODE_PORT_URL,
     PREDICT_URL,
+    containerdSocket,
     initClusterDevStack,
     predictBody,
     pulumiWhileServing,
@@ -63,20 +64,14 @@ describe("the dev stack on the one-node local cluster", function () {
     });
 
     it("each container runs as UID 10001 on a read-only root with no capabilities, writing only /tmp", () => {
-        const ctr = [
-            "--address",
-            path.join(cluster.nodeState, "containerd", "containerd.sock"),
-            "--namespace",
-            "k8s.io",
-        ];
+        const ctr = ["--address", containerdSocket(cluster.nodeState), "--namespace", "k8s.io"];
+        const tasks = ok(run("ctr", [...ctr, "tasks", "list"]), "ctr tasks list").split("\n");
         for (const pod of readyPods(cluster.stack)) {
             const id = (pod.status.containerStatuses[0].containerID as string).replace(
                 "containerd://",
                 "",
             );
-            const task = ok(run("ctr", [...ctr, "tasks", "list"]), "ctr tasks list")
-                .split("\n")
-                .find((line) => line.startsWith(id));
+            const task = tasks.find((line) => line.startsWith(id));
             assert.ok(task !== undefined, `no task for container ${id}`);
             const pid = task.split(/\s+/)[1];
             // The task is the entrypoint (bash, as in tensorflow/serving's image); the server

@@ -19,9 +19,13 @@ const ROOT = path.resolve(__dirname, "..", "..");
 /** A RealStack on the local cluster and where that cluster keeps its node's state. */
 export interface ClusterStack {
     readonly stack: RealStack;
-    /** The node's state directory (containerd's socket is under it). */
+    /** The node's state directory: its daemons' pid files, containerd's socket. */
     readonly nodeState: string;
-    readonly standInImage: string;
+}
+
+/** The socket of the node's containerd, under its state directory. */
+export function containerdSocket(nodeState: string): string {
+    return path.join(nodeState, "containerd", "containerd.sock");
 }
 
 /** Creates the dev stack on the local cluster with `replicas` pods; throws outside one. */
@@ -50,7 +54,7 @@ export function initClusterDevStack(replicas: number): ClusterStack {
             cacheDir: path.join(ROOT, ".model-cache"),
         },
     });
-    return { stack, nodeState, standInImage };
+    return { stack, nodeState };
 }
 
 /** A predict request body of the first MNIST test image. */
