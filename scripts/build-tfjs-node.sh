@@ -93,6 +93,22 @@ if [[ ${FORCE:-0} != 1 && $staged_from == "$tf_dir/libtensorflow_cc.so.2" ]] \
     exit 0
 fi
 
+# --- A build from an earlier clone ---------------------------------------------------------------
+# The addon depends only on the tfjs-node version, Node's ABI and the libtensorflow it links, so a
+# build is kept in the tools cache under those and copied into a fresh node_modules (25 s of
+# compiling per clone in CI otherwise); it is used only when it passes the same smoke test.
+tf_real=$(readlink -f "$tf_dir")
+addon_key=$(printf '%s\n' "$tfjs_node_version" "$(node -p 'process.versions.node + " napi " + process.versions.napi')" "$tf_real" | sha256sum | cut -c1-16)
+addon_cache=${TFK8S_TOOLS_DIR:-$HOME/.cache/tfk8s-tools}/tfjs-node-addon/$addon_key
+if [[ ${FORCE:-0} != 1 && -d $addon_cache/lib ]]; then
+    cp -R "$addon_cache/lib/." "$pkg/lib/"
+    if smoke_test; then
+        log "addon copied from the tools cache ($addon_cache)"
+        exit 0
+    fi
+    log "the cached addon in $addon_cache does not load; compiling"
+fi
+
 # --- Compile -------------------------------------------------------------------------------------
 # What install.js runs after its download, minus the attempt to fetch a prebuilt addon. node-gyp
 # takes the Node headers from the local install instead of downloading them from nodejs.org.
@@ -108,3 +124,8 @@ smoke_test || {
     grep -v '^I0000\|^WARNING: All log messages\|^    at ' "$smoke_log" >&2
     die "the addon built but does not load or run with the TensorFlow in $tf_dir (C API or ABI mismatch, see above)"
 }
+# Kept for the next clone: copied to a temporary name and renamed, so no half-copied entry exists.
+mkdir -p "$(dirname "$addon_cache")"
+tmp=$(mktemp -d "$addon_cache.tmp-XXXXXX")
+mkdir "$tmp/lib" && cp -R "$pkg"/lib/napi-v* "$tmp/lib/"
+rm -rf "$addon_cache" && mv "$tmp" "$addon_cache"
