@@ -90,6 +90,18 @@ export function resourceProblem(
     return undefined;
 }
 
+/**
+ * How a pod leaves: the kubelet first runs the preStop sleep, while the endpoint controller and
+ * every kube-proxy take the terminating pod out of the Service, so requests already routed to it
+ * still find it serving. Then SIGTERM, which TF Serving's image never acts on (its entrypoint
+ * script runs as PID 1 and starts the server without `exec`), so the grace period only bounds how
+ * long in-flight requests get before SIGKILL. Without the two, a pod took Kubernetes' default 30 s
+ * to go. The sleep action needs Kubernetes 1.30 or later (beta and on by default from 1.30, GA in
+ * 1.34: pkg/features/kube_features.go).
+ */
+export const DRAIN_SECONDS = 5;
+export const TERMINATION_GRACE_SECONDS = 10;
+
 /** Pods when nothing else is said: the tutorial's single replica. */
 export const DEFAULT_REPLICAS = 1;
 
@@ -174,6 +186,7 @@ export class ModelDeployment extends pulumi.ComponentResource {
                         metadata: { labels: args.labels, annotations: args.annotations },
                         spec: {
                             automountServiceAccountToken: false,
+                            terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
                             imagePullSecrets:
                                 args.imagePullSecret === undefined
                                     ? undefined
@@ -212,6 +225,7 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                         periodSeconds: 20,
                                         failureThreshold: 3,
                                     },
+                                    lifecycle: { preStop: { sleep: { seconds: DRAIN_SECONDS } } },
                                     resources: {
                                         requests: {
                                             cpu: resources.cpuRequest,

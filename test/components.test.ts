@@ -240,6 +240,9 @@ describe("ModelDeployment", () => {
         assert.deepStrictEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" });
         assert.deepStrictEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
         assert.deepStrictEqual(pod.volumes[0].emptyDir, { sizeLimit: "64Mi" });
+        // A leaving pod serves 5 s more while the Service drops it, and is gone 10 s after.
+        assert.deepStrictEqual(c.lifecycle, { preStop: { sleep: { seconds: 5 } } });
+        assert.strictEqual(pod.terminationGracePeriodSeconds, 10);
         // Replicas prefer different nodes, selected by the pods' own labels.
         const spread = pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
         assert.deepStrictEqual(spread[0].podAffinityTerm, {
