@@ -8,9 +8,12 @@ import { ResourceSizes, resourceProblem } from "./components/modelDeployment";
 import { NetworkAccess, parsePodLabels } from "./components/modelNetworkPolicy";
 import {
     ServingSettings,
+    TrackReplicas,
+    canaryProblem,
     nodeHostProblem,
     ownNamespaceProblem,
     scalingProblem,
+    splitReplicas,
 } from "./components/modelServing";
 import { DEFAULT_NODE_PORT, SERVICE_TYPES, nodePortProblem } from "./components/modelService";
 import {
@@ -25,6 +28,7 @@ import { CONFIG_KEYS, ConfigKey } from "./configKeys";
 import { MODEL_NAME_EXPECTED, MODEL_NAME_PATTERN } from "./model/savedmodel/contract";
 import { ModelSource } from "./model/sources/resolve";
 import { parseBackendName } from "./model/training/backend";
+import { TrainOptions } from "./model/training/train";
 import { parseTrainerName } from "./model/training/trainers";
 
 /**
@@ -45,6 +49,12 @@ export interface StackConfig {
         readonly renderDir?: string;
     };
     readonly serving: ServingSettings & { readonly namespace: string; readonly replicas: number };
+    /** A canary track: its model and the percent of the pods it gets. */
+    readonly canary?: {
+        readonly version: number;
+        readonly source: ModelSource;
+        readonly weight: number;
+    };
 }
 
 const NAMESPACE = "tfk8s";
@@ -135,12 +145,9 @@ class Reader {
     }
 }
 
-/**
- * `train`, or a path whose contents (SavedModel or tfjs) `model/sources/fromDisk.ts` decides.
- * The training keys are checked either way, so a typo fails now rather than after a switch back.
- */
-function readSource(r: Reader): ModelSource {
-    const training = {
+/** The training keys, checked whatever the source, so a typo fails now, not after a switch back. */
+function readTraining(r: Reader): TrainOptions {
+    return {
         dataDir: r.string("dataDir"),
         cacheDir: r.string("cacheDir") as string,
         epochs: r.integer("epochs", 1) as number,
@@ -152,8 +159,68 @@ function readSource(r: Reader): ModelSource {
         backend: parseBackendName(r.string("backend"), `${NAMESPACE}:backend`),
         trainer: parseTrainerName(r.string("trainer"), `${NAMESPACE}:trainer`),
     };
-    const value = r.string("modelSource") as string;
+}
+
+/** `train`, or a path whose contents (SavedModel or tfjs) `model/sources/fromDisk.ts` decides. */
+function sourceOf(value: string, training: TrainOptions): ModelSource {
     return value === "train" ? { kind: "train", training } : { kind: "path", path: value };
+}
+
+/** The keys that describe a canary, besides its version. */
+const CANARY_KEYS = ["canaryWeight", "canaryModelSource", "canarySeed", "canaryEpochs"] as const;
+
+/**
+ * The canary track: its version and weight, and its model as the stable source with the
+ * canary's overrides. A canary key without `canaryVersion` is refused rather than ignored.
+ */
+function readCanary(
+    r: Reader,
+    stableVersion: number,
+    training: TrainOptions,
+    serving: StackConfig["serving"],
+): StackConfig["canary"] {
+    const version = r.integer("canaryVersion", 1);
+    if (version === undefined) {
+        const set = CANARY_KEYS.find((key) => r.raw(key) !== undefined);
+        if (set !== undefined) {
+            fail(
+                "canaryVersion",
+                undefined,
+                `the canary's model version, which ${set} (${JSON.stringify(r.raw(set))}) describes`,
+            );
+        }
+        return undefined;
+    }
+    const weight = r.integer("canaryWeight", 0, 100);
+    if (weight === undefined) {
+        fail("canaryWeight", undefined, "the percent of the pods the canary gets, 1-99");
+    }
+    const problem = canaryProblem(
+        { modelVersion: stableVersion, autoscaling: serving.autoscaling },
+        { modelVersion: version, weight },
+        serving.replicas,
+    );
+    if (problem !== undefined) {
+        fail(
+            problem.field === "weight" ? "canaryWeight" : "canaryVersion",
+            problem.value,
+            problem.expected,
+        );
+    }
+    const split = splitReplicas(serving.replicas, weight) as TrackReplicas;
+    const budget = scalingProblem(
+        split.stable,
+        undefined,
+        serving.pdbMinAvailable,
+        "the stable track's pods",
+    );
+    if (budget !== undefined) fail("pdbMinAvailable", budget.value, budget.expected);
+    const source = sourceOf(r.raw("canaryModelSource") ?? (r.string("modelSource") as string), {
+        ...training,
+        seed: r.integer("canarySeed", 0) ?? training.seed,
+        epochs: r.integer("canaryEpochs", 1) ?? training.epochs,
+    });
+    return { version, source, weight };
 }
 
 /** Registry credentials, all three or none; the password must be a secret. */
@@ -359,10 +426,13 @@ export function loadStackConfig(): StackConfig {
     const version = r.integer("modelVersion", 1) as number;
     const renderDir = r.string("renderDir");
     const image = readImage(r, name);
+    const training = readTraining(r);
+    const serving = readServing(r, image, renderDir);
     return {
-        model: { name, version, source: readSource(r) },
+        model: { name, version, source: sourceOf(r.string("modelSource") as string, training) },
         image,
         cluster: { context: r.string("kubeContext"), renderDir },
-        serving: readServing(r, image, renderDir),
+        serving,
+        canary: readCanary(r, version, training, serving),
     };
 }

@@ -255,6 +255,33 @@ export const CONFIG_KEYS = {
         description:
             "Create an image pull Secret for the pods from registryServer, registryUsername and registryPassword.",
     },
+    canaryVersion: {
+        type: "string",
+        default: "",
+        description:
+            "Model version of a canary track served next to the stable one (empty: no canary).",
+    },
+    canaryWeight: {
+        type: "string",
+        default: "",
+        description:
+            "Percent of the pods, and so of the traffic, the canary gets (1-99, a share replicas can give).",
+    },
+    canaryModelSource: {
+        type: "string",
+        default: "",
+        description: "The canary's modelSource (empty: the same as modelSource).",
+    },
+    canarySeed: {
+        type: "string",
+        default: "",
+        description: "The canary's training seed (empty: the same as seed).",
+    },
+    canaryEpochs: {
+        type: "string",
+        default: "",
+        description: "The canary's training epochs (empty: the same as epochs).",
+    },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ModelServing } from "./components/modelServing";
 import { ServingImage } from "./components/servingImage";
 import { loadStackConfig } from "./config";
-import { resolveModel } from "./model/sources/resolve";
+import { ModelSource, resolveModel } from "./model/sources/resolve";
 
 /** Per-stack scratch space for the export and the image's build context (git-ignored). */
 const buildDir = path.join(".build", pulumi.getStack());
@@ -25,22 +25,7 @@ export = async () => {
         );
     }
 
-    const model = await resolveModel(
-        source.kind === "train"
-            ? {
-                  kind: "train",
-                  training: {
-                      ...source.training,
-                      log: (line) => pulumi.log.info(line),
-                      progressBar: false,
-                  },
-              }
-            : source,
-        path.join(buildDir, "export"),
-        name,
-        version,
-    );
-
+    const model = await resolveModel(withLog(source), path.join(buildDir, "export"), name, version);
     const image = new ServingImage("serving", {
         ...config.image,
         modelDir: model.versionDir,
@@ -48,6 +33,28 @@ export = async () => {
         modelVersion: version,
         contextDir: path.join(buildDir, "context"),
     });
+
+    // A canary track: its own model and image, in directories of its own.
+    const canary = config.canary;
+    const canaryModel =
+        canary === undefined
+            ? undefined
+            : await resolveModel(
+                  withLog(canary.source),
+                  path.join(buildDir, "export-canary"),
+                  name,
+                  canary.version,
+              );
+    const canaryImage =
+        canary === undefined || canaryModel === undefined
+            ? undefined
+            : new ServingImage("serving-canary", {
+                  ...config.image,
+                  modelDir: canaryModel.versionDir,
+                  modelName: name,
+                  modelVersion: canary.version,
+                  contextDir: path.join(buildDir, "context-canary"),
+              });
 
     const provider = new k8s.Provider("k8s", {
         context: config.cluster.context,
@@ -69,6 +76,15 @@ export = async () => {
             modelName: name,
             modelVersion: version,
             modelAccuracy: model.accuracy,
+            canary:
+                canary === undefined || canaryImage === undefined
+                    ? undefined
+                    : {
+                          image: canaryImage.imageRef,
+                          modelVersion: canary.version,
+                          modelAccuracy: canaryModel?.accuracy,
+                          weight: canary.weight,
+                      },
         },
         { provider },
     );
@@ -81,5 +97,32 @@ export = async () => {
         modelName: name,
         modelVersion: version,
         modelAccuracy: model.accuracy,
+        replicasByTrack: serving.replicasByTrack,
+        canary:
+            canary === undefined
+                ? undefined
+                : {
+                      modelVersion: canary.version,
+                      modelAccuracy: canaryModel?.accuracy,
+                      weight: canary.weight,
+                      imageDigest: canaryImage?.repoDigest,
+                      // A ClusterIP Service per track, to reach one track from inside the cluster.
+                      serviceName: serving.trackServices?.canary.serviceName,
+                      stableServiceName: serving.trackServices?.stable.serviceName,
+                  },
     };
 };
+
+/** A model source whose training, if any, logs through the engine, without a progress bar. */
+function withLog(source: ModelSource): ModelSource {
+    return source.kind === "train"
+        ? {
+              kind: "train",
+              training: {
+                  ...source.training,
+                  log: (line) => pulumi.log.info(line),
+                  progressBar: false,
+              },
+          }
+        : source;
+}

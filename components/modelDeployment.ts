@@ -123,6 +123,8 @@ export interface ModelDeploymentArgs extends ObjectMetaArgs {
     readonly autoscaled?: boolean;
     /** Requests and limits. Defaults to `DEFAULT_RESOURCES`. */
     readonly resources?: ResourceSizes;
+    /** Extra pod labels, beyond `labels`, that the selector leaves out (such as the track). */
+    readonly podLabels?: Record<string, string>;
     /** Extra pod annotations, such as the model's test accuracy. */
     readonly annotations?: Record<string, pulumi.Input<string>>;
     /** Name of an image pull Secret, for private registries. */
@@ -183,7 +185,10 @@ export class ModelDeployment extends pulumi.ComponentResource {
                         rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
                     },
                     template: {
-                        metadata: { labels: args.labels, annotations: args.annotations },
+                        metadata: {
+                            labels: { ...args.labels, ...args.podLabels },
+                            annotations: args.annotations,
+                        },
                         spec: {
                             automountServiceAccountToken: false,
                             terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,

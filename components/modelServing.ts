@@ -45,6 +45,18 @@ export interface ServingSettings {
     readonly skipAwait?: boolean;
 }
 
+/** A second model served next to the stable one, taking a share of the traffic. */
+export interface CanaryArgs {
+    /** Image reference of the canary's model, by digest wherever it was pushed. */
+    readonly image: pulumi.Input<string>;
+    /** The canary's model version; not the stable one's. */
+    readonly modelVersion: number;
+    /** Test accuracy of the canary's model, recorded as a pod annotation. */
+    readonly modelAccuracy?: number;
+    /** Percent of the pods, and so of the Service's traffic, the canary gets (see `splitReplicas`). */
+    readonly weight: number;
+}
+
 /** Inputs of a ModelServing: the settings plus the image and the model it serves. */
 export interface ModelServingArgs extends ServingSettings {
     /** Image reference, by digest wherever the image was pushed. */
@@ -55,6 +67,8 @@ export interface ModelServingArgs extends ServingSettings {
     readonly modelVersion: number;
     /** Test accuracy of the model, recorded as a pod annotation. */
     readonly modelAccuracy?: number;
+    /** A canary track next to the stable one; `replicas` is then the pods of both. */
+    readonly canary?: CanaryArgs;
 }
 
 /**
@@ -115,6 +129,7 @@ export function scalingProblem(
     replicas: number,
     maxReplicas: number | undefined,
     pdbMinAvailable: number | undefined,
+    counted = "replicas",
 ): ScalingProblem | undefined {
     if (maxReplicas !== undefined && maxReplicas < replicas) {
         return {
@@ -127,7 +142,7 @@ export function scalingProblem(
         return {
             setting: "pdbMinAvailable",
             value: pdbMinAvailable,
-            expected: `fewer than replicas (${replicas})`,
+            expected: `fewer than ${counted} (${replicas})`,
         };
     }
     return undefined;
@@ -138,14 +153,112 @@ export function kubernetesName(modelName: string): string {
     return `${modelName.toLowerCase().replace(/[^a-z0-9-]/g, "-")}-serving`;
 }
 
-/** Recommended `app.kubernetes.io/*` labels for one model. */
+/** The pod label that names a pod's track, `stable` or `canary`. */
+export const TRACK_LABEL = "tfk8s.dev/track";
+export type Track = "stable" | "canary";
+
+/**
+ * Recommended `app.kubernetes.io/*` labels every pod of one model carries, on either track: what
+ * the model's Service and NetworkPolicy select, so one Service splits traffic over both tracks.
+ */
 export function servingLabels(modelName: string): Record<string, string> {
     return {
         "app.kubernetes.io/name": kubernetesName(modelName),
-        "app.kubernetes.io/component": "model-server",
         "app.kubernetes.io/part-of": "tfk8s",
         "app.kubernetes.io/managed-by": "pulumi",
     };
+}
+
+/**
+ * A track's own labels: its Deployment's selector, its Service's and its disruption budget's.
+ * The tracks differ in `app.kubernetes.io/component`, not only in the track label, because the
+ * stable Deployment's selector is the one it had before tracks existed: a selector cannot change
+ * without replacing the Deployment, which under one name means deleting it first.
+ */
+export function trackLabels(modelName: string, track: Track): Record<string, string> {
+    return {
+        ...servingLabels(modelName),
+        "app.kubernetes.io/component": track === "stable" ? "model-server" : "canary-model-server",
+    };
+}
+
+/** Pods per track. */
+export interface TrackReplicas {
+    readonly stable: number;
+    readonly canary: number;
+}
+
+/**
+ * How `total` pods split so that the canary gets `weight` percent of them, and so of the
+ * Service's new connections (kube-proxy spreads them evenly over ready endpoints). One pod is
+ * 100/total percent: a weight is accepted when it is that share rounded to a whole percent (33 for
+ * 1 of 3), and each track keeps at least one pod. Otherwise what the weight should be.
+ */
+export function splitReplicas(total: number, weight: number): TrackReplicas | string {
+    if (weight <= 0 || weight >= 100) {
+        return weight <= 0
+            ? "1-99 for a canary (0 leaves it no pod: to roll back, remove canaryVersion)"
+            : "1-99 for a canary (100 leaves the stable track no pod: to promote the canary, make it modelVersion)";
+    }
+    if (total < 2) {
+        return `a share of at least 2 pods, one per track (replicas is ${total})`;
+    }
+    const share = (pods: number) => Math.round((100 * pods) / total);
+    const canary = Math.min(total - 1, Math.max(1, Math.round((total * weight) / 100)));
+    if (share(canary) === weight) return { stable: total - canary, canary };
+    const shares = Array.from({ length: total - 1 }, (_, i) => i + 1).map(
+        (pods) => `${share(pods)} (${pods} of ${total})`,
+    );
+    // Many shares: the two around the weight.
+    const below = Math.max(1, Math.floor((total * weight) / 100));
+    const offered =
+        shares.length <= 10
+            ? shares.join(", ")
+            : `the nearest are ${shares.slice(below - 1, below + 1).join(" and ")}`;
+    return `a share that replicas (${total}) pods give, each pod being ${(100 / total).toFixed(1).replace(/\.0$/, "")}%: ${offered}`;
+}
+
+/** The pod annotations that say which model a pod serves. */
+function modelAnnotations(
+    modelName: string,
+    modelVersion: number,
+    accuracy: number | undefined,
+): Record<string, string> {
+    return {
+        "tfk8s.dev/model-name": modelName,
+        "tfk8s.dev/model-version": String(modelVersion),
+        ...(accuracy === undefined ? {} : { "tfk8s.dev/model-accuracy": accuracy.toFixed(4) }),
+    };
+}
+
+/**
+ * What is wrong with a canary next to `args`' stable track, as the field, its value and what it
+ * should be; undefined when it is fine.
+ */
+export function canaryProblem(
+    args: Pick<ModelServingArgs, "modelVersion" | "autoscaling">,
+    canary: Pick<CanaryArgs, "modelVersion" | "weight">,
+    replicas: number,
+): { field: "modelVersion" | "weight"; value: number; expected: string } | undefined {
+    if (canary.modelVersion === args.modelVersion) {
+        return {
+            field: "modelVersion",
+            value: canary.modelVersion,
+            expected: `a version other than the stable track's (${args.modelVersion})`,
+        };
+    }
+    if (args.autoscaling !== undefined) {
+        return {
+            field: "weight",
+            value: canary.weight,
+            expected:
+                "no canary while an autoscaler sizes the stable track: the weight splits a fixed pod count, which the autoscaler would change",
+        };
+    }
+    const split = splitReplicas(replicas, canary.weight);
+    return typeof split === "string"
+        ? { field: "weight", value: canary.weight, expected: split }
+        : undefined;
 }
 
 /** A served model and the URLs to call it. */
@@ -154,8 +267,16 @@ export class ModelServing extends pulumi.ComponentResource {
     public readonly endpoint: pulumi.Output<string>;
     /** `<endpoint>/v1/models/<name>:predict`. */
     public readonly predictUrl: pulumi.Output<string>;
+    /** The stable track's Deployment. */
     public readonly deployment: ModelDeployment;
+    /** The Service over both tracks' pods. */
     public readonly service: ModelService;
+    /** Pods per track; canary 0 without a canary. */
+    public readonly replicasByTrack: TrackReplicas;
+    /** With a canary: its Deployment, and a ClusterIP Service per track to reach one track. */
+    public readonly canaryDeployment?: ModelDeployment;
+    public readonly trackServices?: Readonly<Record<Track, ModelService>>;
+    public readonly canaryDisruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
     public readonly autoscaler?: k8s.autoscaling.v2.HorizontalPodAutoscaler;
     public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
     public readonly networkPolicy?: ModelNetworkPolicy;
@@ -166,10 +287,23 @@ export class ModelServing extends pulumi.ComponentResource {
     constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelServing", name, {}, opts);
         const replicas = args.replicas ?? DEFAULT_REPLICAS;
+        const canary = args.canary;
+        this.replicasByTrack = { stable: replicas, canary: 0 };
+        if (canary !== undefined) {
+            const problem = canaryProblem(args, canary, replicas);
+            if (problem !== undefined) {
+                throw new pulumi.ResourceError(
+                    `\`canary.${problem.field}\` is ${JSON.stringify(problem.value)}; expected ${problem.expected}`,
+                    this,
+                );
+            }
+            this.replicasByTrack = splitReplicas(replicas, canary.weight) as TrackReplicas;
+        }
         const scaling = scalingProblem(
-            replicas,
+            this.replicasByTrack.stable,
             args.autoscaling?.maxReplicas,
             args.pdbMinAvailable,
+            canary === undefined ? "replicas" : "the stable track's pods",
         );
         if (scaling !== undefined) {
             const field =
@@ -196,6 +330,7 @@ export class ModelServing extends pulumi.ComponentResource {
             );
         }
         const labels = servingLabels(args.modelName);
+        const stableLabels = trackLabels(args.modelName, "stable");
         const metaName = kubernetesName(args.modelName);
         const child = { parent: this };
         if (args.createNamespace === true) {
@@ -214,15 +349,9 @@ export class ModelServing extends pulumi.ComponentResource {
         // after the Namespace and deleted before it.
         const namespace: pulumi.Input<string> | undefined =
             this.namespace?.metadata.name ?? args.namespace;
-        const annotations: Record<string, string> = {
-            "tfk8s.dev/model-name": args.modelName,
-            "tfk8s.dev/model-version": String(args.modelVersion),
-        };
-        if (args.modelAccuracy !== undefined) {
-            annotations["tfk8s.dev/model-accuracy"] = args.modelAccuracy.toFixed(4);
-        }
-        // The autoscaler and the budget carry the model's name and labels, and no annotations.
-        const ownMeta = objectMeta({ objectName: metaName, namespace, labels });
+        const annotations = modelAnnotations(args.modelName, args.modelVersion, args.modelAccuracy);
+        // The autoscaler and the budget carry the stable track's name and labels, no annotations.
+        const ownMeta = objectMeta({ objectName: metaName, namespace, labels: stableLabels });
         const objectAnnotations =
             args.skipAwait === true ? { "pulumi.com/skipAwait": "true" } : undefined;
 
@@ -250,9 +379,10 @@ export class ModelServing extends pulumi.ComponentResource {
                 modelVersion: args.modelVersion,
                 objectName: metaName,
                 objectAnnotations,
-                labels,
+                labels: stableLabels,
+                podLabels: { [TRACK_LABEL]: "stable" },
                 namespace,
-                replicas,
+                replicas: this.replicasByTrack.stable,
                 autoscaled: args.autoscaling !== undefined,
                 resources: args.resources,
                 annotations,
@@ -260,6 +390,64 @@ export class ModelServing extends pulumi.ComponentResource {
             },
             child,
         );
+        if (canary !== undefined) {
+            const canaryLabels = trackLabels(args.modelName, "canary");
+            this.canaryDeployment = new ModelDeployment(
+                `${name}-canary`,
+                {
+                    image: canary.image,
+                    modelName: args.modelName,
+                    modelVersion: canary.modelVersion,
+                    objectName: `${metaName}-canary`,
+                    objectAnnotations,
+                    labels: canaryLabels,
+                    podLabels: { [TRACK_LABEL]: "canary" },
+                    namespace,
+                    replicas: this.replicasByTrack.canary,
+                    resources: args.resources,
+                    annotations: modelAnnotations(
+                        args.modelName,
+                        canary.modelVersion,
+                        canary.modelAccuracy,
+                    ),
+                    imagePullSecret: this.pullSecret?.metadata.name ?? args.imagePullSecret,
+                },
+                child,
+            );
+            const trackService = (track: Track, selector: Record<string, string>) =>
+                new ModelService(
+                    `${name}-${track}`,
+                    {
+                        objectName: `${metaName}-${track}`,
+                        objectAnnotations,
+                        selector,
+                        labels: selector,
+                        namespace,
+                        type: "ClusterIP",
+                    },
+                    child,
+                );
+            this.trackServices = {
+                stable: trackService("stable", stableLabels),
+                canary: trackService("canary", canaryLabels),
+            };
+            if (args.pdbMinAvailable !== undefined) {
+                // The canary has few pods, often one: a budget that lets one go at a time covers
+                // it without blocking a node drain.
+                this.canaryDisruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+                    `${name}-canary-pdb`,
+                    {
+                        metadata: objectMeta({
+                            objectName: `${metaName}-canary`,
+                            namespace,
+                            labels: canaryLabels,
+                        }),
+                        spec: { maxUnavailable: 1, selector: { matchLabels: canaryLabels } },
+                    },
+                    child,
+                );
+            }
+        }
         this.service = new ModelService(
             name,
             {
@@ -308,7 +496,10 @@ export class ModelServing extends pulumi.ComponentResource {
                 `${name}-pdb`,
                 {
                     metadata: ownMeta,
-                    spec: { minAvailable: args.pdbMinAvailable, selector: { matchLabels: labels } },
+                    spec: {
+                        minAvailable: args.pdbMinAvailable,
+                        selector: { matchLabels: stableLabels },
+                    },
                 },
                 child,
             );

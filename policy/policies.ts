@@ -215,12 +215,21 @@ export function noPublicServiceInProduction(
     };
 }
 
-/** Production runs at least two replicas, protected by a PodDisruptionBudget. */
+/**
+ * The pod label naming a ModelServing track (`TRACK_LABEL` in components/modelServing.ts; the
+ * policy tests keep the two equal, and the pack depends on no component).
+ */
+export const TRACK_LABEL = "tfk8s.dev/track";
+
+/**
+ * Production runs at least two replicas, protected by a PodDisruptionBudget. A canary track
+ * needs one replica, so it takes its share of traffic, and a budget of its own as well.
+ */
 export function productionAvailability(enforcementLevel: EnforcementLevel): StackValidationPolicy {
     return {
         name: "production-availability",
         description:
-            "Production Deployments run >= 2 replicas and a PodDisruptionBudget covers them.",
+            "Production Deployments run >= 2 replicas (a canary >= 1) and a PodDisruptionBudget covers them.",
         enforcementLevel,
         configSchema: productionSchema,
         validateStack: (args, report) => {
@@ -238,13 +247,15 @@ export function productionAvailability(enforcementLevel: EnforcementLevel): Stac
                         h.props.spec.scaleTargetRef.name === d.props.metadata?.name,
                 );
                 const replicas = autoscaler?.props.spec?.minReplicas ?? d.props.spec?.replicas ?? 1;
-                if (replicas < 2) {
+                const podLabels = d.props.spec?.template?.metadata?.labels ?? {};
+                const canary = podLabels[TRACK_LABEL] === "canary";
+                const needed = canary ? 1 : 2;
+                if (replicas < needed) {
                     report(
-                        `Deployment ${d.name} runs ${replicas} replica(s); production needs at least 2`,
+                        `Deployment ${d.name} runs ${replicas} replica(s); production needs at least ${needed}${canary ? " for a canary" : ""}`,
                         d.urn,
                     );
                 }
-                const podLabels = d.props.spec?.template?.metadata?.labels ?? {};
                 const covered = budgets.some((b) => {
                     const selector = b.props.spec?.selector;
                     return (

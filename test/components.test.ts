@@ -14,7 +14,12 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelDeployment, probePaths } from "../components/modelDeployment";
 import { ModelService } from "../components/modelService";
-import { ModelServing, servingLabels } from "../components/modelServing";
+import {
+    ModelServing,
+    servingLabels,
+    splitReplicas,
+    trackLabels,
+} from "../components/modelServing";
 import {
     ServingImage,
     hashDirectory,
@@ -460,7 +465,7 @@ describe("ModelServing", () => {
         assert.strictEqual(ofType(NETWORK_POLICY).length, 0);
     });
 
-    it("feeds one labels object to selector, pod template and Service", async () => {
+    it("selects the stable track's pods with its Deployment and every track's with the Service", async () => {
         const s = new ModelServing("mnist", {
             image: "r/m@sha256:1",
             modelName: "mymodel",
@@ -471,10 +476,23 @@ describe("ModelServing", () => {
         const dep = single(DEPLOYMENT).inputs;
         const svc = single(SERVICE).inputs;
         const labels = servingLabels("mymodel");
-        assert.deepStrictEqual(dep.spec.selector.matchLabels, labels);
-        assert.deepStrictEqual(dep.spec.template.metadata.labels, labels);
+        const stable = trackLabels("mymodel", "stable");
+        // The selector every stable Deployment had before tracks existed: no replacement.
+        assert.deepStrictEqual(dep.spec.selector.matchLabels, {
+            "app.kubernetes.io/name": "mymodel-serving",
+            "app.kubernetes.io/component": "model-server",
+            "app.kubernetes.io/part-of": "tfk8s",
+            "app.kubernetes.io/managed-by": "pulumi",
+        });
+        assert.deepStrictEqual(stable, dep.spec.selector.matchLabels);
+        assert.deepStrictEqual(dep.spec.template.metadata.labels, {
+            ...stable,
+            "tfk8s.dev/track": "stable",
+        });
         assert.deepStrictEqual(svc.spec.selector, labels);
+        assert.ok(Object.entries(labels).every(([k, v]) => stable[k] === v));
         assert.strictEqual(labels["app.kubernetes.io/name"], "mymodel-serving");
+        assert.deepStrictEqual(s.replicasByTrack, { stable: 1, canary: 0 });
         assert.strictEqual(
             dep.spec.template.metadata.annotations["tfk8s.dev/model-accuracy"],
             "0.9781",
@@ -511,7 +529,7 @@ describe("ModelServing", () => {
         assert.strictEqual(hpa.scaleTargetRef.name, "mymodel-serving");
         const pdb = single("kubernetes:policy/v1:PodDisruptionBudget").inputs.spec;
         assert.strictEqual(pdb.minAvailable, 2);
-        assert.deepStrictEqual(pdb.selector.matchLabels, servingLabels("mymodel"));
+        assert.deepStrictEqual(pdb.selector.matchLabels, trackLabels("mymodel", "stable"));
         assert.strictEqual(
             await promiseOf(s.endpoint),
             "http://mymodel-serving.ml.svc.cluster.local:8501",
@@ -541,6 +559,128 @@ describe("ModelServing", () => {
             children.filter((r) => !r.name.startsWith("prod-")).map((r) => r.name),
             [],
         );
+    });
+
+    it("adds a canary track: its own Deployment, a ClusterIP Service per track, one shared Service", async () => {
+        const s = new ModelServing("mnist", {
+            image: "r/m@sha256:1",
+            modelName: "mymodel",
+            modelVersion: 1,
+            replicas: 4,
+            pdbMinAvailable: 2,
+            canary: { image: "r/m@sha256:2", modelVersion: 2, modelAccuracy: 0.98, weight: 25 },
+        });
+        await settle(s);
+        assert.deepStrictEqual(s.replicasByTrack, { stable: 3, canary: 1 });
+        const deployments = ofType(DEPLOYMENT).map((d) => d.inputs);
+        const named = (objects: Array<Record<string, any>>, name: string) => {
+            const found = objects.find((o) => o.metadata.name === name);
+            assert.ok(found !== undefined, `no object named ${name}`);
+            return found;
+        };
+        const byName = (name: string) => named(deployments, name);
+        const stable = byName("mymodel-serving");
+        const canary = byName("mymodel-serving-canary");
+        assert.deepStrictEqual(
+            [stable.spec.replicas, canary.spec.replicas, deployments.length],
+            [3, 1, 2],
+        );
+        assert.strictEqual(canary.spec.template.spec.containers[0].image, "r/m@sha256:2");
+        assert.strictEqual(
+            canary.spec.template.metadata.annotations["tfk8s.dev/model-version"],
+            "2",
+        );
+        assert.strictEqual(
+            canary.spec.template.metadata.annotations["tfk8s.dev/model-accuracy"],
+            "0.9800",
+        );
+        assert.strictEqual(canary.spec.template.metadata.labels["tfk8s.dev/track"], "canary");
+        // The canary probes its own version.
+        assert.strictEqual(
+            canary.spec.template.spec.containers[0].readinessProbe.httpGet.path,
+            "/v1/models/mymodel/versions/2/metadata",
+        );
+        // Neither Deployment's selector matches the other's pods; the Service's matches both.
+        const matches = (selector: Record<string, string>, pod: Record<string, string>) =>
+            Object.entries(selector).every(([k, v]) => pod[k] === v);
+        const podsOf = (d: any) => d.spec.template.metadata.labels;
+        assert.ok(matches(stable.spec.selector.matchLabels, podsOf(stable)));
+        assert.ok(!matches(stable.spec.selector.matchLabels, podsOf(canary)));
+        assert.ok(!matches(canary.spec.selector.matchLabels, podsOf(stable)));
+        const services = ofType(SERVICE).map((r) => r.inputs);
+        const svc = (name: string) => named(services, name);
+        assert.ok(matches(svc("mymodel-serving").spec.selector, podsOf(stable)));
+        assert.ok(matches(svc("mymodel-serving").spec.selector, podsOf(canary)));
+        for (const [name, pods, other] of [
+            ["mymodel-serving-stable", podsOf(stable), podsOf(canary)],
+            ["mymodel-serving-canary", podsOf(canary), podsOf(stable)],
+        ]) {
+            assert.strictEqual(svc(name).spec.type, "ClusterIP");
+            assert.ok(matches(svc(name).spec.selector, pods), name);
+            assert.ok(!matches(svc(name).spec.selector, other), name);
+        }
+        // Each track has its own disruption budget; the canary's lets its one pod be drained.
+        const pdbs = ofType("kubernetes:policy/v1:PodDisruptionBudget").map((r) => r.inputs.spec);
+        assert.deepStrictEqual(
+            pdbs
+                .map((p) => [
+                    p.minAvailable,
+                    p.maxUnavailable,
+                    matches(p.selector.matchLabels, podsOf(canary)),
+                ])
+                .sort((a, b) => Number(a[2]) - Number(b[2])),
+            [
+                [2, undefined, false],
+                [undefined, 1, true],
+            ],
+        );
+    });
+
+    it("splits replicas by weight, refusing weights the pods cannot give", () => {
+        assert.deepStrictEqual(splitReplicas(4, 25), { stable: 3, canary: 1 });
+        assert.deepStrictEqual(splitReplicas(4, 50), { stable: 2, canary: 2 });
+        assert.deepStrictEqual(splitReplicas(3, 33), { stable: 2, canary: 1 });
+        assert.deepStrictEqual(splitReplicas(10, 10), { stable: 9, canary: 1 });
+        assert.strictEqual(
+            splitReplicas(4, 30),
+            "a share that replicas (4) pods give, each pod being 25%: 25 (1 of 4), 50 (2 of 4), 75 (3 of 4)",
+        );
+        assert.match(splitReplicas(4, 0) as string, /^1-99 .*remove canaryVersion/);
+        assert.match(splitReplicas(4, 100) as string, /^1-99 .*make it modelVersion/);
+        assert.match(
+            splitReplicas(1, 50) as string,
+            /at least 2 pods, one per track \(replicas is 1\)/,
+        );
+        assert.match(
+            splitReplicas(40, 12) as string,
+            /2\.5%: the nearest are 10 \(4 of 40\) and 13 \(5 of 40\)$/,
+        );
+    });
+
+    it("refuses a canary of the stable version, next to an autoscaler, or with a weight the pods cannot give", () => {
+        const base = { image: "i", modelName: "m", modelVersion: 1, replicas: 4 };
+        const canary = { image: "c", modelVersion: 2, weight: 25 };
+        const cases: Array<[object, RegExp]> = [
+            [
+                { ...base, canary: { ...canary, modelVersion: 1 } },
+                /`canary.modelVersion` is 1; expected a version other than the stable track's \(1\)/,
+            ],
+            [
+                { ...base, canary: { ...canary, weight: 30 } },
+                /`canary.weight` is 30; expected a share that replicas \(4\) pods give/,
+            ],
+            [
+                { ...base, autoscaling: { maxReplicas: 8, cpuPercent: 80 }, canary },
+                /`canary.weight` is 25; expected no canary while an autoscaler sizes the stable track/,
+            ],
+            [
+                { ...base, pdbMinAvailable: 3, canary },
+                /`pdbMinAvailable` is 3; expected fewer than the stable track's pods \(3\)/,
+            ],
+        ];
+        for (const [args, error] of cases) {
+            assert.throws(() => new ModelServing("x", args as any), error);
+        }
     });
 
     it("rejects a PDB that would block every eviction", () => {

@@ -314,6 +314,113 @@ describe("stack config", () => {
         it(`rejects ${what}`, () => expectError({ ...DEV, ...config }, message));
     }
 
+    describe("canary", () => {
+        const CANARY = { ...DEV, replicas: "4", canaryVersion: "2", canaryWeight: "25" };
+
+        it("is off by default", () => {
+            setStackConfig(DEV);
+            assert.strictEqual(loadStackConfig().canary, undefined);
+        });
+
+        it("trains the canary with the stable options and its own overrides", () => {
+            setStackConfig({ ...CANARY, seed: "7", canarySeed: "8", canaryEpochs: "2" });
+            const c = loadStackConfig();
+            assert.strictEqual(c.canary?.version, 2);
+            assert.strictEqual(c.canary?.weight, 25);
+            assert.strictEqual(c.model.source.kind, "train");
+            const stable = c.model.source.kind === "train" ? c.model.source.training : undefined;
+            assert.deepStrictEqual(c.canary?.source, {
+                kind: "train",
+                training: { ...stable, seed: 8, epochs: 2 },
+            });
+            assert.strictEqual(stable?.seed, 7);
+        });
+
+        it("takes its own model source, or the stable one's", () => {
+            setStackConfig({ ...CANARY, modelSource: "exports/a", canaryModelSource: "exports/b" });
+            assert.deepStrictEqual(loadStackConfig().canary?.source, {
+                kind: "path",
+                path: "exports/b",
+            });
+            setStackConfig({ ...CANARY, modelSource: "exports/a" });
+            assert.deepStrictEqual(loadStackConfig().canary?.source, {
+                kind: "path",
+                path: "exports/a",
+            });
+        });
+
+        const badCanary: Array<[string, Record<string, string>, RegExp]> = [
+            [
+                "a weight above 100",
+                { canaryWeight: "101" },
+                /`tfk8s:canaryWeight` is "101"; expected an integer in 0-100/,
+            ],
+            [
+                "a negative weight",
+                { canaryWeight: "-5" },
+                /`tfk8s:canaryWeight` is "-5"; expected an integer in 0-100/,
+            ],
+            [
+                "a weight of 0",
+                { canaryWeight: "0" },
+                /`tfk8s:canaryWeight` is 0; expected 1-99 for a canary \(0 leaves it no pod: to roll back, remove canaryVersion\)/,
+            ],
+            [
+                "a weight of 100",
+                { canaryWeight: "100" },
+                /`tfk8s:canaryWeight` is 100; expected 1-99 .*to promote the canary, make it modelVersion/,
+            ],
+            [
+                "a weight 4 pods cannot give",
+                { canaryWeight: "30" },
+                /`tfk8s:canaryWeight` is 30; expected a share that replicas \(4\) pods give, each pod being 25%: 25 \(1 of 4\), 50 \(2 of 4\), 75 \(3 of 4\)/,
+            ],
+            [
+                "a canary on a single pod",
+                { replicas: "1", canaryWeight: "50" },
+                /`tfk8s:canaryWeight` is 50; expected a share of at least 2 pods, one per track \(replicas is 1\)/,
+            ],
+            [
+                "a canary with the stable version",
+                { canaryVersion: "1" },
+                /`tfk8s:canaryVersion` is 1; expected a version other than the stable track's \(1\)/,
+            ],
+            [
+                "a canary without a weight",
+                { canaryWeight: "" },
+                /`tfk8s:canaryWeight` is undefined; expected the percent of the pods the canary gets, 1-99/,
+            ],
+            [
+                "a canary with no model version",
+                { canaryVersion: "" },
+                /`tfk8s:canaryVersion` is undefined; expected the canary's model version, which canaryWeight \("25"\) describes/,
+            ],
+            [
+                "canary training options with no canary",
+                { canaryVersion: "", canaryWeight: "", canarySeed: "3" },
+                /`tfk8s:canaryVersion` is undefined; expected the canary's model version, which canarySeed \("3"\) describes/,
+            ],
+            [
+                "a canary next to an autoscaler",
+                { autoscaleMaxReplicas: "8" },
+                /`tfk8s:canaryWeight` is 25; expected no canary while an autoscaler sizes the stable track/,
+            ],
+            [
+                "a budget the stable track's pods cannot keep",
+                { pdbMinAvailable: "3" },
+                /`tfk8s:pdbMinAvailable` is 3; expected fewer than the stable track's pods \(3\)/,
+            ],
+            [
+                "a bad canary seed",
+                { canarySeed: "x" },
+                /`tfk8s:canarySeed` is "x"; expected an integer >= 0/,
+            ],
+        ];
+        for (const [what, config, message] of badCanary) {
+            it(`rejects ${what}`, () => expectError({ ...CANARY, ...config }, message));
+        }
+    });
+
     describe("createImagePullSecret", () => {
         const REGISTRY = {
             registryServer: "127.0.0.1:5000",

@@ -8,7 +8,7 @@ import {
     StackValidationPolicy,
     PolicyResource,
 } from "@pulumi/policy";
-import { ModelServing } from "../components/modelServing";
+import { ModelServing, TRACK_LABEL as COMPONENT_TRACK_LABEL } from "../components/modelServing";
 import {
     imageByDigest,
     networkPolicyInProduction,
@@ -17,6 +17,7 @@ import {
     productionAvailability,
     readinessProbe,
     resourcesSet,
+    TRACK_LABEL,
     tfk8sPolicies,
 } from "../policy/policies";
 
@@ -266,6 +267,59 @@ describe("policy pack", () => {
             ),
             ["Deployment r0 has no PodDisruptionBudget selecting its pods"],
         );
+    });
+
+    it("production-availability with a canary: one canary replica, a budget per track, 2 stable", async () => {
+        const run = (resources: Array<[string, any]>) =>
+            stackViolations(productionAvailability("mandatory"), resources, true);
+        // What ModelServing declares for 4 pods at 25% with a budget: both Deployments, both PDBs.
+        resetRecorded();
+        const s = new ModelServing("p", {
+            image: DIGEST,
+            modelName: "mymodel",
+            modelVersion: 1,
+            replicas: 4,
+            pdbMinAvailable: 2,
+            serviceType: "ClusterIP",
+            canary: { image: DIGEST, modelVersion: 2, weight: 25 },
+        });
+        await promiseOf(pulumi.output(s.urn));
+        await new Promise((r) => setImmediate(r));
+        const of = (type: string) => recorded.filter((r) => r.type === type).map((r) => r.inputs);
+        const [stable, canary] = ["mymodel-serving", "mymodel-serving-canary"].map((name) => {
+            const d = of(DEPLOYMENT).find((x) => x.metadata.name === name);
+            assert.ok(d !== undefined, name);
+            return d;
+        });
+        const [stablePdb, canaryPdb] = [false, true].map((isCanary) => {
+            const pdb = of(PDB).find((p) => (p.spec.maxUnavailable !== undefined) === isCanary);
+            assert.ok(pdb !== undefined);
+            return pdb;
+        });
+        assert.strictEqual(canary.spec.template.metadata.labels[TRACK_LABEL], "canary");
+        assert.strictEqual(TRACK_LABEL, COMPONENT_TRACK_LABEL);
+        const all: Array<[string, any]> = [
+            [DEPLOYMENT, stable],
+            [DEPLOYMENT, canary],
+            [PDB, stablePdb],
+            [PDB, canaryPdb],
+        ];
+        assert.deepStrictEqual(await run(all), []);
+        // The stable budget does not cover the canary: without its own, the canary is unguarded.
+        assert.deepStrictEqual(await run(all.slice(0, 3)), [
+            "Deployment r1 has no PodDisruptionBudget selecting its pods",
+        ]);
+        const dark = clone(canary);
+        dark.spec.replicas = 0;
+        assert.deepStrictEqual(await run([all[0], [DEPLOYMENT, dark], all[2], all[3]]), [
+            "Deployment r1 runs 0 replica(s); production needs at least 1 for a canary",
+        ]);
+        // The stable track keeps the rule of two, canary or not.
+        const thin = clone(stable);
+        thin.spec.replicas = 1;
+        assert.deepStrictEqual(await run([[DEPLOYMENT, thin], ...all.slice(1)]), [
+            "Deployment r0 runs 1 replica(s); production needs at least 2",
+        ]);
     });
 
     it("network-policy-in-production: production pods need an ingress NetworkPolicy selecting them", async () => {

@@ -190,5 +190,56 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
             /`tfk8s:replicas` is "0"/,
         );
         assert.strictEqual(recorded.length, 0);
+        await assert.rejects(
+            runProgram({ ...stackFile("dev"), canaryVersion: "2", canaryWeight: "150" }),
+            /`tfk8s:canaryWeight` is "150"; expected an integer in 0-100/,
+        );
+        assert.strictEqual(recorded.length, 0);
+    });
+
+    it("a canary: its own model trained and exported, its own image, a quarter of the pods", async () => {
+        const out = await runProgram({
+            ...stackFile("dev"),
+            ...quickTraining(cacheDir),
+            replicas: "4",
+            canaryVersion: "2",
+            canaryWeight: "25",
+            canarySeed: "7",
+        });
+        const images = ofType("docker:index/image:Image").map((r) => r.inputs);
+        assert.strictEqual(images.length, 2);
+        const [stable, canary] = ["1", "2"].map((v) => {
+            const image = images.find((i) => i.imageName.startsWith(`mymodel-serving:v${v}-`));
+            assert.ok(image !== undefined, `no image of version ${v}`);
+            return image;
+        });
+        // Each context holds only its own version, exported from its own model.
+        const versions = (i: any) =>
+            fs.readdirSync(path.join(i.build.context, "models", "mymodel"));
+        assert.deepStrictEqual([versions(stable), versions(canary)], [["1"], ["2"]]);
+        // The export holds the weights in its graph: another seed, other bytes.
+        const graph = (i: any, v: string) =>
+            fs.readFileSync(path.join(i.build.context, "models", "mymodel", v, "saved_model.pb"));
+        assert.ok(!graph(stable, "1").equals(graph(canary, "2")), "seed 7 gave the same graph");
+        const deployments = ofType(DEPLOYMENT).map((r) => r.inputs);
+        assert.deepStrictEqual(
+            deployments
+                .map((d) => [
+                    d.metadata.name,
+                    d.spec.replicas,
+                    d.spec.template.spec.containers[0].image,
+                ])
+                .sort(),
+            [
+                ["mymodel-serving", 3, stable.imageName],
+                ["mymodel-serving-canary", 1, canary.imageName],
+            ],
+        );
+        assert.deepStrictEqual(out.replicasByTrack, { stable: 3, canary: 1 });
+        assert.strictEqual(out.canary.modelVersion, 2);
+        assert.strictEqual(out.canary.weight, 25);
+        assert.ok(out.canary.modelAccuracy >= 0.5, String(out.canary.modelAccuracy));
+        assert.strictEqual(await promiseOf(out.canary.serviceName), "mymodel-serving-canary");
+        assert.strictEqual(await promiseOf(out.canary.stableServiceName), "mymodel-serving-stable");
     });
 });
