@@ -5,7 +5,11 @@
  * `bench/results/rollout.json`: requests sent and failed during the rollout, p50 and p99 latency,
  * the rollout's seconds (the `pulumi up` that waits for it), each new pod's start-to-ready seconds,
  * and the peak memory of the node's processes (kubelet, containerd and its shims, kube-proxy) and
- * of the pods, sampled every 500 ms. Target: no failed request over at least 500.
+ * of the pods, sampled every 500 ms. Then the canary workflow (test/support/clusterStack.ts,
+ * `canaryRoundTrip`): version 3 at 25% next to 2, the share of 1000 calls it answers against the
+ * share its ready pods imply (`canary.observedShare`, `canary.expectedShare`), a rollback and a
+ * promotion under the client loop (`rollback.failed`, `promote.failed`). Targets: no failed request
+ * over at least 500 during the rollout, the share within 5 points, no failed request in either step.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -14,6 +18,7 @@ import {
     DEPLOYMENT,
     NAMESPACE,
     PREDICT_URL,
+    canaryRoundTrip,
     containerdSocket,
     initClusterDevStack,
     predictBody,
@@ -141,6 +146,8 @@ async function main(): Promise<void> {
             throw new Error(`after the rollout the Service serves version ${served}`);
         const startToReady = startToReadySeconds(stack);
         const memory = stopSampling();
+        // Then the canary workflow: version 3 at 25% next to 2, rolled back, again, promoted.
+        const canary = await canaryRoundTrip(stack, predictBody(), { stable: "2", canary: "3" });
         ok(stack.pulumi(["destroy", "--yes", "--skip-preview", "--stack", "dev"]), "destroy");
 
         const report = {
@@ -155,6 +162,22 @@ async function main(): Promise<void> {
                 rolloutSeconds,
             },
             podStartToReadySeconds: startToReady,
+            canary: {
+                what: "version 3 as a canary at 25% (1 of 4 pods) next to version 2; GET /v1/models/mymodel on a new connection each, counted by the version that answered",
+                ...canary.canary,
+                withinFivePoints:
+                    Math.abs(canary.canary.observedShare - canary.canary.expectedShare) <= 0.05,
+            },
+            rollback: {
+                sent: canary.rollback.sent,
+                failed: canary.rollback.failed,
+                failures: canary.rollback.failures,
+            },
+            promote: {
+                sent: canary.promote.sent,
+                failed: canary.promote.failed,
+                failures: canary.promote.failures,
+            },
             peakMemoryMiB: memory,
             target: `failed 0 over at least ${MIN_REQUESTS} requests: ${result.failed === 0 && result.sent >= MIN_REQUESTS ? "met" : "MISSED"}`,
         };
@@ -162,7 +185,14 @@ async function main(): Promise<void> {
         const out = path.join(__dirname, "results", "rollout.json");
         fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
         console.log(`wrote ${out}`);
-        if (result.failed !== 0 || result.sent < MIN_REQUESTS) process.exitCode = 1;
+        if (
+            result.failed !== 0 ||
+            result.sent < MIN_REQUESTS ||
+            !report.canary.withinFivePoints ||
+            canary.rollback.failed !== 0 ||
+            canary.promote.failed !== 0
+        )
+            process.exitCode = 1;
     } finally {
         stopSampling();
         stack.cleanUp();

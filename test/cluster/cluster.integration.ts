@@ -16,11 +16,13 @@ import {
     NAMESPACE,
     NODE_PORT_URL,
     PREDICT_URL,
+    canaryRoundTrip,
     containerdSocket,
     initClusterDevStack,
     predictBody,
     pulumiWhileServing,
     readyPods,
+    readyPodsOnTrack,
     settledVersion,
 } from "../support/clusterStack";
 import { ok, run } from "../support/realStack";
@@ -135,6 +137,34 @@ describe("the dev stack on the one-node local cluster", function () {
         assert.ok(replaced, "no replacement pod became Ready within 300 s");
         assert.strictEqual(result.failed, 0, result.failures.join("\n"));
         assert.ok(result.sent >= 10, `only ${result.sent} requests while the pod was replaced`);
+    });
+
+    it("a canary at 25% answers its share of 1000 calls; rollback and promotion drop no request", async () => {
+        const figures = await canaryRoundTrip(cluster.stack, body, { stable: "2", canary: "3" });
+        const { observedShare, expectedShare, byVersion } = figures.canary;
+        // 1 canary pod of 4 ready ones.
+        assert.strictEqual(expectedShare, 0.25);
+        assert.ok(
+            Math.abs(observedShare - expectedShare) <= 0.05,
+            `the canary answered ${observedShare} of the calls (${JSON.stringify(byVersion)}), expected ${expectedShare} ± 0.05`,
+        );
+        for (const [step, result] of Object.entries({
+            rollback: figures.rollback,
+            promote: figures.promote,
+        })) {
+            assert.strictEqual(result.failed, 0, `${step}: ${result.failures.join("\n")}`);
+            assert.ok(result.sent >= 10, `only ${result.sent} requests during the ${step}`);
+        }
+        // Promoted: four stable pods serve version 3, and the canary's objects are gone.
+        assert.strictEqual(readyPodsOnTrack(cluster.stack, "stable"), 4);
+        assert.strictEqual(readyPodsOnTrack(cluster.stack, "canary"), 0);
+        const deployments = cluster.stack.kubeGet(
+            `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`,
+        );
+        assert.deepStrictEqual(
+            (deployments?.items ?? []).map((d: any) => d.metadata.name),
+            [DEPLOYMENT],
+        );
     });
 
     it("pulumi destroy leaves no pods, ReplicaSets or endpoints", () => {

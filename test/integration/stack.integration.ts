@@ -380,6 +380,62 @@ describe("pulumi up of the dev stack, for real", function () {
             service.spec.ports.find((p: { name: string }) => p.name === "http").nodePort,
             30111,
         );
+
+        // A canary next to it: both tracks read back from the API server.
+        for (const [key, value] of Object.entries({
+            replicas: "2",
+            canaryVersion: "2",
+            canaryWeight: "50",
+        })) {
+            ok(stack.pulumi(["config", "set", "-s", "cluster", `tfk8s:${key}`, value]), "config");
+        }
+        ok(stack.pulumi(["up", "-s", "cluster", "--yes", "--skip-preview"]), "up with a canary");
+        const outputs = JSON.parse(
+            ok(stack.pulumi(["stack", "output", "-s", "cluster", "--json"]), "stack output"),
+        );
+        assert.strictEqual(outputs.imageDigest, digest, "a canary rebuilt the stable image");
+        const canary = stack.kubeGet(`${deploymentPath}-canary`);
+        assert.ok(canary, "the API server has no Deployment mymodel-serving-canary");
+        assert.strictEqual(
+            canary.spec.template.spec.containers[0].image,
+            outputs.canary.imageDigest,
+        );
+        assert.notStrictEqual(outputs.canary.imageDigest, digest);
+        const stable = stack.kubeGet(deploymentPath);
+        assert.deepStrictEqual([stable?.spec.replicas, canary.spec.replicas], [1, 1]);
+        const podLabels = (d: any) => d.spec.template.metadata.labels;
+        const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+            Object.entries(selector).every(([k, v]) => labels[k] === v);
+        const shared = stack.kubeGet(servicePath)?.spec.selector;
+        assert.ok(selects(shared, podLabels(stable)) && selects(shared, podLabels(canary)));
+        for (const [track, own, other] of [
+            ["stable", stable, canary],
+            ["canary", canary, stable],
+        ] as const) {
+            const svc = stack.kubeGet(`${servicePath}-${track}`);
+            assert.ok(svc, `the API server has no Service mymodel-serving-${track}`);
+            assert.strictEqual(svc.spec.type, "ClusterIP");
+            assert.ok(selects(svc.spec.selector, podLabels(own)), track);
+            assert.ok(!selects(svc.spec.selector, podLabels(other)), track);
+        }
+        // The rollback's preview says what it does: the canary's objects go, the stable grows.
+        ok(stack.pulumi(["config", "rm", "-s", "cluster", "tfk8s:canaryVersion"]), "config rm");
+        ok(stack.pulumi(["config", "rm", "-s", "cluster", "tfk8s:canaryWeight"]), "config rm");
+        const preview = ok(
+            stack.pulumi(["preview", "-s", "cluster", "--diff"]),
+            "preview of the rollback",
+        );
+        for (const gone of [
+            "serving-canary-deployment",
+            "serving-canary-svc",
+            "serving-stable-svc",
+            "serving-canary-image",
+        ]) {
+            assert.match(preview, new RegExp(`- .*${gone}.* delete`), gone);
+        }
+        assert.match(preview, /~ .*serving-deployment.* update/);
+        assert.match(preview, /~ replicas\s*: 1 => 2/);
+
         ok(
             stack.pulumi(["destroy", "-s", "cluster", "--yes", "--skip-preview"]),
             "destroy cluster",

@@ -4,11 +4,13 @@
  * pushed to the local registry with its password and pulled through a pull Secret the stack
  * creates, on the stand-in serving base image (scripts/build-serving-standin.sh).
  */
+import * as http from "http";
 import * as path from "path";
 import { imagesFromPixels } from "../../client/inputs";
 import { IMAGE_PIXELS } from "../../model/savedmodel/contract";
 import { loadMnist } from "../../model/training/data";
-import { RealStack, realStackEnv } from "./realStack";
+import { LoopResult, startClientLoop } from "./clientLoop";
+import { RealStack, ok, realStackEnv } from "./realStack";
 
 export const NAMESPACE = "tfk8s-dev";
 export const DEPLOYMENT = "mymodel-serving";
@@ -112,4 +114,114 @@ export async function settledVersion(version: string, seconds = 30): Promise<str
         if (inARow < 10) await new Promise((r) => setTimeout(r, 100));
     }
     return seen;
+}
+
+/** The version one `GET /v1/models/mymodel` through the NodePort reports, on a new connection. */
+function versionOnNewConnection(): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const req = http.get(
+            `${NODE_PORT_URL}/v1/models/mymodel`,
+            { agent: false, headers: { Connection: "close" }, timeout: 10_000 },
+            (res) => {
+                let text = "";
+                res.setEncoding("utf8");
+                res.on("data", (d) => (text += d));
+                res.on("end", () => {
+                    try {
+                        const body = JSON.parse(text) as {
+                            model_version_status: Array<{ version: string }>;
+                        };
+                        resolve(body.model_version_status.map((v) => v.version).join(","));
+                    } catch {
+                        reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+                    }
+                });
+            },
+        );
+        req.on("timeout", () => req.destroy(new Error("timed out")));
+        req.on("error", reject);
+    });
+}
+
+/** Ready pods of the namespace on one track (the pods' `tfk8s.dev/track` label). */
+export function readyPodsOnTrack(stack: RealStack, track: "stable" | "canary"): number {
+    return readyPods(stack).filter((p) => p.metadata.labels?.["tfk8s.dev/track"] === track).length;
+}
+
+/** What a canary round trip measured (see `canaryRoundTrip`). */
+export interface CanaryFigures {
+    readonly canary: {
+        readonly requests: number;
+        readonly byVersion: Record<string, number>;
+        /** Share of the requests the canary's version answered. */
+        readonly observedShare: number;
+        /** Share its ready pods imply: canary pods over all ready pods. */
+        readonly expectedShare: number;
+    };
+    readonly rollback: LoopResult;
+    readonly promote: LoopResult;
+}
+
+/** `pulumi config set` / `rm` of `tfk8s:` keys on the dev stack. */
+function configure(stack: RealStack, set: Record<string, string>, rm: string[] = []): void {
+    for (const [key, value] of Object.entries(set)) {
+        ok(stack.pulumi(["config", "set", "--stack", "dev", `tfk8s:${key}`, value]), "config set");
+    }
+    for (const key of rm) {
+        ok(stack.pulumi(["config", "rm", "--stack", "dev", `tfk8s:${key}`]), "config rm");
+    }
+}
+
+/** `pulumi up` of the dev stack while a client loop POSTs `body`; what the loop saw. */
+async function upUnderLoad(stack: RealStack, body: string): Promise<LoopResult> {
+    const loop = startClientLoop(PREDICT_URL, body, { maxRequests: 100_000, maxSeconds: 900 });
+    await pulumiWhileServing(stack, ["up", "--yes", "--skip-preview", "--stack", "dev"]);
+    return loop.stop();
+}
+
+/**
+ * The canary workflow on the deployed dev stack, as a user runs it: a canary of `canary` next to
+ * the served `stable` version at 25% of 4 pods, `requests` status calls (each on a new connection,
+ * as the Service routes them) counted by the version that answered, a rollback (the canary keys
+ * removed), the canary again, and its promotion (`modelVersion` set to it, the canary keys
+ * removed), each of the two under a client loop. Throws when a step leaves the wrong version.
+ */
+export async function canaryRoundTrip(
+    stack: RealStack,
+    body: string,
+    versions: { stable: string; canary: string },
+    requests = 1000,
+): Promise<CanaryFigures> {
+    const canaryKeys = { replicas: "4", canaryVersion: versions.canary, canaryWeight: "25" };
+    configure(stack, canaryKeys);
+    await pulumiWhileServing(stack, ["up", "--yes", "--skip-preview", "--stack", "dev"]);
+    const canaryPods = readyPodsOnTrack(stack, "canary");
+    const expectedShare = canaryPods / readyPods(stack).length;
+    const byVersion: Record<string, number> = {};
+    for (let i = 0; i < requests; i++) {
+        const version = await versionOnNewConnection();
+        byVersion[version] = (byVersion[version] ?? 0) + 1;
+    }
+    const observedShare = (byVersion[versions.canary] ?? 0) / requests;
+
+    configure(stack, {}, ["canaryVersion", "canaryWeight"]);
+    const rollback = await upUnderLoad(stack, body);
+    const afterRollback = await settledVersion(versions.stable);
+    if (afterRollback !== versions.stable) {
+        throw new Error(`after the rollback the Service serves version ${afterRollback}`);
+    }
+
+    configure(stack, canaryKeys);
+    await pulumiWhileServing(stack, ["up", "--yes", "--skip-preview", "--stack", "dev"]);
+    configure(stack, { modelVersion: versions.canary }, ["canaryVersion", "canaryWeight"]);
+    const promote = await upUnderLoad(stack, body);
+    const afterPromotion = await settledVersion(versions.canary);
+    if (afterPromotion !== versions.canary) {
+        throw new Error(`after the promotion the Service serves version ${afterPromotion}`);
+    }
+    return {
+        canary: { requests, byVersion, observedShare, expectedShare },
+        rollback,
+        promote,
+    };
 }
