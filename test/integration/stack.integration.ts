@@ -418,23 +418,35 @@ describe("pulumi up of the dev stack, for real", function () {
             assert.ok(selects(svc.spec.selector, podLabels(own)), track);
             assert.ok(!selects(svc.spec.selector, podLabels(other)), track);
         }
-        // The rollback's preview says what it does: the canary's objects go, the stable grows.
+        // The rollback's preview says what it does: the canary's objects go, the stable grows
+        // (`--json` gives the same steps as the text diff, one per resource).
         ok(stack.pulumi(["config", "rm", "-s", "cluster", "tfk8s:canaryVersion"]), "config rm");
         ok(stack.pulumi(["config", "rm", "-s", "cluster", "tfk8s:canaryWeight"]), "config rm");
-        const preview = ok(
-            stack.pulumi(["preview", "-s", "cluster", "--diff"]),
-            "preview of the rollback",
-        );
+        const steps: Array<Record<string, any>> = JSON.parse(
+            ok(stack.pulumi(["preview", "-s", "cluster", "--json"]), "preview of the rollback"),
+        ).steps;
+        const opOf = (name: string) => steps.find((st) => st.urn.endsWith(`::${name}`))?.op;
         for (const gone of [
             "serving-canary-deployment",
             "serving-canary-svc",
             "serving-stable-svc",
             "serving-canary-image",
         ]) {
-            assert.match(preview, new RegExp(`- .*${gone}.* delete`), gone);
+            assert.strictEqual(opOf(gone), "delete", gone);
         }
-        assert.match(preview, /~ .*serving-deployment.* update/);
-        assert.match(preview, /~ replicas\s*: 1 => 2/);
+        const grow = steps.find((st) => st.urn.endsWith("::serving-deployment"));
+        assert.strictEqual(grow?.op, "update");
+        assert.deepStrictEqual(
+            [grow?.oldState.inputs.spec.replicas, grow?.newState.inputs.spec.replicas],
+            [1, 2],
+        );
+        // Nothing else changes: the stable image and the shared Service stay.
+        assert.deepStrictEqual(
+            steps
+                .filter((st) => !["same", "delete"].includes(st.op))
+                .map((st) => st.urn.split("::").pop()),
+            ["serving-deployment"],
+        );
 
         ok(
             stack.pulumi(["destroy", "-s", "cluster", "--yes", "--skip-preview"]),
