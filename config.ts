@@ -8,12 +8,10 @@ import { ResourceSizes, resourceProblem } from "./components/modelDeployment";
 import { NetworkAccess, parsePodLabels } from "./components/modelNetworkPolicy";
 import {
     ServingSettings,
-    TrackReplicas,
-    canaryProblem,
+    canaryReplicas,
     nodeHostProblem,
     ownNamespaceProblem,
     scalingProblem,
-    splitReplicas,
 } from "./components/modelServing";
 import { DEFAULT_NODE_PORT, SERVICE_TYPES, nodePortProblem } from "./components/modelService";
 import {
@@ -195,19 +193,18 @@ function readCanary(
     if (weight === undefined) {
         fail("canaryWeight", undefined, "the percent of the pods the canary gets, 1-99");
     }
-    const problem = canaryProblem(
+    const split = canaryReplicas(
         { modelVersion: stableVersion, autoscaling: serving.autoscaling },
         { modelVersion: version, weight },
         serving.replicas,
     );
-    if (problem !== undefined) {
+    if ("field" in split) {
         fail(
-            problem.field === "weight" ? "canaryWeight" : "canaryVersion",
-            problem.value,
-            problem.expected,
+            split.field === "weight" ? "canaryWeight" : "canaryVersion",
+            split.value,
+            split.expected,
         );
     }
-    const split = splitReplicas(serving.replicas, weight) as TrackReplicas;
     const budget = scalingProblem(
         split.stable,
         undefined,

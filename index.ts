@@ -7,8 +7,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelServing } from "./components/modelServing";
 import { ServingImage } from "./components/servingImage";
-import { loadStackConfig } from "./config";
-import { ModelSource, resolveModel } from "./model/sources/resolve";
+import { StackConfig, loadStackConfig } from "./config";
+import { ModelSource, ResolvedModel, resolveModel } from "./model/sources/resolve";
 
 /** Per-stack scratch space for the export and the image's build context (git-ignored). */
 const buildDir = path.join(".build", pulumi.getStack());
@@ -25,36 +25,21 @@ export = async () => {
         );
     }
 
-    const model = await resolveModel(withLog(source), path.join(buildDir, "export"), name, version);
-    const image = new ServingImage("serving", {
-        ...config.image,
-        modelDir: model.versionDir,
-        modelName: name,
-        modelVersion: version,
-        contextDir: path.join(buildDir, "context"),
-    });
-
+    const { model, image } = await trackImage(config, "serving", "", source, version);
     // A canary track: its own model and image, in directories of its own.
-    const canary = config.canary;
-    const canaryModel =
-        canary === undefined
+    const canary =
+        config.canary === undefined
             ? undefined
-            : await resolveModel(
-                  withLog(canary.source),
-                  path.join(buildDir, "export-canary"),
-                  name,
-                  canary.version,
-              );
-    const canaryImage =
-        canary === undefined || canaryModel === undefined
-            ? undefined
-            : new ServingImage("serving-canary", {
-                  ...config.image,
-                  modelDir: canaryModel.versionDir,
-                  modelName: name,
-                  modelVersion: canary.version,
-                  contextDir: path.join(buildDir, "context-canary"),
-              });
+            : {
+                  ...config.canary,
+                  ...(await trackImage(
+                      config,
+                      "serving-canary",
+                      "-canary",
+                      config.canary.source,
+                      config.canary.version,
+                  )),
+              };
 
     const provider = new k8s.Provider("k8s", {
         context: config.cluster.context,
@@ -77,12 +62,12 @@ export = async () => {
             modelVersion: version,
             modelAccuracy: model.accuracy,
             canary:
-                canary === undefined || canaryImage === undefined
+                canary === undefined
                     ? undefined
                     : {
-                          image: canaryImage.imageRef,
+                          image: canary.image.imageRef,
                           modelVersion: canary.version,
-                          modelAccuracy: canaryModel?.accuracy,
+                          modelAccuracy: canary.model.accuracy,
                           weight: canary.weight,
                       },
         },
@@ -103,15 +88,43 @@ export = async () => {
                 ? undefined
                 : {
                       modelVersion: canary.version,
-                      modelAccuracy: canaryModel?.accuracy,
+                      modelAccuracy: canary.model.accuracy,
                       weight: canary.weight,
-                      imageDigest: canaryImage?.repoDigest,
+                      imageDigest: canary.image.repoDigest,
                       // A ClusterIP Service per track, to reach one track from inside the cluster.
                       serviceName: serving.trackServices?.canary.serviceName,
                       stableServiceName: serving.trackServices?.stable.serviceName,
                   },
     };
 };
+
+/**
+ * One track's model, trained or packaged and exported, and the image that serves it; the track's
+ * export and build context go to `.build/<stack>/export<suffix>` and `context<suffix>`.
+ */
+async function trackImage(
+    config: StackConfig,
+    resourceName: string,
+    dirSuffix: string,
+    source: ModelSource,
+    version: number,
+): Promise<{ model: ResolvedModel; image: ServingImage }> {
+    const name = config.model.name;
+    const model = await resolveModel(
+        withLog(source),
+        path.join(buildDir, `export${dirSuffix}`),
+        name,
+        version,
+    );
+    const image = new ServingImage(resourceName, {
+        ...config.image,
+        modelDir: model.versionDir,
+        modelName: name,
+        modelVersion: version,
+        contextDir: path.join(buildDir, `context${dirSuffix}`),
+    });
+    return { model, image };
+}
 
 /** A model source whose training, if any, logs through the engine, without a progress bar. */
 function withLog(source: ModelSource): ModelSource {

@@ -232,14 +232,14 @@ function modelAnnotations(
 }
 
 /**
- * What is wrong with a canary next to `args`' stable track, as the field, its value and what it
- * should be; undefined when it is fine.
+ * How a canary splits `replicas` pods with `args`' stable track, or what is wrong with it: the
+ * field, its value and what it should be.
  */
-export function canaryProblem(
+export function canaryReplicas(
     args: Pick<ModelServingArgs, "modelVersion" | "autoscaling">,
     canary: Pick<CanaryArgs, "modelVersion" | "weight">,
     replicas: number,
-): { field: "modelVersion" | "weight"; value: number; expected: string } | undefined {
+): TrackReplicas | { field: "modelVersion" | "weight"; value: number; expected: string } {
     if (canary.modelVersion === args.modelVersion) {
         return {
             field: "modelVersion",
@@ -258,7 +258,7 @@ export function canaryProblem(
     const split = splitReplicas(replicas, canary.weight);
     return typeof split === "string"
         ? { field: "weight", value: canary.weight, expected: split }
-        : undefined;
+        : split;
 }
 
 /** A served model and the URLs to call it. */
@@ -290,14 +290,14 @@ export class ModelServing extends pulumi.ComponentResource {
         const canary = args.canary;
         this.replicasByTrack = { stable: replicas, canary: 0 };
         if (canary !== undefined) {
-            const problem = canaryProblem(args, canary, replicas);
-            if (problem !== undefined) {
+            const split = canaryReplicas(args, canary, replicas);
+            if ("field" in split) {
                 throw new pulumi.ResourceError(
-                    `\`canary.${problem.field}\` is ${JSON.stringify(problem.value)}; expected ${problem.expected}`,
+                    `\`canary.${split.field}\` is ${JSON.stringify(split.value)}; expected ${split.expected}`,
                     this,
                 );
             }
-            this.replicasByTrack = splitReplicas(replicas, canary.weight) as TrackReplicas;
+            this.replicasByTrack = split;
         }
         const scaling = scalingProblem(
             this.replicasByTrack.stable,

@@ -93,13 +93,6 @@ export function readyPods(stack: RealStack): Array<Record<string, any>> {
     );
 }
 
-/** The versions `GET /v1/models/mymodel` reports through the NodePort, comma-separated. */
-async function servedVersions(): Promise<string> {
-    const res = await fetch(`${NODE_PORT_URL}/v1/models/mymodel`);
-    const body = (await res.json()) as { model_version_status: Array<{ version: string }> };
-    return body.model_version_status.map((s) => s.version).join(",");
-}
-
 /**
  * Waits (at most `seconds`) until 10 calls in a row through the NodePort report only `version`;
  * what the last call reported. A rollout is complete for Pulumi once the old ReplicaSet is
@@ -116,8 +109,11 @@ export async function settledVersion(version: string, seconds = 30): Promise<str
     return seen;
 }
 
-/** The version one `GET /v1/models/mymodel` through the NodePort reports, on a new connection. */
-function versionOnNewConnection(): Promise<string> {
+/**
+ * The versions one `GET /v1/models/mymodel` through the NodePort reports, comma-separated, on a
+ * new connection: a kept-alive one would stay with the pod it reached first.
+ */
+function servedVersions(): Promise<string> {
     return new Promise((resolve, reject) => {
         const req = http.get(
             `${NODE_PORT_URL}/v1/models/mymodel`,
@@ -172,10 +168,15 @@ function configure(stack: RealStack, set: Record<string, string>, rm: string[] =
     }
 }
 
+/** `pulumi up` of the dev stack, without blocking a client loop in this process. */
+async function upDev(stack: RealStack): Promise<void> {
+    await pulumiWhileServing(stack, ["up", "--yes", "--skip-preview", "--stack", "dev"]);
+}
+
 /** `pulumi up` of the dev stack while a client loop POSTs `body`; what the loop saw. */
 async function upUnderLoad(stack: RealStack, body: string): Promise<LoopResult> {
     const loop = startClientLoop(PREDICT_URL, body, { maxRequests: 100_000, maxSeconds: 900 });
-    await pulumiWhileServing(stack, ["up", "--yes", "--skip-preview", "--stack", "dev"]);
+    await upDev(stack);
     return loop.stop();
 }
 
@@ -194,12 +195,12 @@ export async function canaryRoundTrip(
 ): Promise<CanaryFigures> {
     const canaryKeys = { replicas: "4", canaryVersion: versions.canary, canaryWeight: "25" };
     configure(stack, canaryKeys);
-    await pulumiWhileServing(stack, ["up", "--yes", "--skip-preview", "--stack", "dev"]);
+    await upDev(stack);
     const canaryPods = readyPodsOnTrack(stack, "canary");
     const expectedShare = canaryPods / readyPods(stack).length;
     const byVersion: Record<string, number> = {};
     for (let i = 0; i < requests; i++) {
-        const version = await versionOnNewConnection();
+        const version = await servedVersions();
         byVersion[version] = (byVersion[version] ?? 0) + 1;
     }
     const observedShare = (byVersion[versions.canary] ?? 0) / requests;
@@ -212,7 +213,7 @@ export async function canaryRoundTrip(
     }
 
     configure(stack, canaryKeys);
-    await pulumiWhileServing(stack, ["up", "--yes", "--skip-preview", "--stack", "dev"]);
+    await upDev(stack);
     configure(stack, { modelVersion: versions.canary }, ["canaryVersion", "canaryWeight"]);
     const promote = await upUnderLoad(stack, body);
     const afterPromotion = await settledVersion(versions.canary);
