@@ -2,16 +2,13 @@
  * tfk8s: train (or load) the MNIST classifier, export it as a TF Serving SavedModel, bake it into
  * a serving image and run it on Kubernetes. This file only wires the parts together.
  */
-import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ModelServing } from "./components/modelServing";
+import { trackBuildDirs } from "./buildLayout";
+import { ModelServing, Track } from "./components/modelServing";
 import { ServingImage } from "./components/servingImage";
 import { StackConfig, loadStackConfig } from "./config";
 import { ModelSource, ResolvedModel, resolveModel } from "./model/sources/resolve";
-
-/** Per-stack scratch space for the export and the image's build context (git-ignored). */
-const buildDir = path.join(".build", pulumi.getStack());
 
 export = async () => {
     const config = loadStackConfig();
@@ -25,7 +22,7 @@ export = async () => {
         );
     }
 
-    const { model, image } = await trackImage(config, "serving", "", source, version);
+    const { model, image } = await trackImage(config, "stable", source, version);
     // A canary track: its own model and image, in directories of its own.
     const canary =
         config.canary === undefined
@@ -34,8 +31,7 @@ export = async () => {
                   ...config.canary,
                   ...(await trackImage(
                       config,
-                      "serving-canary",
-                      "-canary",
+                      "canary",
                       config.canary.source,
                       config.canary.version,
                   )),
@@ -94,34 +90,32 @@ export = async () => {
                       // A ClusterIP Service per track, to reach one track from inside the cluster.
                       serviceName: serving.trackServices?.canary.serviceName,
                       stableServiceName: serving.trackServices?.stable.serviceName,
+                      // What `npm run smoke -- --stack <stack> --track <track>` calls.
+                      serviceUrl: serving.trackServices?.canary.clusterUrl,
+                      stableServiceUrl: serving.trackServices?.stable.clusterUrl,
                   },
     };
 };
 
 /**
- * One track's model, trained or packaged and exported, and the image that serves it; the track's
- * export and build context go to `.build/<stack>/export<suffix>` and `context<suffix>`.
+ * One track's model, trained or packaged and exported, and the image that serves it, in the
+ * track's directories (`trackBuildDirs`).
  */
 async function trackImage(
     config: StackConfig,
-    resourceName: string,
-    dirSuffix: string,
+    track: Track,
     source: ModelSource,
     version: number,
 ): Promise<{ model: ResolvedModel; image: ServingImage }> {
     const name = config.model.name;
-    const model = await resolveModel(
-        withLog(source),
-        path.join(buildDir, `export${dirSuffix}`),
-        name,
-        version,
-    );
-    const image = new ServingImage(resourceName, {
+    const dirs = trackBuildDirs(pulumi.getStack(), track);
+    const model = await resolveModel(withLog(source), dirs.exportDir, name, version);
+    const image = new ServingImage(track === "stable" ? "serving" : "serving-canary", {
         ...config.image,
         modelDir: model.versionDir,
         modelName: name,
         modelVersion: version,
-        contextDir: path.join(buildDir, `context${dirSuffix}`),
+        contextDir: dirs.contextDir,
     });
     return { model, image };
 }

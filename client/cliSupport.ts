@@ -25,12 +25,13 @@ const CONNECTION_FLAGS = {
 /**
  * Parses the connection flags plus a command's own `options` and turns the former into `client`,
  * or returns "help" for `--help` (every command answers it the same way); a mistake, `--url`
- * missing among them, is a `UsageError`.
+ * missing among them unless `requireUrl` is false (its `url` is then ""), is a `UsageError`.
  */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
     argv: readonly string[],
     options: T,
     allowPositionals: boolean,
+    requireUrl = true,
 ) {
     const parse = () =>
         parseArgs({
@@ -46,7 +47,7 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
         throw new UsageError(errorMessage(err));
     }
     if ("help" in parsed.values && parsed.values.help === true) return "help";
-    return { ...parsed, client: connectionOptions(parsed.values) };
+    return { ...parsed, client: connectionOptions(parsed.values, requireUrl) };
 }
 
 /** Usage lines of `CONNECTION_FLAGS`, but for `--help`, which ends every usage text. */
@@ -83,16 +84,19 @@ export function intFlag(name: string, raw: string | undefined, min: number): num
     return n;
 }
 
-/** Client options from the connection flags; `--url` is required. */
-function connectionOptions(values: {
-    url?: string;
-    model?: string;
-    version?: string;
-    label?: string;
-    timeout?: string;
-    retries?: string;
-}): ClientOptions {
-    if (values.url === undefined || values.url === "") {
+/** Client options from the connection flags; `--url` is required if `requireUrl`. */
+function connectionOptions(
+    values: {
+        url?: string;
+        model?: string;
+        version?: string;
+        label?: string;
+        timeout?: string;
+        retries?: string;
+    },
+    requireUrl: boolean,
+): ClientOptions {
+    if (requireUrl && (values.url === undefined || values.url === "")) {
         throw new UsageError(
             "`--url` is missing; expected TF Serving's REST base URL, e.g. http://<node-ip>:30111",
         );
@@ -103,7 +107,7 @@ function connectionOptions(values: {
         );
     }
     return {
-        url: values.url,
+        url: values.url ?? "",
         model: values.model,
         version: intFlag("version", values.version, 1),
         label: values.label,

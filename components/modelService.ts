@@ -49,6 +49,11 @@ export class ModelService extends pulumi.ComponentResource {
     public readonly serviceName: pulumi.Output<string>;
     /** The Service object. */
     public readonly service: k8s.core.v1.Service;
+    /**
+     * REST base URL on the Service's cluster IP, for callers inside the cluster network without
+     * cluster DNS (the smoke check of one track; the local cluster routes the host there).
+     */
+    public readonly clusterUrl: pulumi.Output<string>;
 
     constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("tfk8s:serving:ModelService", name, {}, opts);
@@ -77,6 +82,7 @@ export class ModelService extends pulumi.ComponentResource {
             { parent: this },
         );
         this.serviceName = this.service.metadata.name;
-        this.registerOutputs({ serviceName: this.serviceName });
+        this.clusterUrl = pulumi.interpolate`http://${this.service.spec.clusterIP}:${REST_PORT}`;
+        this.registerOutputs({ serviceName: this.serviceName, clusterUrl: this.clusterUrl });
     }
 }

@@ -13,7 +13,8 @@
 # host, $HOST_IP here and $NODE_IP there; pods get 10.244.0.0/24 on a bridge inside it. socat
 # forwarders, each with its pid file, carry what must cross: the node reaches the API server and
 # the registry at $HOST_IP, and the host reaches each port in $NODE_PORTS (NodePort Services) on
-# 127.0.0.1, the way kind maps ports from its node container.
+# 127.0.0.1, the way kind maps ports from its node container. A route sends this host's traffic
+# for the service range ($SERVICE_CIDR) to the node, so cluster IPs answer here too.
 #
 # Settings this machine needs (each one measured):
 #   cgroups v1:   kubelet failCgroupV1: false, cgroupDriver: cgroupfs;
@@ -96,6 +97,9 @@ network() {
     "${IN_NODE[@]}" sysctl -qw net.ipv4.ip_forward=1
     log "network namespace $NETNS: node $NODE_IP, host $HOST_IP"
   fi
+  # This host reaches cluster IPs through the node, whose kube-proxy rewrites them to pods: what
+  # `npm run smoke -- --stack dev --track canary` calls. The route goes with the veth.
+  ip route replace "$SERVICE_CIDR" via "$NODE_IP" dev "$HOST_VETH"
   mkdir -p "$STATE/cni"
   cat > "$STATE/cni/10-tfk8s.conflist" <<EOF
 {"cniVersion": "1.0.0", "name": "tfk8s", "plugins": [

@@ -19,7 +19,7 @@ import {
 } from "./doubles/digitImages";
 import { FakeTfServing } from "./doubles/fakeTfServing";
 import { logitsOf, quickModel } from "./doubles/quickModel";
-import { runCli } from "./doubles/runCli";
+import { failedSmokeLines, runCli } from "./doubles/runCli";
 
 const PIXELS = 28 * 28;
 /** Softmax probability of a logit of 4 among nine zeros. */
@@ -281,14 +281,12 @@ describe("predict and smoke commands", function () {
                 "--count",
                 String(count),
             ]);
-            assert.strictEqual(run.code, 1, run.stdout + run.stderr);
-            const lines = run.stdout.trimEnd().split("\n");
-            const at = lines.findIndex((l) => l.startsWith("smoke: FAILED"));
+            const lines = failedSmokeLines(run);
             assert.match(
-                lines[at],
+                lines[0],
                 /^smoke: FAILED: version 1 disagrees with the local model on 2 of 30 MNIST test images 0-29/,
             );
-            assert.deepStrictEqual(lines[at + 2].trim().split(/\s+/), [
+            assert.deepStrictEqual(lines[2].trim().split(/\s+/), [
                 "index",
                 "expected",
                 "got",
@@ -299,11 +297,66 @@ describe("predict and smoke commands", function () {
                 [4, 17],
             ]) {
                 assert.deepStrictEqual(
-                    lines[at + row].trim().split(/\s+/),
+                    lines[row].trim().split(/\s+/),
                     [k, argMax(local[k]), wrong(k), label(k)].map(String),
                 );
             }
-            assert.strictEqual(lines.length, at + 5, "exactly two differences listed");
+            assert.strictEqual(lines.length, 5, "exactly two differences listed");
+        });
+
+        it("fails below --min-accuracy with a table of the misclassified images, even when the classes agree", async () => {
+            serveLocal();
+            const misses = Array.from({ length: count }, (_, k) => k).filter(
+                (k) => argMax(local[k]) !== label(k),
+            );
+            assert.ok(misses.length > 0, "the quick model gets every one of the images right");
+            const accuracy = (count - misses.length) / count;
+            const args = ["--url", fake.url, "--model-dir", modelDir, "--count", String(count)];
+            const passing = await runCli("client/smoke.ts", [
+                ...args,
+                "--min-accuracy",
+                String(accuracy),
+            ]);
+            assert.strictEqual(passing.code, 0, passing.stdout + passing.stderr);
+            assert.match(passing.stdout, new RegExp(`at least minAccuracy ${accuracy}\\)`));
+
+            const gate = Math.min(1, accuracy + 0.01);
+            const run = await runCli("client/smoke.ts", [...args, "--min-accuracy", String(gate)]);
+            const lines = failedSmokeLines(run);
+            assert.match(
+                lines[0],
+                new RegExp(
+                    `^smoke: FAILED: served accuracy ${accuracy.toFixed(4)} on MNIST test images 0-29 is below minAccuracy ${gate} \\(`,
+                ),
+            );
+            assert.deepStrictEqual(
+                lines.slice(3).map((l) => l.trim().split(/\s+/)),
+                misses.map((k) => [k, argMax(local[k]), argMax(local[k]), label(k)].map(String)),
+            );
+        });
+
+        it("refuses --track without --stack, an unknown track and a bad --min-accuracy, with the usage", async () => {
+            for (const [args, message] of [
+                [
+                    ["--url", fake.url, "--track", "canary"],
+                    /^error: `--track` is "canary" without --stack; expected --stack <stack>/,
+                ],
+                [
+                    ["--stack", "dev", "--track", "blue"],
+                    /^error: `--track` is "blue"; expected one of stable, canary/,
+                ],
+                [
+                    ["--url", fake.url, "--min-accuracy", "1.5"],
+                    /^error: `--min-accuracy` is "1.5"; expected a decimal in \(0, 1\]/,
+                ],
+                [["--count", "3"], /^error: `--url` is missing; expected .* or --stack <stack>/],
+            ] as const) {
+                const run = await runCli("client/smoke.ts", [...args]);
+                assert.strictEqual(run.code, 2, run.stdout + run.stderr);
+                assert.match(run.stderr, message);
+                assert.match(run.stderr, /--track <track>/);
+            }
+            assert.strictEqual(fake.requests.length, 0);
         });
 
         it("fails with a clear timeout when the model never becomes AVAILABLE", async () => {

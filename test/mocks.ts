@@ -58,6 +58,10 @@ pulumi.runtime.setMocks(
                     : `${repo}@${mockDigest(imageName)}`;
                 state.baseImageName = imageName;
             }
+            if (args.type === "kubernetes:core/v1:Service") {
+                // The API server gives every Service an address in the service range.
+                state.spec = { clusterIP: `10.96.0.${recorded.length}`, ...state.spec };
+            }
             if (args.type.startsWith("kubernetes:") && state.metadata !== undefined) {
                 // The provider auto-names objects that have no explicit name.
                 state.metadata = { name: `${args.name}-abc123`, ...state.metadata };

@@ -12,6 +12,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
+import { trackBuildDirs } from "../buildLayout";
+import { hashDirectory } from "../components/servingImage";
 import { saveLayersModel } from "../model/training/artifact";
 import { createModel } from "../model/training/model";
 
@@ -197,6 +199,44 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         assert.strictEqual(recorded.length, 0);
     });
 
+    it("build once, promote: a second checkout given dev's export builds prod's image from the same context, without training", async () => {
+        const dev = await runProgram({ ...stackFile("dev"), ...quickTraining(cacheDir) });
+        const devImage = single("docker:index/image:Image").inputs;
+        const exported = path.join(trackBuildDirs("test", "stable").exportDir, "mymodel", "1");
+
+        // The deploy workflow's prod job: a fresh checkout, the artifact downloaded into it.
+        const second = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-second-checkout-"));
+        const artifact = path.join(second, "from-dev", "mymodel", "1");
+        fs.cpSync(exported, artifact, { recursive: true });
+        const emptyCache = path.join(second, "cache");
+        try {
+            process.chdir(second);
+            const prod = await runProgram(
+                {
+                    ...stackFile("prod"),
+                    registryPassword: "t0ken",
+                    ...quickTraining(emptyCache),
+                    modelSource: artifact,
+                },
+                ["registryPassword"],
+            );
+            const prodImage = single("docker:index/image:Image").inputs;
+            const tag = (name: string) => name.slice(name.lastIndexOf(":") + 1);
+            assert.match(tag(devImage.imageName), /^v1-[0-9a-f]{12}$/);
+            assert.strictEqual(tag(prodImage.imageName), tag(devImage.imageName));
+            assert.strictEqual(
+                hashDirectory(path.resolve(second, prodImage.build.context)),
+                hashDirectory(path.resolve(scratch, devImage.build.context)),
+            );
+            // Nothing was trained: the cache was never created, and the accuracy is dev's own.
+            assert.ok(!fs.existsSync(emptyCache), `${emptyCache} was created`);
+            assert.strictEqual(prod.modelAccuracy, dev.modelAccuracy);
+        } finally {
+            process.chdir(scratch);
+            fs.rmSync(second, { recursive: true, force: true });
+        }
+    });
+
     it("a canary: its own model trained and exported, its own image, a quarter of the pods", async () => {
         const out = await runProgram({
             ...stackFile("dev"),
@@ -241,5 +281,23 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         assert.ok(out.canary.modelAccuracy >= 0.5, String(out.canary.modelAccuracy));
         assert.strictEqual(await promiseOf(out.canary.serviceName), "mymodel-serving-canary");
         assert.strictEqual(await promiseOf(out.canary.stableServiceName), "mymodel-serving-stable");
+        // Each track's Service on its own cluster IP, and its export where the smoke check looks.
+        const urls = await Promise.all(
+            [out.canary.stableServiceUrl, out.canary.serviceUrl].map((u) => promiseOf<string>(u)),
+        );
+        for (const url of urls) assert.match(url, /^http:\/\/10\.96\.0\.\d+:8501$/);
+        assert.notStrictEqual(urls[0], urls[1]);
+        for (const [track, v] of [
+            ["stable", "1"],
+            ["canary", "2"],
+        ] as const) {
+            const exported = path.join(trackBuildDirs("test", track).exportDir, "mymodel", v);
+            assert.ok(
+                fs
+                    .readFileSync(path.join(exported, "saved_model.pb"))
+                    .equals(track === "stable" ? graph(stable, v) : graph(canary, v)),
+                `${exported} is not what the ${track} image was built from`,
+            );
+        }
     });
 });

@@ -2,6 +2,7 @@
  * Turns the stack's model source into a TF Serving version directory on disk: trains through the
  * cache and exports a SavedModel, or packages a SavedModel directory or tfjs model.json.
  */
+import * as fs from "fs";
 import * as path from "path";
 import { packageModelSource } from "./fromDisk";
 import { describeServingSignatures, exportSavedModel } from "../savedmodel/export";
@@ -19,7 +20,10 @@ export type ModelSource =
 export interface ResolvedModel {
     /** `<exportDir>/<name>/<version>`, holding `saved_model.pb`. */
     readonly versionDir: string;
-    /** Test accuracy when we trained the model; unknown for loaded ones. */
+    /**
+     * Test accuracy when we trained the model, or when a loaded one is our own export (another
+     * stack's, handed on): its metadata file records it. Unknown for other loaded models.
+     */
     readonly accuracy?: number;
 }
 
@@ -33,7 +37,7 @@ export async function resolveModel(
     const options = { name, version, overwrite: true };
     if (source.kind === "path") {
         const packaged = await packageModelSource(source.path, exportDir, options);
-        return { versionDir: packaged.dir };
+        return { versionDir: packaged.dir, accuracy: recordedAccuracy(packaged.dir) };
     }
     const trained = await trainModel(source.training);
     // Only what fixes the model goes in, so an unchanged model keeps an unchanged image. The wall
@@ -53,4 +57,14 @@ export async function resolveModel(
         versionDir: exported.dir,
         accuracy: trained.metadata.testAccuracy,
     };
+}
+
+/** The test accuracy our export's metadata file in `versionDir` records, if it is there. */
+function recordedAccuracy(versionDir: string): number | undefined {
+    const file = path.join(versionDir, SERVING_METADATA);
+    if (!fs.existsSync(file)) return undefined;
+    const accuracy = (
+        JSON.parse(fs.readFileSync(file, "utf8")) as { training?: { testAccuracy?: unknown } }
+    ).training?.testAccuracy;
+    return typeof accuracy === "number" && accuracy >= 0 && accuracy <= 1 ? accuracy : undefined;
 }

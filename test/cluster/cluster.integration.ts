@@ -140,7 +140,39 @@ describe("the dev stack on the one-node local cluster", function () {
     });
 
     it("a canary at 25% answers its share of 1000 calls; rollback and promotion drop no request", async () => {
-        const figures = await canaryRoundTrip(cluster.stack, body, { stable: "2", canary: "3" });
+        // Each track's smoke check through its own Service, against the track's own export.
+        const smoke: Record<string, string> = {};
+        const figures = await canaryRoundTrip(
+            cluster.stack,
+            body,
+            { stable: "2", canary: "3" },
+            1000,
+            () => {
+                for (const track of ["stable", "canary"]) {
+                    const args = ["--stack", "dev", "--track", track];
+                    smoke[track] = ok(cluster.stack.tsx("client/smoke.ts", args), `smoke ${track}`);
+                }
+            },
+        );
+        for (const [track, version, dir] of [
+            ["stable", "2", "export"],
+            ["canary", "3", "export-canary"],
+        ]) {
+            assert.match(
+                smoke[track],
+                new RegExp(`stack dev, ${track} track: version ${version} at http://10\\.96\\.`),
+            );
+            assert.match(
+                smoke[track],
+                new RegExp(`the SavedModel \\.build/dev/${dir}/mymodel/${version}`),
+            );
+            assert.match(
+                smoke[track],
+                new RegExp(
+                    `smoke: OK: version ${version} agrees with the local model on all 100 .*at least minAccuracy`,
+                ),
+            );
+        }
         const { observedShare, expectedShare, byVersion } = figures.canary;
         // 1 canary pod of 4 ready ones.
         assert.strictEqual(expectedShare, 0.25);

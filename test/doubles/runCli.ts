@@ -1,4 +1,5 @@
 /** Runs one of our TypeScript commands as `npm run …` does, capturing what a user would see. */
+import * as assert from "assert";
 import { execFile } from "child_process";
 import * as path from "path";
 
@@ -42,4 +43,16 @@ export function runCli(
             },
         );
     });
+}
+
+/**
+ * The output lines of a smoke run that must have failed (exit 1), from its `smoke: FAILED` verdict
+ * on: the verdict, the legend, the table's header, then one line per image.
+ */
+export function failedSmokeLines(run: CliRun): string[] {
+    assert.strictEqual(run.code, 1, run.stdout + run.stderr);
+    const lines = run.stdout.trimEnd().split("\n");
+    const at = lines.findIndex((l) => l.startsWith("smoke: FAILED"));
+    assert.ok(at >= 0, `no smoke: FAILED verdict in\n${run.stdout}`);
+    return lines.slice(at);
 }

@@ -33,7 +33,7 @@ import {
     writeFile,
 } from "../doubles/digitImages";
 import { logitsOf, quickModel } from "../doubles/quickModel";
-import { runCli } from "../doubles/runCli";
+import { failedSmokeLines, runCli } from "../doubles/runCli";
 import { TfServingDouble } from "../doubles/tfServingDouble";
 
 const PIXELS = 28 * 28;
@@ -118,6 +118,28 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
     });
 
     describe("once the version is AVAILABLE", () => {
+        it("smoke with the served SavedModel as its local model runs it in TensorFlow and agrees", async () => {
+            const run = await runCli("client/smoke.ts", [
+                "--url",
+                double.url,
+                "--model-dir",
+                exported.dir,
+                "--min-accuracy",
+                "0.5",
+            ]);
+            assert.strictEqual(run.code, 0, `${run.stdout}\n${run.stderr}`);
+            assert.match(
+                run.stdout,
+                new RegExp(`local model: the SavedModel ${exported.dir}, in TensorFlow`),
+            );
+            const verdict = run.stdout.trimEnd().split("\n").pop() ?? "";
+            assert.match(verdict, /^smoke: OK: version 1 agrees with the local model on all 100/);
+            assert.match(verdict, /\(at least minAccuracy 0\.5\)/);
+            // The same graph in the same runtime: the logits are the served ones.
+            const diff = Number(/largest logit difference (\S+)\)/.exec(verdict)?.[1]);
+            assert.ok(diff < LOGIT_TOLERANCE, `largest logit difference ${diff}`);
+        });
+
         before(async () => {
             await client().waitUntilAvailable({ timeoutMs: 120_000, intervalMs: 250 });
         });
@@ -307,22 +329,20 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
                 "--model-dir",
                 skewedDir,
             ]);
-            assert.strictEqual(run.code, 1, run.stdout + run.stderr);
-            const lines = run.stdout.trimEnd().split("\n");
-            const at = lines.findIndex((l) => l.startsWith("smoke: FAILED"));
+            const lines = failedSmokeLines(run);
             assert.match(
-                lines[at],
+                lines[0],
                 new RegExp(
                     `disagrees with the local model on ${differ.length} of 100 MNIST test images 0-99`,
                 ),
             );
-            assert.deepStrictEqual(lines[at + 2].trim().split(/\s+/), [
+            assert.deepStrictEqual(lines[2].trim().split(/\s+/), [
                 "index",
                 "expected",
                 "got",
                 "label",
             ]);
-            const rows = lines.slice(at + 3).map((l) => l.trim().split(/\s+/).map(Number));
+            const rows = lines.slice(3).map((l) => l.trim().split(/\s+/).map(Number));
             assert.deepStrictEqual(
                 rows,
                 differ.map((i) => [i, mine[i], argMax(local[i]), mnist.test.labels[i]]),

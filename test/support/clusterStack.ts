@@ -186,12 +186,14 @@ async function upUnderLoad(stack: RealStack, body: string): Promise<LoopResult> 
  * as the Service routes them) counted by the version that answered, a rollback (the canary keys
  * removed), the canary again, and its promotion (`modelVersion` set to it, the canary keys
  * removed), each of the two under a client loop. Throws when a step leaves the wrong version.
+ * `whileCanary` runs once the share is counted, with both tracks up.
  */
 export async function canaryRoundTrip(
     stack: RealStack,
     body: string,
     versions: { stable: string; canary: string },
     requests = 1000,
+    whileCanary: () => void = () => undefined,
 ): Promise<CanaryFigures> {
     const canaryKeys = { replicas: "4", canaryVersion: versions.canary, canaryWeight: "25" };
     configure(stack, canaryKeys);
@@ -204,6 +206,7 @@ export async function canaryRoundTrip(
         byVersion[version] = (byVersion[version] ?? 0) + 1;
     }
     const observedShare = (byVersion[versions.canary] ?? 0) / requests;
+    whileCanary();
 
     configure(stack, {}, ["canaryVersion", "canaryWeight"]);
     const rollback = await upUnderLoad(stack, body);

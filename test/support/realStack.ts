@@ -27,12 +27,14 @@ const PROJECT_FILES = [
     "package.json",
     "tsconfig.json",
     "index.ts",
+    "buildLayout.ts",
     "config.ts",
     "configKeys.ts",
     "errors.ts",
     "components",
     "model",
     "policy",
+    "client",
 ];
 const REQUIRED_ENV = [
     "DOCKER_HOST",
@@ -168,6 +170,13 @@ export class RealStack {
             cwd: this.project,
             env: this.pulumiEnv,
         });
+        this.transcript.push(r.stdout, r.stderr);
+        return r;
+    }
+
+    /** Runs one of the project's TypeScript commands in the copy, with the stack's Pulumi setup. */
+    tsx(script: string, args: string[]): SpawnSyncReturns<string> {
+        const r = run("npx", ["tsx", script, ...args], { cwd: this.project, env: this.pulumiEnv });
         this.transcript.push(r.stdout, r.stderr);
         return r;
     }
