@@ -73,6 +73,9 @@ export = async () => {
     return {
         endpoint: serving.endpoint,
         predictUrl: serving.predictUrl,
+        // Where the Service is, for `kubectl port-forward` (the deploy workflow's smoke check).
+        namespace: config.serving.namespace,
+        serviceName: serving.service.serviceName,
         imageDigest: image.repoDigest,
         imageName: image.imageName,
         modelName: name,

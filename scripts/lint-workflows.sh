@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lints .github/workflows with actionlint, built from its Go module into the shared tools dir
-# (no release binary can be downloaded here); a typo fails CI here, not on the first PR.
+# (no release binary can be downloaded here), with Debian's shellcheck for the `run:` scripts; a
+# typo fails CI here, not on the first PR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ACTIONLINT_VERSION=v1.7.12
@@ -12,6 +13,11 @@ if [ ! -x "$bin" ]; then
     GOBIN="$tools/bin/.actionlint-build" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
     mv "$tools/bin/.actionlint-build/actionlint" "$bin"
     rmdir "$tools/bin/.actionlint-build"
+fi
+# actionlint checks each `run:` script with shellcheck when it is on PATH.
+if ! command -v shellcheck >/dev/null; then
+    echo "installing shellcheck"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck; } >/dev/null </dev/null
 fi
 "$bin" -no-color .github/workflows/*.yml
 echo "actionlint: workflows OK"

@@ -69,6 +69,8 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         const out = await runProgram({ ...stackFile("dev"), ...quickTraining(cacheDir) });
         assert.strictEqual(out.endpoint, "http://localhost:30111");
         assert.strictEqual(out.predictUrl, "http://localhost:30111/v1/models/mymodel:predict");
+        assert.strictEqual(out.namespace, "tfk8s-dev");
+        assert.strictEqual(out.serviceName, "mymodel-serving");
         assert.strictEqual(out.modelName, "mymodel");
         assert.strictEqual(out.modelVersion, 1);
         assert.ok(out.modelAccuracy >= 0.5 && out.modelAccuracy <= 1, String(out.modelAccuracy));
