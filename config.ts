@@ -4,8 +4,15 @@
  * preview` with an error naming the key, the value and what was expected.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ResourceSizes, resourceProblem } from "./components/modelDeployment";
+import {
+    DEFAULT_GPU_TOLERATIONS,
+    GpuSettings,
+    ResourceSizes,
+    parseTolerations,
+    resourceProblem,
+} from "./components/modelDeployment";
 import { NetworkAccess, parsePodLabels } from "./components/modelNetworkPolicy";
+import { parseLabelList } from "./components/objectMeta";
 import {
     ServingSettings,
     canaryReplicas,
@@ -15,8 +22,10 @@ import {
 } from "./components/modelServing";
 import { DEFAULT_NODE_PORT, SERVICE_TYPES, nodePortProblem } from "./components/modelService";
 import {
+    GPU_BASE_EXPECTED,
     ImageSettings,
     RegistryArgs,
+    gpuBaseImage,
     imageReferenceProblem,
     platformProblem,
     registryHostProblem,
@@ -242,7 +251,32 @@ function readRegistry(r: Reader): ImageSettings["registry"] {
     return { server, username, password };
 }
 
-function readImage(r: Reader, modelName: string): ImageSettings {
+/**
+ * GPU serving: `gpu` devices per pod, and the node selector and tolerations that apply only with
+ * one (refused without, rather than ignored). `gpuTolerations: none` tolerates no taint.
+ */
+function readGpu(r: Reader): GpuSettings | undefined {
+    const count = r.integer("gpu", 0) as number;
+    if (count === 0) {
+        for (const key of ["gpuNodeSelector", "gpuTolerations"] as const) {
+            const raw = r.raw(key);
+            if (raw !== undefined) fail(key, raw, "gpu set to 1 or more, which it applies to");
+        }
+        return undefined;
+    }
+    const selector = r.string("gpuNodeSelector");
+    const nodeSelector =
+        selector === undefined
+            ? {}
+            : parseLabelList(selector, "node labels", "cloud.google.com/gke-accelerator=nvidia-l4");
+    if (typeof nodeSelector === "string") fail("gpuNodeSelector", selector, nodeSelector);
+    const taints = r.string("gpuTolerations") ?? DEFAULT_GPU_TOLERATIONS;
+    const tolerations = taints === "none" ? [] : parseTolerations(taints);
+    if (typeof tolerations === "string") fail("gpuTolerations", taints, `${tolerations}, or none`);
+    return { count, nodeSelector, tolerations };
+}
+
+function readImage(r: Reader, modelName: string, gpu: GpuSettings | undefined): ImageSettings {
     const registry = readRegistry(r);
     const skipPush = r.boolean("skipPush");
     if (!skipPush && registry === undefined) {
@@ -265,8 +299,13 @@ function readImage(r: Reader, modelName: string): ImageSettings {
         if (expected !== undefined) fail(key, value, expected);
         return value;
     };
+    const base = checked("baseImage", r.string("baseImage") as string, imageReferenceProblem);
+    const baseImage = gpu === undefined ? base : gpuBaseImage(base);
+    if (baseImage === undefined) {
+        fail("gpu", gpu?.count, `CPU serving (0) on baseImage ${base}, or ${GPU_BASE_EXPECTED}`);
+    }
     return {
-        baseImage: checked("baseImage", r.string("baseImage") as string, imageReferenceProblem),
+        baseImage,
         repository: checked("imageRepository", repository, repositoryProblem),
         platform: checked("platform", r.string("platform") as string, platformProblem),
         skipPush,
@@ -422,9 +461,10 @@ export function loadStackConfig(): StackConfig {
     const name = r.matching("modelName", MODEL_NAME_PATTERN, MODEL_NAME_EXPECTED) as string;
     const version = r.integer("modelVersion", 1) as number;
     const renderDir = r.string("renderDir");
-    const image = readImage(r, name);
+    const gpu = readGpu(r);
+    const image = readImage(r, name, gpu);
     const training = readTraining(r);
-    const serving = readServing(r, image, renderDir);
+    const serving = { ...readServing(r, image, renderDir), gpu };
     return {
         model: { name, version, source: sourceOf(r.string("modelSource") as string, training) },
         image,

@@ -204,6 +204,24 @@ export const CONFIG_KEYS = {
         default: DEFAULT_RESOURCES.ephemeralStorageLimit,
         description: "Local disk (ephemeral-storage) limit per pod.",
     },
+    gpu: {
+        type: "integer",
+        default: 0,
+        description:
+            "GPUs (nvidia.com/gpu) per pod; 1 or more switches baseImage to its -gpu variant. 0 serves on CPU.",
+    },
+    gpuNodeSelector: {
+        type: "string",
+        default: "",
+        description:
+            "Node labels (key=value, comma-separated) GPU pods require, e.g. cloud.google.com/gke-accelerator=nvidia-l4. Needs gpu.",
+    },
+    gpuTolerations: {
+        type: "string",
+        default: "",
+        description:
+            "Taints GPU pods tolerate, comma-separated key[=value][:effect], or none; empty for nvidia.com/gpu:NoSchedule. Needs gpu.",
+    },
     autoscaleMaxReplicas: {
         type: "string",
         default: "",

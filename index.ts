@@ -57,6 +57,7 @@ export = async () => {
             modelName: name,
             modelVersion: version,
             modelAccuracy: model.accuracy,
+            baseImage: config.image.baseImage,
             canary:
                 canary === undefined
                     ? undefined

@@ -4,7 +4,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ObjectMetaArgs, objectMeta } from "./objectMeta";
+import { ObjectMetaArgs, isLabelKey, isLabelValue, objectMeta } from "./objectMeta";
 import { GRPC_PORT, REST_PORT, SERVING_UID } from "./servingImage";
 
 /** CPU, memory and local disk for one pod. */
@@ -102,6 +102,62 @@ export function resourceProblem(
 export const DRAIN_SECONDS = 5;
 export const TERMINATION_GRACE_SECONDS = 10;
 
+/** The extended resource NVIDIA's device plugin gives each GPU as. */
+export const GPU_RESOURCE = "nvidia.com/gpu";
+/** The taint GPU node pools commonly carry (GKE's, and NVIDIA's GPU operator docs'). */
+export const DEFAULT_GPU_TOLERATIONS = `${GPU_RESOURCE}:NoSchedule`;
+/** Taint effects a toleration may name. */
+const TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
+
+/** A taint the pods tolerate: by key alone (any value) or key and value, for one or all effects. */
+export interface Toleration {
+    readonly key: string;
+    readonly operator: "Exists" | "Equal";
+    readonly value?: string;
+    readonly effect?: (typeof TAINT_EFFECTS)[number];
+}
+
+/** Serving on GPUs: whole devices per pod, and the nodes such pods go to. */
+export interface GpuSettings {
+    /** GPUs per pod, at least 1. */
+    readonly count: number;
+    /** Node labels the pods require (for example a GPU model's label). */
+    readonly nodeSelector: Readonly<Record<string, string>>;
+    /** Taints of GPU nodes the pods tolerate. */
+    readonly tolerations: readonly Toleration[];
+}
+
+/**
+ * Parses `key[=value][:effect],...` into tolerations; what was expected when `text` is not that.
+ * A key alone tolerates any value of it, and no effect tolerates every effect.
+ */
+export function parseTolerations(text: string): Toleration[] | string {
+    const expected = `comma-separated taints as key[=value][:effect], the effect one of ${TAINT_EFFECTS.join(", ")}, e.g. ${DEFAULT_GPU_TOLERATIONS}`;
+    const tolerations: Toleration[] = [];
+    for (const item of text.split(",").map((t) => t.trim())) {
+        const colon = item.lastIndexOf(":");
+        const effect = colon < 0 ? undefined : item.slice(colon + 1);
+        const taint = colon < 0 ? item : item.slice(0, colon);
+        const eq = taint.indexOf("=");
+        const key = eq < 0 ? taint : taint.slice(0, eq);
+        const value = eq < 0 ? undefined : taint.slice(eq + 1);
+        if (
+            !isLabelKey(key) ||
+            (value !== undefined && (value === "" || !isLabelValue(value))) ||
+            (effect !== undefined && !(TAINT_EFFECTS as readonly string[]).includes(effect))
+        ) {
+            return expected;
+        }
+        tolerations.push({
+            key,
+            operator: value === undefined ? "Exists" : "Equal",
+            ...(value === undefined ? {} : { value }),
+            ...(effect === undefined ? {} : { effect: effect as Toleration["effect"] }),
+        });
+    }
+    return tolerations;
+}
+
 /** Pods when nothing else is said: the tutorial's single replica. */
 export const DEFAULT_REPLICAS = 1;
 
@@ -129,6 +185,8 @@ export interface ModelDeploymentArgs extends ObjectMetaArgs {
     readonly annotations?: Record<string, pulumi.Input<string>>;
     /** Name of an image pull Secret, for private registries. */
     readonly imagePullSecret?: pulumi.Input<string>;
+    /** GPUs per pod and the nodes that have them; CPU only when undefined. */
+    readonly gpu?: GpuSettings;
 }
 
 /** Paths the probes call; exported so tests and docs use the same strings. */
@@ -167,6 +225,13 @@ export class ModelDeployment extends pulumi.ComponentResource {
         if (sizes !== undefined) {
             throw new pulumi.ResourceError(
                 `\`resources.${sizes.field}\` is ${JSON.stringify(resources[sizes.field])}; expected ${sizes.expected}`,
+                this,
+            );
+        }
+        const gpu = args.gpu;
+        if (gpu !== undefined && (!Number.isInteger(gpu.count) || gpu.count < 1)) {
+            throw new pulumi.ResourceError(
+                `\`gpu.count\` is ${gpu.count}; expected an integer >= 1 (leave gpu out for CPU serving)`,
                 this,
             );
         }
@@ -237,10 +302,15 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                             memory: resources.memoryRequest,
                                             "ephemeral-storage": resources.ephemeralStorageRequest,
                                         },
+                                        // A device count needs no request: Kubernetes
+                                        // takes an extended resource's limit as its request.
                                         limits: {
                                             cpu: resources.cpuLimit,
                                             memory: resources.memoryLimit,
                                             "ephemeral-storage": resources.ephemeralStorageLimit,
+                                            ...(gpu === undefined
+                                                ? {}
+                                                : { [GPU_RESOURCE]: String(gpu.count) }),
                                         },
                                     },
                                     securityContext: {
@@ -254,6 +324,14 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                 },
                             ],
                             volumes: [{ name: "tmp", emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }],
+                            nodeSelector:
+                                gpu === undefined || Object.keys(gpu.nodeSelector).length === 0
+                                    ? undefined
+                                    : { ...gpu.nodeSelector },
+                            tolerations:
+                                gpu === undefined || gpu.tolerations.length === 0
+                                    ? undefined
+                                    : gpu.tolerations.map((t) => ({ ...t })),
                             // Spread replicas over nodes when the scheduler can, so one node
                             // going down does not take every pod with it.
                             affinity: {

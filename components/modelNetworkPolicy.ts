@@ -6,7 +6,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ObjectMetaArgs, objectMeta } from "./objectMeta";
+import { ObjectMetaArgs, objectMeta, parseLabelList } from "./objectMeta";
 import { GRPC_PORT, REST_PORT } from "./servingImage";
 
 /** Who may call the model. With both lists empty, pods of the model's own namespace. */
@@ -17,36 +17,9 @@ export interface NetworkAccess {
     readonly fromPods: Readonly<Record<string, string>>;
 }
 
-/** A label name or value: 63 characters at most, alphanumeric at both ends. */
-const LABEL_PART = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
-/** An optional DNS subdomain prefix of a label key (`example.com/`). */
-const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-/**
- * Parses `key=value,key=value` into labels; a string saying what was expected when `text` is
- * not that (Kubernetes' label syntax: keys `[prefix/]name`, names and values of 63 characters).
- */
+/** Parses `key=value,key=value` into pod labels; what was expected when `text` is not that. */
 export function parsePodLabels(text: string): Record<string, string> | string {
-    const labels: Record<string, string> = {};
-    const expected =
-        "comma-separated key=value pod labels, e.g. app.kubernetes.io/name=frontend,tier=web";
-    for (const pair of text.split(",").map((p) => p.trim())) {
-        const eq = pair.indexOf("=");
-        if (eq <= 0) return expected;
-        const key = pair.slice(0, eq);
-        const value = pair.slice(eq + 1);
-        const slash = key.lastIndexOf("/");
-        const prefix = slash < 0 ? undefined : key.slice(0, slash);
-        const name = key.slice(slash + 1);
-        const prefixOk =
-            prefix === undefined || (prefix.length <= 253 && LABEL_PREFIX.test(prefix));
-        if (!prefixOk || name === "" || !LABEL_PART.test(name) || !LABEL_PART.test(value)) {
-            return expected;
-        }
-        if (key in labels) return `${expected}, each key once (${key} repeats)`;
-        labels[key] = value;
-    }
-    return labels;
+    return parseLabelList(text, "pod labels", "app.kubernetes.io/name=frontend,tier=web");
 }
 
 /** Inputs of a ModelNetworkPolicy. */

@@ -4,7 +4,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_REPLICAS, ModelDeployment, ResourceSizes } from "./modelDeployment";
+import { DEFAULT_REPLICAS, GpuSettings, ModelDeployment, ResourceSizes } from "./modelDeployment";
 import { ModelNetworkPolicy, NetworkAccess } from "./modelNetworkPolicy";
 import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE, ModelService, ServiceType } from "./modelService";
 import { objectMeta } from "./objectMeta";
@@ -43,6 +43,8 @@ export interface ServingSettings {
     readonly networkAccess?: NetworkAccess;
     /** Don't wait for readiness (render mode, clusters without nodes). Defaults to false. */
     readonly skipAwait?: boolean;
+    /** GPUs per pod and the nodes that have them, for both tracks; CPU only when undefined. */
+    readonly gpu?: GpuSettings;
 }
 
 /** A second model served next to the stable one, taking a share of the traffic. */
@@ -67,6 +69,11 @@ export interface ModelServingArgs extends ServingSettings {
     readonly modelVersion: number;
     /** Test accuracy of the model, recorded as a pod annotation. */
     readonly modelAccuracy?: number;
+    /**
+     * The base image both tracks' images were built on, recorded as a pod annotation: the pods
+     * name their images by digest, so this is where a reader (or a policy) sees the variant.
+     */
+    readonly baseImage?: string;
     /** A canary track next to the stable one; `replicas` is then the pods of both. */
     readonly canary?: CanaryArgs;
 }
@@ -153,6 +160,9 @@ export function kubernetesName(modelName: string): string {
     return `${modelName.toLowerCase().replace(/[^a-z0-9-]/g, "-")}-serving`;
 }
 
+/** The pod annotation naming the base image the serving image was built on. */
+export const BASE_IMAGE_ANNOTATION = "tfk8s.dev/base-image";
+
 /** The pod label that names a pod's track, `stable` or `canary`. */
 export const TRACK_LABEL = "tfk8s.dev/track";
 export type Track = "stable" | "canary";
@@ -223,11 +233,13 @@ function modelAnnotations(
     modelName: string,
     modelVersion: number,
     accuracy: number | undefined,
+    baseImage: string | undefined,
 ): Record<string, string> {
     return {
         "tfk8s.dev/model-name": modelName,
         "tfk8s.dev/model-version": String(modelVersion),
         ...(accuracy === undefined ? {} : { "tfk8s.dev/model-accuracy": accuracy.toFixed(4) }),
+        ...(baseImage === undefined ? {} : { [BASE_IMAGE_ANNOTATION]: baseImage }),
     };
 }
 
@@ -349,7 +361,12 @@ export class ModelServing extends pulumi.ComponentResource {
         // after the Namespace and deleted before it.
         const namespace: pulumi.Input<string> | undefined =
             this.namespace?.metadata.name ?? args.namespace;
-        const annotations = modelAnnotations(args.modelName, args.modelVersion, args.modelAccuracy);
+        const annotations = modelAnnotations(
+            args.modelName,
+            args.modelVersion,
+            args.modelAccuracy,
+            args.baseImage,
+        );
         // The autoscaler and the budget carry the stable track's name and labels, no annotations.
         const ownMeta = objectMeta({ objectName: metaName, namespace, labels: stableLabels });
         const objectAnnotations =
@@ -387,6 +404,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 resources: args.resources,
                 annotations,
                 imagePullSecret: this.pullSecret?.metadata.name ?? args.imagePullSecret,
+                gpu: args.gpu,
             },
             child,
         );
@@ -409,7 +427,9 @@ export class ModelServing extends pulumi.ComponentResource {
                         args.modelName,
                         canary.modelVersion,
                         canary.modelAccuracy,
+                        args.baseImage,
                     ),
+                    gpu: args.gpu,
                     imagePullSecret: this.pullSecret?.metadata.name ?? args.imagePullSecret,
                 },
                 child,

@@ -205,6 +205,32 @@ export function imageReferenceProblem(reference: string): string | undefined {
         : expected;
 }
 
+/**
+ * The GPU variant of a TF Serving base image, or undefined when we know of none. TF Serving
+ * publishes each CPU tag with a `-gpu` twin (`2.20.0` and `2.20.0-gpu`, `latest-gpu`,
+ * `nightly-gpu`), under `tensorflow/serving` or a mirror of it. A `-gpu` tag stays as it is. A
+ * digest pins one variant, so only a `-gpu` tag next to it is taken.
+ */
+export function gpuBaseImage(reference: string): string | undefined {
+    const [name, digest] = reference.split("@");
+    const slash = name.lastIndexOf("/");
+    const colon = name.lastIndexOf(":");
+    const tagged = colon > slash;
+    const repository = tagged ? name.slice(0, colon) : name;
+    const tag = tagged ? name.slice(colon + 1) : "latest";
+    if (tag.endsWith("-gpu")) return reference;
+    if (digest !== undefined) return undefined;
+    const official =
+        repository === "tensorflow/serving" || repository.endsWith("/tensorflow/serving");
+    return official && /^(\d+\.\d+\.\d+|latest|nightly)$/.test(tag)
+        ? `${repository}:${tag}-gpu`
+        : undefined;
+}
+
+/** What `gpuBaseImage` recognises, for the error when it finds no variant. */
+export const GPU_BASE_EXPECTED =
+    "a base image with a GPU variant we recognise: tensorflow/serving (or a mirror's .../tensorflow/serving) tagged <x.y.z>, latest or nightly, whose -gpu tag is used, or any image tagged …-gpu";
+
 /** What a platform must be, or undefined when Docker knows `platform`. */
 export function platformProblem(platform: string): string | undefined {
     return (KNOWN_PLATFORMS as readonly string[]).includes(platform)

@@ -315,6 +315,60 @@ export function networkPolicyInProduction(
     };
 }
 
+/**
+ * The pod annotation naming the serving image's base (`BASE_IMAGE_ANNOTATION` in
+ * components/modelServing.ts; the policy tests keep the two equal), and the extended resource
+ * GPUs are counted in (`GPU_RESOURCE` in components/modelDeployment.ts).
+ */
+export const BASE_IMAGE_ANNOTATION = "tfk8s.dev/base-image";
+export const GPU_RESOURCE = "nvidia.com/gpu";
+/** A TF Serving GPU variant's tag, `…-gpu`, possibly pinned by digest. */
+const GPU_TAG = /-gpu(@sha256:[0-9a-f]{64})?$/;
+
+/**
+ * GPUs are whole devices, asked for by limit (a request, if any, the same), and only by pods whose
+ * base image is a GPU variant: a CPU build never uses the device it holds, and a GPU build with
+ * no device runs on CPU from a several times larger image.
+ */
+export function gpuMatchesImage(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
+    return {
+        name: "gpu-matches-image",
+        description:
+            "Containers ask for whole nvidia.com/gpu devices by limit, and a pod asks for a GPU exactly when its base image is a -gpu variant.",
+        enforcementLevel,
+        validateResource: eachContainer((c, deployment) => {
+            const limit = c.resources?.limits?.[GPU_RESOURCE];
+            const request = c.resources?.requests?.[GPU_RESOURCE];
+            const problems: string[] = [];
+            if (limit !== undefined && !/^[1-9]\d*$/.test(String(limit))) {
+                problems.push(
+                    `container "${c.name}" asks for ${GPU_RESOURCE} ${JSON.stringify(limit)}; expected a whole number of devices, at least 1`,
+                );
+            }
+            if (request !== undefined && String(request) !== String(limit)) {
+                problems.push(
+                    `container "${c.name}" requests ${GPU_RESOURCE} ${JSON.stringify(request)} but its limit is ${JSON.stringify(limit)}; expected the limit alone (the request follows it)`,
+                );
+            }
+            const base = deployment.spec?.template?.metadata?.annotations?.[BASE_IMAGE_ANNOTATION];
+            if (base !== undefined) {
+                const gpuBase = GPU_TAG.test(base);
+                if (limit !== undefined && !gpuBase) {
+                    problems.push(
+                        `container "${c.name}" asks for ${GPU_RESOURCE} ${limit} on the CPU base image ${base}; build on its -gpu variant (tfk8s does, given gpu in config)`,
+                    );
+                }
+                if (limit === undefined && gpuBase) {
+                    problems.push(
+                        `container "${c.name}" runs the GPU base image ${base} without a ${GPU_RESOURCE} limit; set gpu, or use the CPU image`,
+                    );
+                }
+            }
+            return problems;
+        }),
+    };
+}
+
 /** Every tfk8s policy at one enforcement level: what the pack runs. */
 export function tfk8sPolicies(
     enforcementLevel: EnforcementLevel,
@@ -327,5 +381,6 @@ export function tfk8sPolicies(
         noPublicServiceInProduction(enforcementLevel),
         productionAvailability(enforcementLevel),
         networkPolicyInProduction(enforcementLevel),
+        gpuMatchesImage(enforcementLevel),
     ];
 }

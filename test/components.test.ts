@@ -12,7 +12,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { ModelDeployment, probePaths } from "../components/modelDeployment";
+import {
+    ModelDeployment,
+    Toleration,
+    parseTolerations,
+    probePaths,
+} from "../components/modelDeployment";
 import { ModelService } from "../components/modelService";
 import {
     ModelServing,
@@ -22,6 +27,7 @@ import {
 } from "../components/modelServing";
 import {
     ServingImage,
+    gpuBaseImage,
     hashDirectory,
     renderDockerfile,
     writeBuildContext,
@@ -246,6 +252,9 @@ describe("ModelDeployment", () => {
         assert.deepStrictEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
         assert.deepStrictEqual(pod.volumes[0].emptyDir, { sizeLimit: "64Mi" });
         // A leaving pod serves 5 s more while the Service drops it, and is gone 10 s after.
+        // CPU serving: no GPU limit, no node selector, no tolerations.
+        assert.strictEqual(pod.nodeSelector, undefined);
+        assert.strictEqual(pod.tolerations, undefined);
         assert.deepStrictEqual(c.lifecycle, { preStop: { sleep: { seconds: 5 } } });
         assert.strictEqual(pod.terminationGracePeriodSeconds, 10);
         // Replicas prefer different nodes, selected by the pods' own labels.
@@ -634,6 +643,77 @@ describe("ModelServing", () => {
                 [undefined, 1, true],
             ],
         );
+    });
+
+    it("serves both tracks on GPUs: the device limit, the node selector, the tolerations and the base image's name", async () => {
+        const gpu = {
+            count: 2,
+            nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" },
+            tolerations: parseTolerations("nvidia.com/gpu:NoSchedule,sku=gpu") as Toleration[],
+        };
+        const s = new ModelServing("mnist", {
+            image: "r/m@sha256:1",
+            modelName: "mymodel",
+            modelVersion: 1,
+            replicas: 2,
+            baseImage: "tensorflow/serving:2.20.0-gpu",
+            gpu,
+            canary: { image: "r/m@sha256:2", modelVersion: 2, weight: 50 },
+        });
+        await settle(s);
+        const deployments = ofType(DEPLOYMENT).map((d) => d.inputs);
+        assert.strictEqual(deployments.length, 2);
+        for (const d of deployments) {
+            const pod = d.spec.template.spec;
+            assert.deepStrictEqual(pod.containers[0].resources.limits, {
+                cpu: "1",
+                memory: "512Mi",
+                "ephemeral-storage": "256Mi",
+                "nvidia.com/gpu": "2",
+            });
+            assert.strictEqual(pod.containers[0].resources.requests["nvidia.com/gpu"], undefined);
+            assert.deepStrictEqual(pod.nodeSelector, {
+                "cloud.google.com/gke-accelerator": "nvidia-l4",
+            });
+            assert.deepStrictEqual(pod.tolerations, [
+                { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
+                { key: "sku", operator: "Equal", value: "gpu" },
+            ]);
+            assert.strictEqual(
+                d.spec.template.metadata.annotations["tfk8s.dev/base-image"],
+                "tensorflow/serving:2.20.0-gpu",
+            );
+        }
+        assert.throws(
+            () =>
+                new ModelDeployment("zero", {
+                    image: "r/m@sha256:1",
+                    modelName: "m",
+                    modelVersion: 1,
+                    labels: { app: "x" },
+                    gpu: { ...gpu, count: 0 },
+                }),
+            /`gpu.count` is 0; expected an integer >= 1 \(leave gpu out for CPU serving\)/,
+        );
+    });
+
+    it("names the -gpu variant of TF Serving's tags, and none for images it does not know", () => {
+        for (const [base, variant] of [
+            ["tensorflow/serving:2.20.0", "tensorflow/serving:2.20.0-gpu"],
+            ["tensorflow/serving", "tensorflow/serving:latest-gpu"],
+            ["docker.io/tensorflow/serving:nightly", "docker.io/tensorflow/serving:nightly-gpu"],
+            ["tensorflow/serving:2.20.0-gpu", "tensorflow/serving:2.20.0-gpu"],
+            [
+                `tensorflow/serving:2.20.0-gpu@sha256:${"b".repeat(64)}`,
+                `tensorflow/serving:2.20.0-gpu@sha256:${"b".repeat(64)}`,
+            ],
+            [`tensorflow/serving@sha256:${"b".repeat(64)}`, undefined],
+            ["tensorflow/serving:2.20.0-devel", undefined],
+            ["tfk8s/tensorflow-serving-standin:2.21.0", undefined],
+            ["example.com/serving:2.20.0", undefined],
+        ] as const) {
+            assert.strictEqual(gpuBaseImage(base), variant, base);
+        }
     });
 
     it("splits replicas by weight, refusing weights the pods cannot give", () => {

@@ -421,6 +421,98 @@ describe("stack config", () => {
         }
     });
 
+    describe("gpu", () => {
+        it("is off by default: CPU serving on the CPU base image", () => {
+            setStackConfig(DEV);
+            const c = loadStackConfig();
+            assert.strictEqual(c.serving.gpu, undefined);
+            assert.strictEqual(c.image.baseImage, "tensorflow/serving:2.20.0");
+        });
+
+        it("switches to the -gpu base image and tolerates the GPU taint unless told otherwise", () => {
+            setStackConfig({ ...DEV, gpu: "2" });
+            const c = loadStackConfig();
+            assert.strictEqual(c.image.baseImage, "tensorflow/serving:2.20.0-gpu");
+            assert.deepStrictEqual(c.serving.gpu, {
+                count: 2,
+                nodeSelector: {},
+                tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+            });
+        });
+
+        it("takes a node selector and tolerations, or none", () => {
+            setStackConfig({
+                ...DEV,
+                gpu: "1",
+                baseImage: "mirror.example.com:5000/tensorflow/serving:latest",
+                gpuNodeSelector: "cloud.google.com/gke-accelerator=nvidia-l4, pool=gpu",
+                gpuTolerations: "sku=gpu:NoSchedule,nvidia.com/gpu",
+            });
+            const c = loadStackConfig();
+            assert.strictEqual(
+                c.image.baseImage,
+                "mirror.example.com:5000/tensorflow/serving:latest-gpu",
+            );
+            assert.deepStrictEqual(c.serving.gpu, {
+                count: 1,
+                nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4", pool: "gpu" },
+                tolerations: [
+                    { key: "sku", operator: "Equal", value: "gpu", effect: "NoSchedule" },
+                    { key: "nvidia.com/gpu", operator: "Exists" },
+                ],
+            });
+            setStackConfig({ ...DEV, gpu: "1", gpuTolerations: "none" });
+            assert.deepStrictEqual(loadStackConfig().serving.gpu?.tolerations, []);
+        });
+
+        const badGpu: Array<[string, Record<string, string>, RegExp]> = [
+            ["a negative count", { gpu: "-1" }, /`tfk8s:gpu` is "-1"; expected an integer >= 0/],
+            [
+                "a base image with no GPU variant we know",
+                { gpu: "1", baseImage: "tfk8s/tensorflow-serving-standin:2.21.0" },
+                /`tfk8s:gpu` is 1; expected CPU serving \(0\) on baseImage tfk8s\/tensorflow-serving-standin:2.21.0, or a base image with a GPU variant we recognise: tensorflow\/serving .* tagged <x.y.z>, latest or nightly/,
+            ],
+            [
+                "a base image pinned by digest",
+                { gpu: "1", baseImage: `tensorflow/serving@sha256:${"a".repeat(64)}` },
+                /`tfk8s:gpu` is 1; expected CPU serving \(0\) on baseImage tensorflow\/serving@sha256:a{64}, or a base image with a GPU variant/,
+            ],
+            [
+                "a devel tag",
+                { gpu: "1", baseImage: "tensorflow/serving:2.20.0-devel" },
+                /`tfk8s:gpu` is 1; expected CPU serving \(0\) on baseImage tensorflow\/serving:2.20.0-devel/,
+            ],
+            [
+                "a node selector without a GPU",
+                { gpuNodeSelector: "pool=gpu" },
+                /`tfk8s:gpuNodeSelector` is "pool=gpu"; expected gpu set to 1 or more, which it applies to/,
+            ],
+            [
+                "tolerations without a GPU",
+                { gpuTolerations: "none" },
+                /`tfk8s:gpuTolerations` is "none"; expected gpu set to 1 or more/,
+            ],
+            [
+                "a node selector that is no label list",
+                { gpu: "1", gpuNodeSelector: "nvidia-l4" },
+                /`tfk8s:gpuNodeSelector` is "nvidia-l4"; expected comma-separated key=value node labels, e.g. cloud.google.com\/gke-accelerator=nvidia-l4/,
+            ],
+            [
+                "a toleration with an unknown effect",
+                { gpu: "1", gpuTolerations: "nvidia.com/gpu:NoRun" },
+                /`tfk8s:gpuTolerations` is "nvidia.com\/gpu:NoRun"; expected comma-separated taints as key\[=value\]\[:effect\], the effect one of NoSchedule, PreferNoSchedule, NoExecute, e.g. nvidia.com\/gpu:NoSchedule, or none/,
+            ],
+            [
+                "a toleration with an empty value",
+                { gpu: "1", gpuTolerations: "sku=:NoSchedule" },
+                /`tfk8s:gpuTolerations` is "sku=:NoSchedule"; expected comma-separated taints/,
+            ],
+        ];
+        for (const [what, config, message] of badGpu) {
+            it(`rejects ${what}`, () => expectError({ ...DEV, ...config }, message));
+        }
+    });
+
     describe("createImagePullSecret", () => {
         const REGISTRY = {
             registryServer: "127.0.0.1:5000",

@@ -8,7 +8,12 @@ import {
     StackValidationPolicy,
     PolicyResource,
 } from "@pulumi/policy";
-import { ModelServing, TRACK_LABEL as COMPONENT_TRACK_LABEL } from "../components/modelServing";
+import { GPU_RESOURCE as COMPONENT_GPU_RESOURCE } from "../components/modelDeployment";
+import {
+    BASE_IMAGE_ANNOTATION as COMPONENT_BASE_IMAGE_ANNOTATION,
+    ModelServing,
+    TRACK_LABEL as COMPONENT_TRACK_LABEL,
+} from "../components/modelServing";
 import {
     imageByDigest,
     networkPolicyInProduction,
@@ -18,6 +23,9 @@ import {
     readinessProbe,
     resourcesSet,
     TRACK_LABEL,
+    BASE_IMAGE_ANNOTATION,
+    GPU_RESOURCE,
+    gpuMatchesImage,
     tfk8sPolicies,
 } from "../policy/policies";
 
@@ -126,6 +134,7 @@ describe("policy pack", () => {
                 "no-public-service-in-production",
                 "production-availability",
                 "network-policy-in-production",
+                "gpu-matches-image",
             ],
         );
         assert.ok(pack.every((p) => p.enforcementLevel === "advisory"));
@@ -358,5 +367,55 @@ describe("policy pack", () => {
         const allPods = clone(guarded.netpol);
         allPods.spec.podSelector = {};
         assert.deepStrictEqual(await run([both[0], [NETPOL, allPods]], true), []);
+    });
+
+    it("gpu-matches-image: passes CPU and GPU pods on their own images, rejects each mismatch and part devices", async () => {
+        const policy = gpuMatchesImage("mandatory");
+        const cpu = (await declared({ baseImage: "tensorflow/serving:2.20.0" })).deployment;
+        const gpu = (
+            await declared({
+                baseImage: "tensorflow/serving:2.20.0-gpu",
+                gpu: { count: 1, nodeSelector: {}, tolerations: [] },
+            })
+        ).deployment;
+        assert.deepStrictEqual(await violations(policy, DEPLOYMENT, cpu), []);
+        assert.deepStrictEqual(await violations(policy, DEPLOYMENT, gpu), []);
+        // The policy reads what the components write.
+        assert.strictEqual(BASE_IMAGE_ANNOTATION, COMPONENT_BASE_IMAGE_ANNOTATION);
+        assert.strictEqual(GPU_RESOURCE, COMPONENT_GPU_RESOURCE);
+
+        const container = (d: any) => d.spec.template.spec.containers[0];
+        const cpuImageWithGpu = clone(gpu);
+        cpuImageWithGpu.spec.template.metadata.annotations[BASE_IMAGE_ANNOTATION] =
+            "tensorflow/serving:2.20.0";
+        const gpuImageWithout = clone(cpu);
+        gpuImageWithout.spec.template.metadata.annotations[BASE_IMAGE_ANNOTATION] =
+            "tensorflow/serving:2.20.0-gpu";
+        const half = clone(gpu);
+        container(half).resources.limits[GPU_RESOURCE] = "0.5";
+        const requested = clone(gpu);
+        container(requested).resources.requests[GPU_RESOURCE] = "2";
+        for (const [d, message] of [
+            [
+                cpuImageWithGpu,
+                /asks for nvidia.com\/gpu 1 on the CPU base image tensorflow\/serving:2.20.0; build on its -gpu variant/,
+            ],
+            [
+                gpuImageWithout,
+                /runs the GPU base image tensorflow\/serving:2.20.0-gpu without a nvidia.com\/gpu limit/,
+            ],
+            [
+                half,
+                /asks for nvidia.com\/gpu "0.5"; expected a whole number of devices, at least 1/,
+            ],
+            [
+                requested,
+                /requests nvidia.com\/gpu "2" but its limit is "1"; expected the limit alone/,
+            ],
+        ] as const) {
+            const found = await violations(policy, DEPLOYMENT, d);
+            assert.strictEqual(found.length, 1, found.join("\n"));
+            assert.match(found[0], message);
+        }
     });
 });

@@ -201,6 +201,30 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         assert.strictEqual(recorded.length, 0);
     });
 
+    it("gpu: the image builds on the -gpu base and every pod holds the GPUs on a GPU node", async () => {
+        await runProgram({
+            ...stackFile("dev"),
+            ...quickTraining(cacheDir),
+            gpu: "1",
+            gpuNodeSelector: "cloud.google.com/gke-accelerator=nvidia-l4",
+        });
+        const context = single("docker:index/image:Image").inputs.build.context;
+        const dockerfile = fs.readFileSync(path.join(context, "Dockerfile"), "utf8");
+        assert.match(dockerfile, /^FROM tensorflow\/serving:2\.20\.0-gpu$/m);
+        const pod = single(DEPLOYMENT).inputs.spec.template;
+        assert.strictEqual(pod.spec.containers[0].resources.limits["nvidia.com/gpu"], "1");
+        assert.deepStrictEqual(pod.spec.nodeSelector, {
+            "cloud.google.com/gke-accelerator": "nvidia-l4",
+        });
+        assert.deepStrictEqual(pod.spec.tolerations, [
+            { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
+        ]);
+        assert.strictEqual(
+            pod.metadata.annotations["tfk8s.dev/base-image"],
+            "tensorflow/serving:2.20.0-gpu",
+        );
+    });
+
     it("build once, promote: a second checkout given dev's export builds prod's image from the same context, without training", async () => {
         const dev = await runProgram({ ...stackFile("dev"), ...quickTraining(cacheDir) });
         const devImage = single("docker:index/image:Image").inputs;
