@@ -24,6 +24,7 @@ import { DEFAULT_NODE_PORT, SERVICE_TYPES, nodePortProblem } from "./components/
 import {
     GPU_BASE_EXPECTED,
     ImageSettings,
+    MAX_BATCH_SIZE,
     RegistryArgs,
     gpuBaseImage,
     imageReferenceProblem,
@@ -47,6 +48,8 @@ export interface StackConfig {
         readonly name: string;
         readonly version: number;
         readonly source: ModelSource;
+        /** Batch sizes of the warmup requests our exports carry; none when empty. */
+        readonly warmupBatchSizes: readonly number[];
     };
     readonly image: ImageSettings;
     readonly cluster: {
@@ -227,6 +230,25 @@ function readCanary(
         epochs: r.integer("canaryEpochs", 1) ?? training.epochs,
     });
     return { version, source, weight };
+}
+
+/** The warmup batch sizes, or none when `warmup` is off; within the batching limit when on. */
+function readWarmup(r: Reader, image: ImageSettings): number[] {
+    const text = r.string("warmupBatchSizes") as string;
+    if (!r.boolean("warmup")) return [];
+    const sizes = text.split(",").map((t) => t.trim());
+    const limit = image.enableBatching ? MAX_BATCH_SIZE : Number.MAX_SAFE_INTEGER;
+    const bad = sizes.find((t) => !/^\d+$/.test(t) || Number(t) < 1 || Number(t) > limit);
+    if (bad !== undefined) {
+        fail(
+            "warmupBatchSizes",
+            text,
+            image.enableBatching
+                ? `comma-separated batch sizes of 1-${MAX_BATCH_SIZE}, the batching limit (enableBatching), e.g. 1,8,100`
+                : "comma-separated positive integers, e.g. 1,8,100",
+        );
+    }
+    return sizes.map(Number);
 }
 
 /** Registry credentials, all three or none; the password must be a secret. */
@@ -466,7 +488,12 @@ export function loadStackConfig(): StackConfig {
     const training = readTraining(r);
     const serving = { ...readServing(r, image, renderDir), gpu };
     return {
-        model: { name, version, source: sourceOf(r.string("modelSource") as string, training) },
+        model: {
+            name,
+            version,
+            source: sourceOf(r.string("modelSource") as string, training),
+            warmupBatchSizes: readWarmup(r, image),
+        },
         image,
         cluster: { context: r.string("kubeContext"), renderDir },
         serving,

@@ -10,6 +10,7 @@ import { DEFAULT_BASE_IMAGE, DEFAULT_PLATFORM } from "./components/servingImage"
 import { DEFAULT_CACHE_DIR } from "./model/training/cache";
 import { DEFAULT_MODEL_OPTIONS } from "./model/training/model";
 import { DEFAULT_TRAIN_OPTIONS } from "./model/training/train";
+import { DEFAULT_WARMUP_BATCH_SIZES } from "./model/savedmodel/warmup";
 
 /** Declared type of a key, in Pulumi.yaml's vocabulary (decimals are declared as strings). */
 type KeyType = "string" | "integer" | "boolean";
@@ -131,6 +132,17 @@ export const CONFIG_KEYS = {
         type: "boolean",
         default: false,
         description: "Expose Prometheus metrics at /monitoring/prometheus/metrics.",
+    },
+    warmup: {
+        type: "boolean",
+        default: true,
+        description:
+            "Write warmup requests (assets.extra/tf_serving_warmup_requests) into exported models, replayed by TF Serving at load.",
+    },
+    warmupBatchSizes: {
+        type: "string",
+        default: DEFAULT_WARMUP_BATCH_SIZES.join(","),
+        description: "Batch sizes of the warmup requests, comma-separated positive integers.",
     },
     namespace: {
         type: "string",

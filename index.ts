@@ -113,7 +113,13 @@ async function trackImage(
 ): Promise<{ model: ResolvedModel; image: ServingImage }> {
     const name = config.model.name;
     const dirs = trackBuildDirs(pulumi.getStack(), track);
-    const model = await resolveModel(withLog(source), dirs.exportDir, name, version);
+    const model = await resolveModel(
+        withLog(source),
+        dirs.exportDir,
+        name,
+        version,
+        config.model.warmupBatchSizes,
+    );
     const image = new ServingImage(track === "stable" ? "serving" : "serving-canary", {
         ...config.image,
         modelDir: model.versionDir,

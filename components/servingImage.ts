@@ -59,8 +59,11 @@ export function renderDockerfile(o: DockerfileOptions): string {
     return `${lines.join("\n")}\n`;
 }
 
+/** The largest batch the batching config lets through in one request. */
+export const MAX_BATCH_SIZE = 128;
+
 /** Batching limits sized for a small dense model; text format of TF Serving's BatchingParameters. */
-export const BATCHING_CONFIG = `max_batch_size { value: 128 }
+export const BATCHING_CONFIG = `max_batch_size { value: ${MAX_BATCH_SIZE} }
 batch_timeout_micros { value: 2000 }
 max_enqueued_batches { value: 100 }
 num_batch_threads { value: 4 }

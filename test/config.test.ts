@@ -40,6 +40,7 @@ describe("stack config", () => {
                     trainer: undefined,
                 },
             },
+            warmupBatchSizes: [1, 8, 100],
         });
         assert.strictEqual(c.serving.serviceType, "NodePort");
         assert.strictEqual(c.serving.nodePort, 30111);
@@ -418,6 +419,36 @@ describe("stack config", () => {
         ];
         for (const [what, config, message] of badCanary) {
             it(`rejects ${what}`, () => expectError({ ...CANARY, ...config }, message));
+        }
+    });
+
+    describe("warmup", () => {
+        it("writes warmup requests at the configured batch sizes, or none when off", () => {
+            setStackConfig({ ...DEV, warmupBatchSizes: "1, 4,256" });
+            assert.deepStrictEqual(loadStackConfig().model.warmupBatchSizes, [1, 4, 256]);
+            setStackConfig({ ...DEV, warmup: "false" });
+            assert.deepStrictEqual(loadStackConfig().model.warmupBatchSizes, []);
+        });
+
+        const badWarmup: Array<[string, Record<string, string>, RegExp]> = [
+            [
+                "a batch size of 0",
+                { warmupBatchSizes: "1,0" },
+                /`tfk8s:warmupBatchSizes` is "1,0"; expected comma-separated positive integers, e.g. 1,8,100/,
+            ],
+            [
+                "a batch size that is no number",
+                { warmupBatchSizes: "1,eight" },
+                /`tfk8s:warmupBatchSizes` is "1,eight"; expected comma-separated positive integers/,
+            ],
+            [
+                "a batch above the batching limit",
+                { enableBatching: "true", warmupBatchSizes: "1,200" },
+                /`tfk8s:warmupBatchSizes` is "1,200"; expected comma-separated batch sizes of 1-128, the batching limit \(enableBatching\)/,
+            ],
+        ];
+        for (const [what, config, message] of badWarmup) {
+            it(`rejects ${what}`, () => expectError({ ...DEV, ...config }, message));
         }
     });
 

@@ -80,6 +80,8 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         // The build context holds the exported SavedModel the program just wrote.
         const version = path.join(image.build.context, "models", "mymodel", "1");
         assert.ok(fs.existsSync(path.join(version, "saved_model.pb")));
+        // With the warmup requests TF Serving replays at load (config warmup, on by default).
+        assert.ok(fs.existsSync(path.join(version, "assets.extra", "tf_serving_warmup_requests")));
         const record = JSON.parse(
             fs.readFileSync(path.join(version, "assets.extra", "tfk8s-metadata.json"), "utf8"),
         );

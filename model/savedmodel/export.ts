@@ -16,6 +16,7 @@ import {
 } from "./contract";
 import { encodeSavedModel } from "./proto/tensorflow";
 import { buildServingGraph } from "./servingGraph";
+import { WARMUP_FILE, warmupFile } from "./warmup";
 
 /** Where and how to write the SavedModel. */
 export interface ExportOptions {
@@ -30,6 +31,11 @@ export interface ExportOptions {
      * `assets.extra/…`, which TF Serving ignores). Written before the directory appears.
      */
     readonly extraFiles?: Readonly<Record<string, string>>;
+    /**
+     * Batch sizes of the warmup requests written to `WARMUP_FILE`; none when undefined or
+     * empty.
+     */
+    readonly warmupBatchSizes?: readonly number[];
 }
 
 /** What `exportSavedModel` wrote. */
@@ -103,7 +109,14 @@ export async function exportSavedModel(
     const bytes = encodeSavedModel(savedModel);
     const dir = await writeVersionDir(baseDir, options, async (tmp) => {
         await writeFileDurably(path.join(tmp, SAVED_MODEL_FILE), bytes);
-        for (const [rel, content] of Object.entries(options.extraFiles ?? {})) {
+        const warmup = options.warmupBatchSizes ?? [];
+        const files: Record<string, string | Uint8Array> = {
+            ...options.extraFiles,
+            ...(warmup.length === 0
+                ? {}
+                : { [WARMUP_FILE]: warmupFile(options.name, signatures, warmup) }),
+        };
+        for (const [rel, content] of Object.entries(files)) {
             await fs.promises.mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
             await writeFileDurably(path.join(tmp, rel), content);
         }

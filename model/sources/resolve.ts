@@ -27,14 +27,19 @@ export interface ResolvedModel {
     readonly accuracy?: number;
 }
 
-/** Resolves `source` into `<exportDir>/<name>/<version>`, replacing an older export there. */
+/**
+ * Resolves `source` into `<exportDir>/<name>/<version>`, replacing an older export there. What we
+ * export (trained, or converted from tfjs) carries warmup requests of `warmupBatchSizes`; a
+ * SavedModel directory is packaged as it is.
+ */
 export async function resolveModel(
     source: ModelSource,
     exportDir: string,
     name: string,
     version: number,
+    warmupBatchSizes: readonly number[] = [],
 ): Promise<ResolvedModel> {
-    const options = { name, version, overwrite: true };
+    const options = { name, version, overwrite: true, warmupBatchSizes };
     if (source.kind === "path") {
         const packaged = await packageModelSource(source.path, exportDir, options);
         return { versionDir: packaged.dir, accuracy: recordedAccuracy(packaged.dir) };

@@ -13,15 +13,19 @@
  */
 import {
     ProtoWriter,
-    WireField,
     WireType,
     bytesFields,
+    lastBytes,
     lastField,
+    lastVarint,
     readFields,
+    readMap,
     readRepeatedFloats,
     readRepeatedVarints,
+    str,
     toInt32,
     toInt64,
+    writeMap,
 } from "./wire";
 
 /** `tensorflow.DataType` values we read or write (types.proto). */
@@ -170,7 +174,6 @@ const F = {
     graph: { node: 1, library: 2, versions: 4 },
     versions: { producer: 1, minConsumer: 2, badConsumers: 3 },
     node: { name: 1, op: 2, input: 3, device: 4, attr: 5 },
-    mapEntry: { key: 1, value: 2 },
     attr: { list: 1, s: 2, i: 3, f: 4, b: 5, type: 6, shape: 7, tensor: 8 },
     list: { s: 2, i: 3, f: 4, b: 5, type: 6, shape: 7 },
     tensor: { dtype: 1, shape: 2, content: 4, floatVal: 5, intVal: 7, int64Val: 10 },
@@ -179,24 +182,6 @@ const F = {
     signature: { inputs: 1, outputs: 2, methodName: 3 },
     tensorInfo: { name: 1, dtype: 2, shape: 3 },
 } as const;
-
-/** Sorts keys by their UTF-8 bytes, the order protobuf's deterministic map serialization uses. */
-function sortedKeys(record: Readonly<Record<string, unknown>>): string[] {
-    return Object.keys(record).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-}
-
-function writeMap<T>(
-    w: ProtoWriter,
-    field: number,
-    record: Readonly<Record<string, T>>,
-    encode: (value: T) => ProtoWriter,
-): void {
-    for (const key of sortedKeys(record)) {
-        const entry = new ProtoWriter().string(F.mapEntry.key, key);
-        entry.message(F.mapEntry.value, encode(record[key]));
-        w.message(field, entry);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Encoders. Each returns a writer so a parent can embed it without copying.
@@ -222,7 +207,8 @@ function encodeShape(shape: TensorShape): ProtoWriter {
     return w;
 }
 
-function encodeTensor(t: TensorValue): ProtoWriter {
+/** A TensorProto (values as `tensor_content` only), as a writer a parent message can embed. */
+export function encodeTensor(t: TensorValue): ProtoWriter {
     const w = new ProtoWriter();
     w.varint(F.tensor.dtype, t.dtype);
     w.message(F.tensor.shape, encodeShape(t.shape));
@@ -331,7 +317,8 @@ function encodeTensorInfo(t: TensorInfo): ProtoWriter {
     return w;
 }
 
-function encodeSignature(s: SignatureDef): ProtoWriter {
+/** A SignatureDef, as a writer a parent message can embed. */
+export function encodeSignature(s: SignatureDef): ProtoWriter {
     const w = new ProtoWriter();
     writeMap(w, F.signature.inputs, s.inputs, encodeTensorInfo);
     writeMap(w, F.signature.outputs, s.outputs, encodeTensorInfo);
@@ -365,56 +352,6 @@ export function encodeSavedModel(model: SavedModel): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------
 // Decoders. Each takes the bytes of one message and a path used in error messages.
-
-const utf8 = new TextDecoder("utf-8", { fatal: false });
-
-function str(bytes: Uint8Array): string {
-    return utf8.decode(bytes);
-}
-
-function lastBytes(
-    fields: readonly WireField[],
-    field: number,
-    what: string,
-): Uint8Array | undefined {
-    const f = lastField(fields, field);
-    if (f === undefined) {
-        return undefined;
-    }
-    if (f.wireType !== WireType.LENGTH_DELIMITED) {
-        throw new Error(
-            `${what}: field ${field} has wire type ${f.wireType}; expected length-delimited`,
-        );
-    }
-    return f.value;
-}
-
-function lastVarint(fields: readonly WireField[], field: number, what: string): bigint | undefined {
-    const f = lastField(fields, field);
-    if (f === undefined) {
-        return undefined;
-    }
-    if (f.wireType !== WireType.VARINT) {
-        throw new Error(`${what}: field ${field} has wire type ${f.wireType}; expected a varint`);
-    }
-    return f.value;
-}
-
-function readMap<T>(
-    fields: readonly WireField[],
-    field: number,
-    what: string,
-    decode: (bytes: Uint8Array, what: string) => T,
-): Record<string, T> {
-    const out: Record<string, T> = {};
-    for (const entry of bytesFields(fields, field, what)) {
-        const ef = readFields(entry, what);
-        const key = str(lastBytes(ef, F.mapEntry.key, what) ?? new Uint8Array(0));
-        const inner = `${what}["${key}"]`;
-        out[key] = decode(lastBytes(ef, F.mapEntry.value, inner) ?? new Uint8Array(0), inner);
-    }
-    return out;
-}
 
 /** Decodes a TensorShapeProto. */
 export function decodeShape(bytes: Uint8Array, what = "TensorShapeProto"): TensorShape {

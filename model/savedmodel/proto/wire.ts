@@ -396,3 +396,83 @@ export function bytesFields(
     }
     return out;
 }
+
+const utf8 = new TextDecoder("utf-8");
+
+/** A string field's bytes as text. */
+export function str(bytes: Uint8Array): string {
+    return utf8.decode(bytes);
+}
+
+/** The last occurrence of a length-delimited field, if any. */
+export function lastBytes(
+    fields: readonly WireField[],
+    field: number,
+    what: string,
+): Uint8Array | undefined {
+    const f = lastField(fields, field);
+    if (f === undefined) {
+        return undefined;
+    }
+    if (f.wireType !== WireType.LENGTH_DELIMITED) {
+        throw new Error(
+            `${what}: field ${field} has wire type ${f.wireType}; expected length-delimited`,
+        );
+    }
+    return f.value;
+}
+
+/** The last occurrence of a varint field, if any. */
+export function lastVarint(
+    fields: readonly WireField[],
+    field: number,
+    what: string,
+): bigint | undefined {
+    const f = lastField(fields, field);
+    if (f === undefined) {
+        return undefined;
+    }
+    if (f.wireType !== WireType.VARINT) {
+        throw new Error(`${what}: field ${field} has wire type ${f.wireType}; expected a varint`);
+    }
+    return f.value;
+}
+
+/** Map entries are messages of `key = 1` and `value = 2`. */
+const MAP_ENTRY = { key: 1, value: 2 } as const;
+
+/** Sorts keys by their UTF-8 bytes, the order protobuf's deterministic map serialization uses. */
+function sortedKeys(record: Readonly<Record<string, unknown>>): string[] {
+    return Object.keys(record).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+/** Writes a `map<string, Message>` field, entries sorted by key (deterministic). */
+export function writeMap<T>(
+    w: ProtoWriter,
+    field: number,
+    record: Readonly<Record<string, T>>,
+    encode: (value: T) => ProtoWriter,
+): void {
+    for (const key of sortedKeys(record)) {
+        const entry = new ProtoWriter().string(MAP_ENTRY.key, key);
+        entry.message(MAP_ENTRY.value, encode(record[key]));
+        w.message(field, entry);
+    }
+}
+
+/** Reads a `map<string, Message>` field with `decode` for each value. */
+export function readMap<T>(
+    fields: readonly WireField[],
+    field: number,
+    what: string,
+    decode: (bytes: Uint8Array, what: string) => T,
+): Record<string, T> {
+    const out: Record<string, T> = {};
+    for (const entry of bytesFields(fields, field, what)) {
+        const ef = readFields(entry, what);
+        const key = str(lastBytes(ef, MAP_ENTRY.key, what) ?? new Uint8Array(0));
+        const inner = `${what}["${key}"]`;
+        out[key] = decode(lastBytes(ef, MAP_ENTRY.value, inner) ?? new Uint8Array(0), inner);
+    }
+    return out;
+}
