@@ -1,11 +1,12 @@
 /**
- * `npm run predict -- --url <endpoint> [options] <image files…>`: sends images to TF Serving and
- * prints the predicted digits. PNG and JPEG of any size and colour are converted to MNIST's
+ * `npm run predict -- --url <endpoint> [options] <image files…>`: sends images to TF Serving (over
+ * REST, or over gRPC with `--grpc host:port`) and prints the predicted digits. PNG and JPEG of any size and colour are converted to MNIST's
  * format first (see `image.ts`); `--mnist N` sends the first N MNIST test images and reports
  * accuracy.
  */
 import { SIGNATURE_KEYS } from "../model/savedmodel/contract";
 import {
+    openClient,
     parseFlags,
     UsageError,
     chunks,
@@ -17,13 +18,13 @@ import {
 import { MnistImage, readMnistImage } from "./image";
 import { imagesFromPixels } from "./inputs";
 import { mnistTestSample } from "./mnist";
-import { TfServingClient } from "./tfServingClient";
+import { ServingClient } from "./servingClient";
 import { CLIENT_DEFAULTS, ClientOptions, DigitPrediction } from "./types";
 
 /** Usage text of the command. */
 export const PREDICT_USAGE = usageText(
     [
-        "usage: npm run predict -- --url <endpoint> [options] [image files…]",
+        "usage: npm run predict -- --url <endpoint> | --grpc <host:port> [options] [image files…]",
         "",
         "Sends PNG or JPEG images of handwritten digits to a TF Serving endpoint and prints the",
         "predicted digit and its probability for each.",
@@ -48,6 +49,8 @@ const PREDICT_FLAGS = {
 export interface PredictArguments {
     /** How to reach the server. */
     readonly client: ClientOptions;
+    /** TF Serving's gRPC address, to call it over gRPC instead of REST. */
+    readonly grpc?: string;
     /** Image files to classify. */
     readonly files: readonly string[];
     /** Signature to call; the server's default when undefined. */
@@ -64,7 +67,7 @@ export interface PredictArguments {
 export function parsePredictArguments(argv: readonly string[]): PredictArguments | "help" {
     const parsed = parseFlags(argv, PREDICT_FLAGS, true);
     if (parsed === "help") return parsed;
-    const { client, values, positionals } = parsed;
+    const { client, grpc, values, positionals } = parsed;
     const mnist = intFlag("mnist", values.mnist, 1);
     const batchSize = intFlag("batch-size", values["batch-size"], 1) ?? 100;
     if (batchSize > CLIENT_DEFAULTS.maxBatchSize) {
@@ -77,6 +80,7 @@ export function parsePredictArguments(argv: readonly string[]): PredictArguments
     }
     return {
         client,
+        grpc,
         files: positionals,
         signature: values.signature,
         mnist,
@@ -127,7 +131,7 @@ export interface PredictReport {
 }
 
 async function predictAll(
-    client: TfServingClient,
+    client: ServingClient,
     images: number[][][],
     args: PredictArguments,
 ): Promise<DigitPrediction[]> {
@@ -142,7 +146,19 @@ async function predictAll(
 export async function runPredict(args: PredictArguments): Promise<PredictReport> {
     // Every file is read and converted before anything is sent, so a bad file costs no requests.
     const converted: MnistImage[] = args.files.map((file) => readMnistImage(file));
-    const client = new TfServingClient(args.client);
+    const client = openClient(args.client, args.grpc);
+    try {
+        return await predictWith(client, converted, args);
+    } finally {
+        client.close();
+    }
+}
+
+async function predictWith(
+    client: ServingClient,
+    converted: readonly MnistImage[],
+    args: PredictArguments,
+): Promise<PredictReport> {
     const digits = await predictAll(
         client,
         converted.map((m) => imagesFromPixels(m.pixels)[0]),

@@ -1,6 +1,9 @@
 /** Pieces the `predict` and `smoke` commands share: connection flags, number flags, tables. */
 import { ParseArgsConfig, parseArgs } from "util";
 import { errorMessage } from "../errors";
+import { TfServingGrpcClient } from "./grpcClient";
+import { ServingClient } from "./servingClient";
+import { TfServingClient } from "./tfServingClient";
 import { CLIENT_DEFAULTS, ClientOptions } from "./types";
 
 /** A mistake on the command line: the command prints it with its usage and exits 2. */
@@ -14,6 +17,7 @@ export class UsageError extends Error {
 /** `util.parseArgs` option specs of the flags every command takes to reach the server. */
 const CONNECTION_FLAGS = {
     url: { type: "string" },
+    grpc: { type: "string" },
     model: { type: "string" },
     version: { type: "string" },
     label: { type: "string" },
@@ -47,12 +51,14 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
         throw new UsageError(errorMessage(err));
     }
     if ("help" in parsed.values && parsed.values.help === true) return "help";
-    return { ...parsed, client: connectionOptions(parsed.values, requireUrl) };
+    const grpc = (parsed.values as { grpc?: string }).grpc;
+    return { ...parsed, client: connectionOptions(parsed.values, requireUrl), grpc };
 }
 
 /** Usage lines of `CONNECTION_FLAGS`, but for `--help`, which ends every usage text. */
 const CONNECTION_USAGE = [
-    "  --url <endpoint>     TF Serving's REST base URL, e.g. http://<node-ip>:30111 (required)",
+    "  --url <endpoint>     TF Serving's REST base URL, e.g. http://<node-ip>:30111",
+    "  --grpc <host:port>   TF Serving's gRPC API instead, e.g. 127.0.0.1:8500 (one of the two)",
     `  --model <name>       model name (default ${CLIENT_DEFAULTS.model})`,
     "  --version <n>        use this model version (default: the latest the server serves)",
     "  --label <label>      use the version with this label (not with --version)",
@@ -88,6 +94,7 @@ export function intFlag(name: string, raw: string | undefined, min: number): num
 function connectionOptions(
     values: {
         url?: string;
+        grpc?: string;
         model?: string;
         version?: string;
         label?: string;
@@ -96,9 +103,14 @@ function connectionOptions(
     },
     requireUrl: boolean,
 ): ClientOptions {
-    if (requireUrl && (values.url === undefined || values.url === "")) {
+    if (values.url !== undefined && values.grpc !== undefined) {
         throw new UsageError(
-            "`--url` is missing; expected TF Serving's REST base URL, e.g. http://<node-ip>:30111",
+            `\`--url\` is "${values.url}" and \`--grpc\` is "${values.grpc}"; expected one of the two`,
+        );
+    }
+    if (requireUrl && (values.url ?? "") === "" && values.grpc === undefined) {
+        throw new UsageError(
+            "`--url` is missing; expected TF Serving's REST base URL, e.g. http://<node-ip>:30111, or --grpc <host:port>",
         );
     }
     if (values.version !== undefined && values.label !== undefined) {
@@ -114,6 +126,13 @@ function connectionOptions(
         timeoutMs: intFlag("timeout", values.timeout, 1),
         retries: intFlag("retries", values.retries, 0),
     };
+}
+
+/** The client the connection flags ask for: gRPC at `grpc` when given, REST at `client.url` otherwise. */
+export function openClient(client: ClientOptions, grpc: string | undefined): ServingClient {
+    return grpc === undefined
+        ? new TfServingClient(client)
+        : new TfServingGrpcClient({ ...client, target: grpc });
 }
 
 /** Renders rows under headers; columns listed in `right` are right-aligned (numbers). */

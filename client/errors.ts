@@ -1,8 +1,9 @@
 /**
  * Typed errors of the TF Serving client, so callers can branch on what went wrong (`instanceof`)
- * instead of parsing messages: the server answered with an error, it did not answer in time, it
- * could not be reached, it answered with something that is not TF Serving's contract, or the
- * input never left this process because it was wrong.
+ * instead of parsing messages: the server answered with an error (an HTTP status over REST, a
+ * gRPC status over gRPC), it did not answer in time, it could not be reached, it answered with
+ * something that is not TF Serving's contract, or the input never left this process because it
+ * was wrong.
  */
 
 /** Base class of every error the client throws. */
@@ -48,6 +49,36 @@ export class ServingHttpError extends ServingError {
         this.status = status;
         this.serverMessage = serverMessage;
         this.fromTfServing = fromTfServing;
+    }
+}
+
+/**
+ * The server answered a gRPC call with an error status: TF Serving's code (gRPC's status codes
+ * are TensorFlow's error codes) and its message, as the REST API's `{"error": …}` carries it.
+ */
+export class ServingRpcError extends ServingError {
+    /** The gRPC status code, e.g. 5 for an unknown model or version. */
+    readonly code: number;
+    /** Its name, e.g. `NOT_FOUND`. */
+    readonly codeName: string;
+    /** What the server said was wrong. */
+    readonly serverMessage: string;
+
+    constructor(
+        url: string,
+        attempts: number,
+        code: number,
+        codeName: string,
+        serverMessage: string,
+    ) {
+        super(
+            `${url} returned gRPC status ${codeName} (${code}): TF Serving says: ${serverMessage}${retriedNote(attempts)}`,
+            url,
+            attempts,
+        );
+        this.code = code;
+        this.codeName = codeName;
+        this.serverMessage = serverMessage;
     }
 }
 

@@ -25,6 +25,7 @@ import {
 } from "../model/savedmodel/contract";
 import {
     UsageError,
+    openClient,
     parseFlags,
     chunks,
     formatTable,
@@ -35,8 +36,8 @@ import {
 import { argMax } from "./digits";
 import { imagesFromPixels } from "./inputs";
 import { mnistTestSample } from "./mnist";
-import { TRACKS, resolveStackTarget } from "./stackTarget";
-import { TfServingClient } from "./tfServingClient";
+import { ServingClient } from "./servingClient";
+import { StackTarget, TRACKS, resolveStackTarget } from "./stackTarget";
 import { ClientOptions } from "./types";
 
 /** Defaults of the smoke check. */
@@ -52,7 +53,7 @@ export const SMOKE_DEFAULTS = {
 /** Usage text of the command. */
 export const SMOKE_USAGE = usageText(
     [
-        "usage: npm run smoke -- --url <endpoint> [options]",
+        "usage: npm run smoke -- --url <endpoint> | --grpc <host:port> [options]",
         "       npm run smoke -- --stack <stack> [--track stable|canary] [options]",
         "",
         "Waits for the served model to be AVAILABLE, classifies MNIST test images through it and",
@@ -91,6 +92,8 @@ const SMOKE_FLAGS = {
 export interface SmokeArguments {
     /** How to reach the server. */
     readonly client: ClientOptions;
+    /** TF Serving's gRPC address, to check over gRPC instead of REST. */
+    readonly grpc?: string;
     /** Images compared. */
     readonly count: number;
     /** Wait budget for AVAILABLE, in seconds. */
@@ -111,7 +114,7 @@ export interface SmokeArguments {
 export function parseSmokeArguments(argv: readonly string[]): SmokeArguments | "help" {
     const parsed = parseFlags(argv, SMOKE_FLAGS, false, false);
     if (parsed === "help") return parsed;
-    const { client, values } = parsed;
+    const { client, grpc, values } = parsed;
     if (values.track !== undefined && values.stack === undefined) {
         throw new UsageError(
             `\`--track\` is "${values.track}" without --stack; expected --stack <stack>, whose outputs name the track's Service`,
@@ -121,13 +124,14 @@ export function parseSmokeArguments(argv: readonly string[]): SmokeArguments | "
     if (!(TRACKS as readonly string[]).includes(track)) {
         throw new UsageError(`\`--track\` is "${track}"; expected one of ${TRACKS.join(", ")}`);
     }
-    if (client.url === "" && values.stack === undefined) {
+    if (client.url === "" && grpc === undefined && values.stack === undefined) {
         throw new UsageError(
-            "`--url` is missing; expected TF Serving's REST base URL, e.g. http://<node-ip>:30111, or --stack <stack>",
+            "`--url` is missing; expected TF Serving's REST base URL, e.g. http://<node-ip>:30111, --grpc <host:port>, or --stack <stack>",
         );
     }
     return {
         client,
+        grpc,
         count: intFlag("count", values.count, 1) ?? SMOKE_DEFAULTS.count,
         waitSeconds: intFlag("wait", values.wait, 1) ?? SMOKE_DEFAULTS.waitSeconds,
         pollMs: SMOKE_DEFAULTS.pollSeconds * 1000,
@@ -316,10 +320,24 @@ export async function runSmoke(
                 `local model ${target.modelDir}, minAccuracy ${target.minAccuracy}`,
         );
     }
-    const client = new TfServingClient({
-        ...args.client,
-        url: args.client.url === "" ? (target?.url as string) : args.client.url,
-    });
+    const client = openClient(
+        { ...args.client, url: args.client.url === "" ? (target?.url ?? "") : args.client.url },
+        args.grpc,
+    );
+    try {
+        return await checkServed(args, client, target, log);
+    } finally {
+        client.close();
+    }
+}
+
+/** The check itself, through `client`, against `target` when it came from a stack. */
+async function checkServed(
+    args: SmokeArguments,
+    client: ServingClient,
+    target: StackTarget | undefined,
+    log: (line: string) => void,
+): Promise<SmokeResult> {
     const modelDir = args.modelDir ?? target?.modelDir;
     log(`waiting up to ${args.waitSeconds}s for ${client.modelUrl} to be AVAILABLE`);
     const started = Date.now();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Gives the project a Python venv `.venv` with a pinned tensorflow-cpu from PyPI, for the
-# conformance and end-to-end suites, `npm run bench:graph` and the native tfjs backend's build.
+# Gives the project a Python venv `.venv` with a pinned tensorflow-cpu and tensorflow-serving-api
+# from PyPI, for the conformance and end-to-end suites, `npm run bench:graph` and the native tfjs backend's build.
 # Nothing in the deploy path uses it.
 #
 # The venv itself lives in the tools cache outside the clone, one per TensorFlow and Python
@@ -11,25 +11,28 @@
 #
 # Environment: PYTHON (default python3; TensorFlow 2.21 wheels need Python 3.10-3.13),
 #              TF_VERSION (default 2.21.0, the version the conformance suite was written against),
+#              SERVING_API_VERSION (default TF_VERSION),
 #              TFK8S_TOOLS_DIR (default ~/.cache/tfk8s-tools).
 set -euo pipefail
 
 TF_VERSION="${TF_VERSION:-2.21.0}"
+SERVING_API_VERSION="${SERVING_API_VERSION:-$TF_VERSION}"
 PYTHON="${PYTHON:-python3}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LINK="$ROOT/.venv"
 log() { echo "tf-venv: $*"; }
 
-installed_version() {
+installed_version() { # <venv> [distribution]
     # Reads the installed distribution's metadata: importing tensorflow would take seconds.
-    "$1/bin/python" - <<'PY' 2>/dev/null
-import importlib.metadata as metadata
-print(metadata.version("tensorflow-cpu"))
+    "$1/bin/python" - "${2:-tensorflow-cpu}" <<'PY' 2>/dev/null
+import importlib.metadata as metadata, sys
+print(metadata.version(sys.argv[1]))
 PY
 }
 
 # A checkout whose .venv is a directory of its own, from before the shared venv, keeps it.
-if [[ -d "$LINK" && ! -L "$LINK" && "$(installed_version "$LINK" || true)" == "$TF_VERSION" ]]; then
+if [[ -d "$LINK" && ! -L "$LINK" && "$(installed_version "$LINK" || true)" == "$TF_VERSION" &&
+    "$(installed_version "$LINK" tensorflow-serving-api || true)" == "$SERVING_API_VERSION" ]]; then
     log "tensorflow-cpu $TF_VERSION already in $LINK"
     exit 0
 fi
@@ -55,6 +58,14 @@ if [[ ! -f "$venv/.complete" ]]; then
     touch "$venv/.complete"
 else
     log "tensorflow-cpu $TF_VERSION already in $venv"
+fi
+# TF Serving's Python API (generated messages and gRPC servicers) for the gRPC double and the
+# warmup check. --no-deps: it requires `tensorflow`, whose place tensorflow-cpu takes here, and
+# its protobuf and grpcio are tensorflow-cpu's own dependencies.
+if [[ "$(installed_version "$venv" tensorflow-serving-api || true)" != "$SERVING_API_VERSION" ]]; then
+    log "installing tensorflow-serving-api==$SERVING_API_VERSION into $venv"
+    "$venv/bin/python" -m pip install --no-deps "tensorflow-serving-api==$SERVING_API_VERSION"
+    "$venv/bin/python" -c "from tensorflow_serving.apis import prediction_service_pb2_grpc"
 fi
 flock -u 9
 

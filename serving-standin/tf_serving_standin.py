@@ -16,8 +16,14 @@ and the signature functions).
 
 Command line: TF Serving's (`model_servers/main.cc`, read at tensorflow/serving 9d981c5c), each
 flag `--name=value` (a bool also bare `--name`). Implemented: `--rest_api_port`, `--model_name`,
-`--model_base_path`, `--version`. Accepted and checked but without effect: `--port` (gRPC; the
-stand-in has NO gRPC API and says so at start), `--enable_batching` and
+`--model_base_path`, `--version`, `--enable_model_warmup` (default true: the version's
+`assets.extra/tf_serving_warmup_requests` is read with TensorFlow's TFRecord reader and each
+PredictLog request run through its signature before the version is AVAILABLE; a bad record fails
+the load, as in TF Serving's `saved_model_warmup_util.cc`), and `--port`, the gRPC API
+(`tf_serving_grpc.py`: PredictionService Predict and GetModelMetadata, ModelService
+GetModelStatus, on tensorflow-serving-api's generated servicers), served where that package is
+installed; the stand-in base image has none and says so at start. Accepted and checked but without
+effect: `--enable_batching` and
 `--batching_parameters_file` (parsed as a BatchingParameters text proto; requests are not
 batched). `--monitoring_config_file` is parsed as a MonitoringConfig; with
 `prometheus_config.enable` its path (default `/monitoring/prometheus/metrics`) serves one metric,
@@ -47,7 +53,8 @@ REST contract followed (`api_rest.md`, `http_rest_api_handler.cc`, `http_rest_ap
 Options of the stand-in itself, for tests (no TF Serving flag has these names):
 
 - `--standin_listen=HOST:PORT`: listen there instead of `0.0.0.0:<rest_api_port>`; port 0 picks
-  a free one. Once listening it prints `{"port": N}` on stdout.
+  a free one. Once listening it prints `{"port": N}` on stdout (with `"grpc_port"` when
+  `--standin_grpc_listen=HOST:PORT` also serves the gRPC API there).
 - `--standin_serve_while_loading`: open the port at once and load in the background, so status
   moves START -> LOADING -> AVAILABLE (or END with the error) and the metadata and predict calls
   answer 404 `Servable not found` until then: what a running TF Serving reports for a version that
@@ -79,15 +86,17 @@ INT32 = re.compile(r"^[+-]?\d+$")
 
 # Each flag: (type, default, help). TF Serving's defaults where the flag is TF Serving's.
 FLAGS = {
-    "port": (int, 8500, "gRPC port. Checked, NOT served: the stand-in has no gRPC API."),
+    "port": (int, 8500, "gRPC port; served when tensorflow-serving-api is installed (tf_serving_grpc.py)."),
     "rest_api_port": (int, 0, "Port of the HTTP/REST API. 0 disables it, which the stand-in refuses."),
     "model_name": (str, "", "Name of the model in request URLs."),
     "model_base_path": (str, "", "Directory of the model's numeric version directories."),
     "enable_batching": (bool, False, "Accepted; requests are not batched."),
     "batching_parameters_file": (str, "", "BatchingParameters text proto: parsed, not applied."),
     "monitoring_config_file": (str, "", "MonitoringConfig text proto; prometheus_config is served."),
+    "enable_model_warmup": (bool, True, "Replay assets.extra/tf_serving_warmup_requests at load."),
     "version": (bool, False, "Display version"),
     "standin_listen": (str, "", "HOST:PORT to listen on instead of 0.0.0.0:<rest_api_port> (tests)."),
+    "standin_grpc_listen": (str, "", "HOST:PORT of the gRPC API with --standin_listen (tests)."),
     "standin_serve_while_loading": (bool, False, "Open the port before the model has loaded (tests)."),
     "standin_load_delay_seconds": (float, 0.0, "Seconds to stay in START before loading (tests)."),
     "standin_label": (list, [], "NAME=VERSION version label, repeatable (tests)."),
@@ -103,7 +112,7 @@ NOT_IMPLEMENTED = set(
     "flush_filesystem_caches tensorflow_session_parallelism tensorflow_session_config_file "
     "tensorflow_intra_op_parallelism tensorflow_inter_op_parallelism use_alts_credentials "
     "ssl_config_file platform_config_file per_process_gpu_memory_fraction saved_model_tags "
-    "grpc_channel_arguments grpc_max_threads enable_model_warmup "
+    "grpc_channel_arguments grpc_max_threads "
     "num_request_iterations_for_warmup remove_unused_fields_from_bundle_metagraph "
     "prefer_tflite_model num_tflite_pools num_tflite_interpreters_per_pool "
     "enable_signature_method_name_check xla_cpu_compilation_enabled xla_gpu_compilation_enabled "
@@ -317,8 +326,9 @@ class Version:
 class Servables:
     """One model's served version and request counts, loaded as TF Serving's manager does."""
 
-    def __init__(self, name, base_path, labels):
+    def __init__(self, name, base_path, labels, warmup):
         self.name = name
+        self.warmup = warmup
         self.base_path = base_path
         self.labels = labels
         self.lock = threading.Lock()
@@ -369,9 +379,11 @@ class Servables:
             if not serve:
                 raise ValueError("no meta graph tagged exactly 'serve'")
             loaded = tf.saved_model.load(version.path, tags=["serve"])
+            version.signature_defs = serve[0].signature_def
+            version.loaded = loaded
+            if self.warmup:
+                replay_warmup(version)
             with self.lock:
-                version.signature_defs = serve[0].signature_def
-                version.loaded = loaded
                 version.state = "AVAILABLE"
             log(f"Successfully loaded servable version {{name: {self.name} version: {version.number}}}")
         except Exception as err:  # A failed load ends the version with its error, as TF Serving does.
@@ -439,6 +451,99 @@ class Servables:
         return found
 
 
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+MAX_WARMUP_RECORDS = 1000  # kMaxNumRecords in saved_model_warmup_util.cc
+
+
+def proto_fields(data):
+    """(field number, value) pairs of one protobuf message: ints for varints, bytes otherwise.
+    TF's wheel has no tensorflow_serving messages, so PredictionLog is walked by hand."""
+    out, at = [], 0
+
+    def varint():
+        nonlocal at
+        shift = result = 0
+        while True:
+            if at >= len(data) or shift > 63:
+                raise ValueError("truncated or overlong varint")
+            byte = data[at]
+            at += 1
+            result |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return result
+
+    while at < len(data):
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            out.append((number, varint()))
+        elif wire == 2:
+            n = varint()
+            if at + n > len(data):
+                raise ValueError("truncated length-delimited field")
+            out.append((number, data[at : at + n]))
+            at += n
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            out.append((number, data[at : at + size]))
+            at += size
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+    return out
+
+
+def warmup_request(record):
+    """The signature name and numpy inputs of one PredictionLog's PredictLog request
+    (prediction_log.proto: predict_log = 6; PredictLog.request = 1; PredictRequest model_spec = 1,
+    inputs = 2; ModelSpec.signature_name = 3)."""
+    import tensorflow as tf
+    from tensorflow.core.framework import tensor_pb2
+
+    logs = [v for n, v in proto_fields(record) if n == 6]
+    if not logs:
+        raise ValueError("a warmup record holds no PredictLog; the stand-in replays Predict only")
+    requests = [v for n, v in proto_fields(logs[-1]) if n == 1]
+    fields = proto_fields(requests[-1] if requests else b"")
+    signature_name = "serving_default"
+    for spec in (v for n, v in fields if n == 1):
+        for n, v in proto_fields(spec):
+            if n == 3 and v:
+                signature_name = v.decode("utf-8")
+    inputs = {}
+    for entry in (v for n, v in fields if n == 2):
+        parts = dict(proto_fields(entry))
+        inputs[parts.get(1, b"").decode("utf-8")] = tf.make_ndarray(
+            tensor_pb2.TensorProto.FromString(parts.get(2, b""))
+        )
+    return signature_name, inputs
+
+
+def replay_warmup(version):
+    """Runs each warmup request as TF Serving does at load; any failure fails the load."""
+    import tensorflow as tf
+
+    path = os.path.join(version.path, WARMUP_FILE)
+    if not os.path.exists(path):
+        return
+    started = time.monotonic()
+    count = 0
+    for record in tf.data.TFRecordDataset(path):  # TF's reader checks both CRCs of each record
+        count += 1
+        if count > MAX_WARMUP_RECORDS:
+            raise ValueError(f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}")
+        signature_name, inputs = warmup_request(record.numpy())
+        try:
+            run_signature(version, signature_name, inputs)
+        except RestError as err:
+            raise ValueError(f"warmup record {count} of {path}: {err.code}: {err.message}")
+    micros = int((time.monotonic() - started) * 1e6)
+    log(
+        f"Finished reading warmup data for model at {path}. Number of warmup records read: {count}. "
+        f"Elapsed time (microseconds): {micros}."
+    )
+
+
 def metadata_json(servables, name, number):
     """GetModelMetadataResponse as the REST handler prints it (http_rest_api_util.cc)."""
     version = servables.servable(name, number)  # First: while loading, importing TensorFlow stalls.
@@ -463,6 +568,45 @@ def metadata_json(servables, name, number):
     }
 
 
+def signature_of(version, signature_name):
+    """The SignatureDef a request names, or TF Serving's error for an unknown one."""
+    if signature_name not in version.signature_defs:
+        raise RestError(
+            "INVALID_ARGUMENT", f'Serving signature name: "{signature_name}" not found in signature def'
+        )
+    return version.signature_defs[signature_name]
+
+
+def run_signature(version, signature_name, arrays):
+    """Runs a signature on numpy inputs by key; its outputs as numpy arrays, or a RestError. REST,
+    gRPC and the warmup replay all predict through here."""
+    import tensorflow as tf
+
+    signature = signature_of(version, signature_name)
+    missing = [k for k in signature.inputs if k not in arrays]
+    extra = [k for k in arrays if k not in signature.inputs]
+    if missing or extra:
+        raise RestError(
+            "INVALID_ARGUMENT",
+            f"input keys {sorted(arrays)} do not match the signature's {sorted(signature.inputs)}",
+        )
+    function = version.loaded.signatures[signature_name]
+    try:
+        tensors = {
+            k: tf.constant(a, dtype=tf.dtypes.as_dtype(signature.inputs[k].dtype)) for k, a in arrays.items()
+        }
+        outputs = function(**tensors)
+    except tf.errors.OpError as err:
+        # Eager prefixes the runtime's message with "Graph execution error", a Python traceback and
+        # a blank line, and appends " [Op:…]"; TF Serving returns only the runtime's own text.
+        message = re.sub(r" \[Op:[^\]]*\]$", "", err.message.split("\n\n")[-1])
+        code = CODES[err.error_code][0] if 0 < err.error_code < len(CODES) else "UNKNOWN"
+        raise RestError(code, message)
+    except (ValueError, TypeError) as err:
+        raise RestError("INVALID_ARGUMENT", str(err).strip().split("\n")[0])
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
 def predict_json(servables, name, number, body):
     """Runs the signature function on the request's tensors; one output gives plain rows."""
     try:
@@ -480,12 +624,7 @@ def predict_json(servables, name, number, body):
     import tensorflow as tf
 
     signature_name = request.get("signature_name") or "serving_default"
-    if signature_name not in version.signature_defs:
-        raise RestError(
-            "INVALID_ARGUMENT", f'Serving signature name: "{signature_name}" not found in signature def'
-        )
-    signature = version.signature_defs[signature_name]
-    function = version.loaded.signatures[signature_name]
+    signature = signature_of(version, signature_name)
     row_format = "instances" in request
     value = request["instances"] if row_format else request["inputs"]
     input_keys = list(signature.inputs.keys())
@@ -495,26 +634,17 @@ def predict_json(servables, name, number, body):
         feeds = {k: [row[k] for row in value] for k in input_keys}
     else:
         feeds = value
-    tensors = {}
+    arrays = {}
     for key in input_keys:
         dtype = tf.dtypes.as_dtype(signature.inputs[key].dtype)
         try:
-            tensors[key] = tf.constant(np.asarray(feeds[key], dtype=dtype.as_numpy_dtype))
+            arrays[key] = np.asarray(feeds[key], dtype=dtype.as_numpy_dtype)
         except (KeyError, ValueError, TypeError) as err:
             raise RestError(
                 "INVALID_ARGUMENT", f"Failed to process element: {key} of 'instances' list. Error: {err}"
             )
-    try:
-        outputs = function(**tensors)
-    except tf.errors.OpError as err:
-        # Eager prefixes the runtime's message with "Graph execution error", a Python traceback and
-        # a blank line, and appends " [Op:…]"; TF Serving returns only the runtime's own text.
-        message = re.sub(r" \[Op:[^\]]*\]$", "", err.message.split("\n\n")[-1])
-        code = CODES[err.error_code][0] if 0 < err.error_code < len(CODES) else "UNKNOWN"
-        raise RestError(code, message)
-    except (ValueError, TypeError) as err:
-        raise RestError("INVALID_ARGUMENT", str(err).strip().split("\n")[0])
-    values = {k: v.numpy().tolist() for k, v in outputs.items()}
+    outputs = run_signature(version, signature_name, arrays)
+    values = {k: v.tolist() for k, v in outputs.items()}
     if len(values) == 1:
         (only,) = values.values()
         return {"predictions": only} if row_format else {"outputs": only}
@@ -611,6 +741,31 @@ def listen_address(options):
     return "0.0.0.0", options["rest_api_port"]
 
 
+def grpc_api_module(options):
+    """The gRPC module and the address it serves, or (None, None) when the gRPC API is off: with
+    --standin_listen only if --standin_grpc_listen names its address; otherwise TF Serving's
+    0.0.0.0:<port>, where tensorflow-serving-api is installed. Imported before the model loads,
+    since it imports TensorFlow (a port opened while loading answers at once)."""
+    if options["standin_listen"]:
+        address = options["standin_grpc_listen"]
+        if not address:
+            log("gRPC API: not served (--standin_grpc_listen=HOST:PORT serves it next to --standin_listen)")
+            return None, None
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise StartError(f"INVALID_ARGUMENT: --standin_grpc_listen={address}: expected HOST:PORT")
+    else:
+        address = f"0.0.0.0:{options['port']}"
+    try:
+        import tf_serving_grpc
+    except ImportError as err:
+        if options["standin_grpc_listen"]:
+            raise StartError(f"UNAVAILABLE: --standin_grpc_listen needs tensorflow-serving-api: {err}")
+        log(f"gRPC API on port {options['port']}: NOT served, tensorflow-serving-api is not installed ({err})")
+        return None, None
+    return tf_serving_grpc, address
+
+
 def start(options):
     """Checks the options in TF Serving's order (`Server::BuildAndStart`), then serves forever."""
     if options["port"] == 0:
@@ -638,13 +793,28 @@ def start(options):
         if config.prometheus_config.enable:
             prometheus_path = config.prometheus_config.path or DEFAULT_PROMETHEUS_PATH
     host, port = listen_address(options)
-    log(f"gRPC API on port {options['port']}: NOT served, the stand-in has no gRPC API")
+    grpc_api, grpc_address = grpc_api_module(options)
     log(
         "Building single TensorFlow model file config: "
         f" model_name: {options['model_name']} model_base_path: {options['model_base_path']}"
     )
-    servables = Servables(options["model_name"], options["model_base_path"], options["standin_label"])
+    servables = Servables(
+        options["model_name"],
+        options["model_base_path"],
+        options["standin_label"],
+        options["enable_model_warmup"],
+    )
     handler = make_handler(servables, prometheus_path, options["standin_verbose"])
+    grpc_port = None
+    if grpc_api is not None:
+        try:
+            grpc_server, grpc_port = grpc_api.build_server(
+                servables, run_signature, signature_of, RestError, CODES, grpc_address
+            )
+        except (OSError, RuntimeError) as err:
+            raise StartError(f"UNAVAILABLE: Failed to start gRPC server at {grpc_address}: {err}")
+        grpc_server.start()
+        log(f"Running gRPC ModelServer at {grpc_address.rpartition(':')[0]}:{grpc_port} ...")
     delay = options["standin_load_delay_seconds"]
     if options["standin_serve_while_loading"]:
         threading.Thread(target=servables.load, args=(delay,), daemon=True).start()
@@ -665,7 +835,10 @@ def start(options):
         log(f"Prometheus metrics (request_count only) at {prometheus_path}")
     log(f"Exporting HTTP/REST API at:{host}:{server.server_address[1]} ...")
     if options["standin_listen"]:
-        print(json.dumps({"port": server.server_address[1]}), flush=True)
+        ports = {"port": server.server_address[1]}
+        if grpc_port is not None:
+            ports["grpc_port"] = grpc_port
+        print(json.dumps(ports), flush=True)
     server.serve_forever()
 
 

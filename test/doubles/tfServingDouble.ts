@@ -3,7 +3,8 @@
  * contract in front of real TensorFlow executing an exported SavedModel (see that file for the
  * contract it follows). The same server is `tensorflow_model_server` in the stand-in base image
  * (`scripts/build-serving-standin.sh`); here it listens on a free local port and answers while the
- * model loads, so tests see the START and LOADING states.
+ * model loads, so tests see the START and LOADING states. With `grpc` it also serves TF Serving's
+ * gRPC API (`serving-standin/tf_serving_grpc.py`) on the same loaded model.
  */
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
@@ -25,9 +26,11 @@ export interface DoubleOptions {
     readonly labels?: Readonly<Record<string, number>>;
     /** Milliseconds to wait for the port. Defaults to 60,000. */
     readonly startTimeoutMs?: number;
+    /** Serve the gRPC API too (needs tensorflow-serving-api in the venv). Defaults to false. */
+    readonly grpc?: boolean;
 }
 
-/** A running double; `url` is its base URL. */
+/** A running double; `url` is its base URL and `grpcTarget` its gRPC address, when served. */
 export class TfServingDouble {
     private stderr = "";
 
@@ -35,6 +38,8 @@ export class TfServingDouble {
         private readonly child: ChildProcess,
         /** `http://127.0.0.1:<port>`. */
         readonly url: string,
+        /** `127.0.0.1:<port>` of the gRPC API, when asked for. */
+        readonly grpcTarget: string | undefined,
     ) {
         child.stderr?.on("data", (chunk: Buffer) => {
             this.stderr += chunk.toString("utf8");
@@ -55,6 +60,7 @@ export class TfServingDouble {
             `--model_base_path=${options.modelBasePath}`,
             "--standin_listen=127.0.0.1:0",
             "--standin_serve_while_loading",
+            ...(options.grpc === true ? ["--standin_grpc_listen=127.0.0.1:0"] : []),
             `--standin_load_delay_seconds=${options.loadDelaySeconds ?? 0}`,
             ...Object.entries(options.labels ?? {}).map(
                 ([label, v]) => `--standin_label=${label}=${v}`,
@@ -94,9 +100,11 @@ export class TfServingDouble {
                 clearTimeout(timer);
                 child.removeAllListeners("exit");
                 child.stderr?.off("data", onErr);
+                const ports = JSON.parse(line) as { port: number; grpc_port?: number };
                 const double = new TfServingDouble(
                     child,
-                    `http://127.0.0.1:${JSON.parse(line).port}`,
+                    `http://127.0.0.1:${ports.port}`,
+                    ports.grpc_port === undefined ? undefined : `127.0.0.1:${ports.grpc_port}`,
                 );
                 double.stderr = err;
                 resolve(double);

@@ -15,11 +15,17 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { venvPython } from "../support/venv";
 import { argMax, softmax } from "../../client/digits";
-import { ServingHttpError } from "../../client/errors";
 import { readMnistImage } from "../../client/image";
 import { imagesFromPixels } from "../../client/inputs";
 import { parseErrorBody } from "../../client/responses";
 import { TfServingClient } from "../../client/tfServingClient";
+import { TfServingGrpcClient } from "../../client/grpcClient";
+import {
+    ServingConnectionError,
+    ServingHttpError,
+    ServingInputError,
+    ServingRpcError,
+} from "../../client/errors";
 import { MODEL_JSON, loadLayersModel, saveLayersModel } from "../../model/training/artifact";
 import { initBackend } from "../../model/training/backend";
 import { MnistData, loadMnist } from "../../model/training/data";
@@ -75,6 +81,7 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
         exported = await exportSavedModel(model, path.join(dir, "export"), {
             name: "mymodel",
             version: 1,
+            warmupBatchSizes: [1, 8, 100],
         });
         local = logitsOf(model, mnist.test.images.subarray(0, COUNT * PIXELS), COUNT);
         // Seconds in START, then TensorFlow's import and load: a real start-up to wait through.
@@ -83,6 +90,7 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
             modelBasePath: path.dirname(exported.dir),
             loadDelaySeconds: 3,
             labels: { stable: 1 },
+            grpc: true,
         });
     });
 
@@ -365,6 +373,151 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
                 run.stderr,
                 /^error: model "othermodel" at .*\/v1\/models\/othermodel is not AVAILABLE after waiting 2000 ms \(\d+ polls\); last seen: .* returned HTTP 404: TF Serving says: Could not find any versions of model othermodel/,
             );
+        });
+
+        it("replayed the export's warmup requests before the version became AVAILABLE", () => {
+            assert.match(
+                double.log,
+                /Finished reading warmup data for model at .*assets\.extra\/tf_serving_warmup_requests\. Number of warmup records read: 3\./,
+            );
+            const warmed = double.log.indexOf("Number of warmup records read");
+            assert.ok(warmed < double.log.indexOf("Successfully loaded servable version"));
+        });
+
+        describe("over gRPC", () => {
+            const grpc = (options: { model?: string; version?: number; label?: string } = {}) =>
+                new TfServingGrpcClient({
+                    target: double.grpcTarget as string,
+                    timeoutMs: 30_000,
+                    ...options,
+                });
+            const images = () =>
+                imagesFromPixels(mnist.test.images.subarray(0, COUNT * PIXELS), COUNT);
+
+            it("gives the same classes and logits as REST on 100 MNIST images, and the same status and signatures", async () => {
+                const c = grpc();
+                try {
+                    const [overGrpc, overRest] = await Promise.all([
+                        c.predict(images()),
+                        client().predict(images()),
+                    ]);
+                    assert.deepStrictEqual(overGrpc.map(argMax), overRest.map(argMax));
+                    assert.deepStrictEqual(overGrpc.map(argMax), local.map(argMax));
+                    const worst = Math.max(
+                        ...overGrpc.flatMap((row, i) =>
+                            row.map((v, k) => Math.abs(v - overRest[i][k])),
+                        ),
+                    );
+                    assert.ok(worst < 1e-6, `largest gRPC-REST logit difference ${worst}`);
+                    assert.deepStrictEqual(await c.status(), await client().status());
+                    assert.deepStrictEqual(await c.metadata(), await client().metadata());
+                    const digits = await grpc({ label: "stable" }).predictDigits(
+                        images().slice(0, 5),
+                        { signatureName: "probabilities" },
+                    );
+                    assert.deepStrictEqual(
+                        digits.map((d) => d.digit),
+                        local.slice(0, 5).map(argMax),
+                    );
+                } finally {
+                    c.close();
+                }
+            });
+
+            it("raises the REST client's typed errors: server statuses, bad input unsent, no server", async () => {
+                const one = images().slice(0, 1);
+                const status = async (call: Promise<unknown>, code: string, message: RegExp) => {
+                    const err = await call.then(
+                        () => assert.fail("the call succeeded"),
+                        (e: unknown) => e,
+                    );
+                    assert.ok(err instanceof ServingRpcError, String(err));
+                    assert.strictEqual(err.codeName, code);
+                    assert.match(err.serverMessage, message);
+                };
+                await status(
+                    grpc({ model: "othermodel" }).predict(one),
+                    "NOT_FOUND",
+                    /Servable not found for request: Latest\(othermodel\)/,
+                );
+                await status(
+                    grpc({ version: 7 }).status(),
+                    "NOT_FOUND",
+                    /Could not find version 7 of model mymodel/,
+                );
+                await status(
+                    grpc({ label: "canary" }).metadata(),
+                    "INVALID_ARGUMENT",
+                    /Unrecognized servable version label: canary/,
+                );
+                await assert.rejects(
+                    grpc().predict([[[0]]]),
+                    (e: unknown) =>
+                        e instanceof ServingInputError &&
+                        e.attempts === 0 &&
+                        /images\[0\]/.test(e.field),
+                );
+                await assert.rejects(
+                    grpc().predict(one, { signatureName: "nope" }),
+                    (e: unknown) => e instanceof ServingInputError && e.field === "signatureName",
+                );
+                assert.throws(
+                    () => new TfServingGrpcClient({ target: "http://127.0.0.1:8500" }),
+                    /`target` is "http:\/\/127.0.0.1:8500"; expected TF Serving's gRPC address as host:port/,
+                );
+                const closed = new TfServingGrpcClient({
+                    target: "127.0.0.1:1",
+                    retries: 1,
+                    backoffMs: 10,
+                });
+                try {
+                    await assert.rejects(
+                        closed.status(),
+                        (e: unknown) => e instanceof ServingConnectionError && e.attempts === 2,
+                    );
+                } finally {
+                    closed.close();
+                }
+            });
+
+            it("predict and smoke commands take --grpc and agree with REST", async () => {
+                const overGrpc = await runCli("client/cli.ts", [
+                    "--grpc",
+                    double.grpcTarget as string,
+                    "--mnist",
+                    String(COUNT),
+                ]);
+                const overRest = await runCli("client/cli.ts", [
+                    "--url",
+                    double.url,
+                    "--mnist",
+                    String(COUNT),
+                ]);
+                assert.strictEqual(overGrpc.code, 0, overGrpc.stdout + overGrpc.stderr);
+                const summary = (out: string) =>
+                    /MNIST test images 0-99: (\d+)\/100 correct/.exec(out)?.[1];
+                assert.strictEqual(summary(overGrpc.stdout), summary(overRest.stdout));
+                assert.match(overGrpc.stdout, /\(grpc:\/\/127\.0\.0\.1:\d+\/mymodel\)/);
+                const smoke = await runCli("client/smoke.ts", [
+                    "--grpc",
+                    double.grpcTarget as string,
+                    "--model-dir",
+                    modelDir,
+                ]);
+                assert.strictEqual(smoke.code, 0, smoke.stdout + smoke.stderr);
+                assert.match(
+                    smoke.stdout,
+                    /smoke: OK: version 1 agrees with the local model on all 100/,
+                );
+                const both = await runCli("client/smoke.ts", [
+                    "--url",
+                    double.url,
+                    "--grpc",
+                    "127.0.0.1:8500",
+                ]);
+                assert.strictEqual(both.code, 2);
+                assert.match(both.stderr, /expected one of the two/);
+            });
         });
     });
 });
