@@ -10,7 +10,11 @@ For every case in the manifest:
   session   the TF1 loader (what `saved_model_cli run` and TF Serving use) runs every listed
             signature; outputs match tfjs within the tolerance and argmax agrees on every image;
   c_api     the same through TF_LoadSessionFromSavedModel + TF_SessionRun via ctypes;
-  cli_run   (when asked) `saved_model_cli run` on serving_default, outputs compared the same way.
+  cli_run   (when asked) `saved_model_cli run` on serving_default, outputs compared the same way;
+  warmup    (when asked) assets.extra/tf_serving_warmup_requests read with TensorFlow's TFRecord
+            reader (which checks both CRCs of each record), each record parsed as TF Serving's
+            PredictionLog (tensorflow-serving-api), its PredictRequest checked against the
+            signature it names (input keys, dtypes, shapes) and run through the TF1 session.
 Results go to RESULTS_JSON; a line per check goes to stdout.
 """
 
@@ -32,6 +36,7 @@ from tf_support import CApiModel, parse_show_all  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
+from tensorflow_serving.apis import prediction_log_pb2  # noqa: E402
 
 # The TF1 loader is deprecated in Python, but it is the loader TF Serving's C++ twin mirrors.
 tf.get_logger().setLevel("ERROR")
@@ -112,6 +117,53 @@ def session_outputs(sess, meta, run):
     return dict(zip(keys, values))
 
 
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+def read_warmup(export_dir):
+    """The warmup file's records, read eagerly by TensorFlow's TFRecord reader; None without one."""
+    path = os.path.join(export_dir, WARMUP_FILE)
+    if not os.path.exists(path):
+        return None
+    return [raw.numpy() for raw in tf.data.TFRecordDataset(path)]
+
+
+def check_warmup(sess, meta, records):
+    """(ok, detail, records) of the warmup records, as TF Serving would replay them."""
+    if records is None:
+        return False, "no %s" % WARMUP_FILE, 0
+    sizes = []
+    for i, raw in enumerate(records):
+        log = prediction_log_pb2.PredictionLog.FromString(raw)
+        if log.WhichOneof("log_type") != "predict_log":
+            return False, "record %d holds a %s" % (i, log.WhichOneof("log_type")), i
+        request = log.predict_log.request
+        name = request.model_spec.signature_name or "serving_default"
+        if name not in meta.signature_def:
+            return False, "record %d names signature %r, which the model lacks" % (i, name), i
+        sig = meta.signature_def[name]
+        if sorted(request.inputs) != sorted(sig.inputs):
+            return False, "record %d inputs %s; signature %s" % (
+                i, sorted(request.inputs), sorted(sig.inputs)), i
+        feeds = {}
+        for key, proto in request.inputs.items():
+            want = sig.inputs[key]
+            dims = [d.size for d in proto.tensor_shape.dim]
+            expected = [d.size for d in want.tensor_shape.dim]
+            fits = len(dims) == len(expected) and all(e in (-1, d) for d, e in zip(dims, expected))
+            if proto.dtype != want.dtype or not fits:
+                return False, "record %d input %s is dtype %d shape %s; signature dtype %d shape %s" % (
+                    i, key, proto.dtype, dims, want.dtype, expected), i
+            feeds[want.name] = tf.make_ndarray(proto)
+        outputs = sess.run({k: v.name for k, v in sig.outputs.items()}, feed_dict=feeds)
+        rows = {k: v.shape[0] for k, v in outputs.items()}
+        if set(rows.values()) != {dims[0]}:
+            return False, "record %d of batch %d gave outputs %s" % (i, dims[0], rows), i
+        sizes.append(dims[0])
+    return True, "%d records parsed by TensorFlow and run, batch sizes %s" % (
+        len(sizes), ", ".join(map(str, sizes))), len(sizes)
+
+
 def main(argv):
     manifest_file, results_file = argv[1], argv[2]
     with open(manifest_file) as f:
@@ -156,11 +208,15 @@ def main(argv):
                 record(res, "proto", False, "TensorFlow cannot parse saved_model.pb: %s" % err)
 
         try:
+            warmup = read_warmup(export_dir) if c.get("warmup") else None
             with tf.compat.v1.Session(graph=tf.Graph()) as sess:
                 meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
                 for run in c["runs"]:
                     ok, diff, detail = compare(run, session_outputs(sess, meta, run), tolerance)
                     record(res, "session " + run["signature"], ok, detail, diff)
+                if c.get("warmup"):
+                    ok, detail, res["warmupRecords"] = check_warmup(sess, meta, warmup)
+                    record(res, "warmup", ok, detail)
         except Exception as err:  # noqa: BLE001
             record(res, "session", False, "TF1 loader failed: %s" % err)
 

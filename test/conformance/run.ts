@@ -33,6 +33,7 @@ import { createModel, oneHotLabels } from "../../model/training/model";
 import { packageModelSource, resolveModelSource } from "../../model/sources/fromDisk";
 import { decodeSavedModel } from "../../model/savedmodel/proto/tensorflow";
 import { exportSavedModel } from "../../model/savedmodel/export";
+import { DEFAULT_WARMUP_BATCH_SIZES } from "../../model/savedmodel/warmup";
 import { SAVED_MODEL_FILE, ServingSignatures } from "../../model/savedmodel/contract";
 import { findTensorFlowPython, withoutTensorFlowBanner } from "../support/venv";
 import { exportWithKeras, writeKerasSpec } from "../support/keras";
@@ -64,6 +65,8 @@ interface Case {
     readonly runs: SignatureRun[];
     readonly ours: boolean;
     readonly cliRun?: boolean;
+    /** Check the warmup file with TensorFlow's reader and TF Serving's PredictionLog. */
+    readonly warmup?: boolean;
 }
 
 interface CheckResult {
@@ -75,7 +78,12 @@ interface CheckResult {
 
 interface Results {
     readonly tensorflow: string;
-    readonly cases: { readonly name: string; readonly checks: CheckResult[] }[];
+    readonly cases: {
+        readonly name: string;
+        readonly checks: CheckResult[];
+        /** Warmup records TensorFlow read, for a case with `warmup`. */
+        readonly warmupRecords?: number;
+    }[];
 }
 
 function writeArray(dir: string, name: string, tensor: tf.Tensor): ArrayFile {
@@ -106,8 +114,13 @@ async function exportCase(
     model: tf.LayersModel,
     images: MnistSplit,
     work: string,
+    warmupBatchSizes: readonly number[] = [],
 ): Promise<Case> {
-    const exported = await exportSavedModel(model, path.join(work, "models"), { name, version: 1 });
+    const exported = await exportSavedModel(model, path.join(work, "models"), {
+        name,
+        version: 1,
+        warmupBatchSizes,
+    });
     const data = path.join(work, "data", name);
     fs.mkdirSync(data, { recursive: true });
     const n = images.count;
@@ -145,7 +158,14 @@ async function exportCase(
                 expected: { outputs: outFile },
             },
         ];
-        return { name, dir: exported.dir, signatures: exported.signatures, runs, ours: true };
+        return {
+            name,
+            dir: exported.dir,
+            signatures: exported.signatures,
+            runs,
+            ours: true,
+            warmup: warmupBatchSizes.length > 0,
+        };
     } finally {
         tf.dispose([pixels, scaled, output, softmax]);
     }
@@ -238,7 +258,11 @@ async function main(): Promise<number> {
             );
         }
         const cases: Case[] = [
-            { ...(await exportCase("mnist", model, images, work)), cliRun: true },
+            // The stack's export: warmup requests at the default batch sizes.
+            {
+                ...(await exportCase("mnist", model, images, work, DEFAULT_WARMUP_BATCH_SIZES)),
+                cliRun: true,
+            },
         ];
         for (const layerCase of LAYER_CASES) {
             const m = layerCase.build();
@@ -291,6 +315,8 @@ async function main(): Promise<number> {
             failed.forEach((k) => console.error(`  ${k.name} ${k.check}: ${k.detail}`));
             return 1;
         }
+        const warmup = results.cases.reduce((sum, c) => sum + (c.warmupRecords ?? 0), 0);
+        console.log(`conformance: warmup records parsed by TensorFlow: ${warmup}`);
         console.log(
             `conformance PASSED: ${checks.length} checks on ${results.cases.length} SavedModels, TensorFlow ${results.tensorflow}`,
         );
