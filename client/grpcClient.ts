@@ -136,51 +136,14 @@ export class TfServingGrpcClient extends ServingClient {
         this.checkSignatureName(options);
         const signatureName = options.signatureName ?? SIGNATURE_KEYS.default;
         const { input } = await this.predictSignature(signatureName);
-        const n = instances.length;
-        const pixels = new Float32Array(n * IMAGE_SIZE * IMAGE_SIZE);
-        let at = 0;
-        for (const image of instances)
-            for (const row of image) for (const v of row) pixels[at++] = v;
-        const request = encodePredictRequest({
-            modelSpec: { ...this.spec(), signatureName },
-            inputs: {
-                [input]: {
-                    dtype: DataType.DT_FLOAT,
-                    shape: { dim: [n, IMAGE_SIZE, IMAGE_SIZE] },
-                    content: new Uint8Array(pixels.buffer),
-                },
-            },
-        });
+        const request = encodeImagesRequest({ ...this.spec(), signatureName }, input, instances);
         const { value, attempts } = await this.call(
             METHODS.predict,
             request,
             this.retries,
             this.timeoutMs,
         );
-        return this.decoded(attempts, () => {
-            const outputs = Object.entries(decodePredictResponse(value).outputs);
-            if (outputs.length !== 1) {
-                throw new Error(
-                    `${outputs.length} outputs (${outputs.map(([k]) => k).join(", ")}); expected one`,
-                );
-            }
-            const [key, tensor] = outputs[0];
-            const [rows, width] = tensor.shape.dim;
-            if (tensor.shape.dim.length !== 2 || rows !== n || tensor.dtype !== DataType.DT_FLOAT) {
-                throw new Error(
-                    `output ${key} is ${dataTypeName(tensor.dtype)} shaped [${tensor.shape.dim.join(", ")}]; expected DT_FLOAT [${n}, k]`,
-                );
-            }
-            const values = tensorFloats(tensor);
-            if (values.length !== rows * width) {
-                throw new Error(
-                    `output ${key} holds ${values.length} values for [${rows}, ${width}]`,
-                );
-            }
-            return Array.from({ length: rows }, (_, r) =>
-                Array.from(values.subarray(r * width, (r + 1) * width)),
-            );
-        });
+        return this.decoded(attempts, () => decodeRows(value, instances.length));
     }
 
     /** NOT_FOUND (not loaded yet), UNAVAILABLE, and an unknown label (assigned at load). */
@@ -313,6 +276,56 @@ export class TfServingGrpcClient extends ServingClient {
         const name = ERROR_CODES[err.code] ?? `CODE_${err.code}`;
         return new ServingRpcError(url, attempt, err.code, name, err.details);
     }
+}
+
+/** A PredictRequest of checked images (0-255, `(n, 28, 28)`) as one float32 tensor at `input`. */
+export function encodeImagesRequest(
+    spec: ModelSpec,
+    input: string,
+    instances: readonly (readonly (readonly number[])[])[],
+): Uint8Array {
+    const n = instances.length;
+    const pixels = new Float32Array(n * IMAGE_SIZE * IMAGE_SIZE);
+    let at = 0;
+    for (const image of instances) {
+        for (const row of image) {
+            for (const v of row) pixels[at++] = v;
+        }
+    }
+    return encodePredictRequest({
+        modelSpec: spec,
+        inputs: {
+            [input]: {
+                dtype: DataType.DT_FLOAT,
+                shape: { dim: [n, IMAGE_SIZE, IMAGE_SIZE] },
+                content: new Uint8Array(pixels.buffer),
+            },
+        },
+    });
+}
+
+/** The rows of a PredictResponse's one float32 `(n, k)` output; an Error when it is not that. */
+export function decodeRows(bytes: Uint8Array, n: number): number[][] {
+    const outputs = Object.entries(decodePredictResponse(bytes).outputs);
+    if (outputs.length !== 1) {
+        throw new Error(
+            `${outputs.length} outputs (${outputs.map(([k]) => k).join(", ")}); expected one`,
+        );
+    }
+    const [key, tensor] = outputs[0];
+    const [rows, width] = tensor.shape.dim;
+    if (tensor.shape.dim.length !== 2 || rows !== n || tensor.dtype !== DataType.DT_FLOAT) {
+        throw new Error(
+            `output ${key} is ${dataTypeName(tensor.dtype)} shaped [${tensor.shape.dim.join(", ")}]; expected DT_FLOAT [${n}, k]`,
+        );
+    }
+    const values = tensorFloats(tensor);
+    if (values.length !== rows * width) {
+        throw new Error(`output ${key} holds ${values.length} values for [${rows}, ${width}]`);
+    }
+    return Array.from({ length: rows }, (_, r) =>
+        Array.from(values.subarray(r * width, (r + 1) * width)),
+    );
 }
 
 /** A TensorInfo as the REST client's metadata describes it. */

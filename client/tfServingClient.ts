@@ -69,12 +69,10 @@ export class TfServingClient extends ServingClient {
         const instances = checkImages(images, this.maxBatchSize);
         this.checkSignatureName(options);
         const url = `${this.modelUrl}:predict`;
-        const request: Record<string, unknown> = { instances };
-        if (options.signatureName !== undefined) request.signature_name = options.signatureName;
         const { body, attempts } = await this.request(
             "POST",
             url,
-            JSON.stringify(request),
+            predictBody(instances, options.signatureName),
             this.retries,
             this.timeoutMs,
         );
@@ -164,6 +162,13 @@ export class TfServingClient extends ServingClient {
             clearTimeout(timer);
         }
     }
+}
+
+/** The row-format `:predict` body of checked images, with `signature_name` when one is given. */
+export function predictBody(instances: readonly unknown[], signatureName?: string): string {
+    const request: Record<string, unknown> = { instances };
+    if (signatureName !== undefined) request.signature_name = signatureName;
+    return JSON.stringify(request);
 }
 
 /** The `ServingConnectionError` of a failed `fetch`, with the system error code when Node has one. */
