@@ -12,6 +12,7 @@ import {
     resourceProblem,
 } from "./components/modelDeployment";
 import { NetworkAccess, parsePodLabels } from "./components/modelNetworkPolicy";
+import { GatewaySettings, hostnameProblem, parseGatewayParent } from "./components/modelRoute";
 import { parseLabelList } from "./components/objectMeta";
 import {
     ServingSettings,
@@ -206,7 +207,7 @@ function readCanary(
         fail("canaryWeight", undefined, "the percent of the pods the canary gets, 1-99");
     }
     const split = canaryReplicas(
-        { modelVersion: stableVersion, autoscaling: serving.autoscaling },
+        { modelVersion: stableVersion, autoscaling: serving.autoscaling, gateway: serving.gateway },
         { modelVersion: version, weight },
         serving.replicas,
     );
@@ -352,6 +353,31 @@ function readResources(r: Reader): ResourceSizes {
     return resources;
 }
 
+/** The Gateway of an HTTPRoute, or none; host names without a Gateway are a route without a parent. */
+function readGateway(r: Reader): GatewaySettings | undefined {
+    const parent = r.string("gatewayParent");
+    const hosts = r.string("gatewayHostnames");
+    if (parent === undefined) {
+        if (hosts !== undefined) {
+            fail(
+                "gatewayParent",
+                undefined,
+                `the Gateway (name or namespace/name) an HTTPRoute attaches to: gatewayHostnames (${JSON.stringify(hosts)}) describes a route without a parent`,
+            );
+        }
+        return undefined;
+    }
+    const ref = parseGatewayParent(parent);
+    if (typeof ref === "string") fail("gatewayParent", parent, ref);
+    const hostnames = (hosts ?? "")
+        .split(",")
+        .map((h) => h.trim())
+        .filter((h) => h !== "");
+    const bad = hostnames.find((h) => hostnameProblem(h) !== undefined);
+    if (bad !== undefined) fail("gatewayHostnames", hosts, hostnameProblem(bad) as string);
+    return { parentName: ref.name, parentNamespace: ref.namespace, hostnames };
+}
+
 /** Who may call the model when `networkPolicy` is on; the allow lists need it on. */
 function readNetworkAccess(r: Reader): NetworkAccess | undefined {
     const namespaces = r.string("allowFromNamespaces");
@@ -436,6 +462,7 @@ function readServing(
         ),
         pullCredentials: readPullCredentials(r, image, renderDir),
         networkAccess: readNetworkAccess(r),
+        gateway: readGateway(r),
         // Rendered manifests have no cluster to wait for.
         skipAwait: r.boolean("skipAwait") || renderDir !== undefined,
     };

@@ -285,6 +285,18 @@ export const CONFIG_KEYS = {
         description:
             "Create an image pull Secret for the pods from registryServer, registryUsername and registryPassword.",
     },
+    gatewayParent: {
+        type: "string",
+        default: "",
+        description:
+            "Gateway API parent (a Gateway, name or namespace/name) of an HTTPRoute to the model, splitting between the tracks by exact weights; empty for none.",
+    },
+    gatewayHostnames: {
+        type: "string",
+        default: "",
+        description:
+            "Host names the HTTPRoute matches, comma-separated; empty for all. Needs gatewayParent.",
+    },
     canaryVersion: {
         type: "string",
         default: "",

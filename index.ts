@@ -83,6 +83,8 @@ export = async () => {
         modelVersion: version,
         modelAccuracy: model.accuracy,
         replicasByTrack: serving.replicasByTrack,
+        // The HTTPRoute on the Gateway named by gatewayParent, if any.
+        routeName: serving.route?.routeName,
         canary:
             canary === undefined
                 ? undefined

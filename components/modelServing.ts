@@ -6,6 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_REPLICAS, GpuSettings, ModelDeployment, ResourceSizes } from "./modelDeployment";
 import { ModelNetworkPolicy, NetworkAccess } from "./modelNetworkPolicy";
+import { GatewaySettings, ModelRoute } from "./modelRoute";
 import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE, ModelService, ServiceType } from "./modelService";
 import { objectMeta } from "./objectMeta";
 import { REST_PORT, RegistryArgs } from "./servingImage";
@@ -45,6 +46,8 @@ export interface ServingSettings {
     readonly skipAwait?: boolean;
     /** GPUs per pod and the nodes that have them, for both tracks; CPU only when undefined. */
     readonly gpu?: GpuSettings;
+    /** An HTTPRoute on this Gateway, splitting by exact weights when there is a canary. */
+    readonly gateway?: GatewaySettings;
 }
 
 /** A second model served next to the stable one, taking a share of the traffic. */
@@ -203,8 +206,15 @@ export interface TrackReplicas {
  * Service's new connections (kube-proxy spreads them evenly over ready endpoints). One pod is
  * 100/total percent: a weight is accepted when it is that share rounded to a whole percent (33 for
  * 1 of 3), and each track keeps at least one pod. Otherwise what the weight should be.
+ *
+ * With `routed`, an HTTPRoute splits requests by the weight itself, so any weight of 1-99 goes:
+ * the pods follow it as closely as whole pods can, each track keeping at least one.
  */
-export function splitReplicas(total: number, weight: number): TrackReplicas | string {
+export function splitReplicas(
+    total: number,
+    weight: number,
+    routed = false,
+): TrackReplicas | string {
     if (weight <= 0 || weight >= 100) {
         return weight <= 0
             ? "1-99 for a canary (0 leaves it no pod: to roll back, remove canaryVersion)"
@@ -215,7 +225,7 @@ export function splitReplicas(total: number, weight: number): TrackReplicas | st
     }
     const share = (pods: number) => Math.round((100 * pods) / total);
     const canary = Math.min(total - 1, Math.max(1, Math.round((total * weight) / 100)));
-    if (share(canary) === weight) return { stable: total - canary, canary };
+    if (routed || share(canary) === weight) return { stable: total - canary, canary };
     const shares = Array.from({ length: total - 1 }, (_, i) => i + 1).map(
         (pods) => `${share(pods)} (${pods} of ${total})`,
     );
@@ -248,7 +258,7 @@ function modelAnnotations(
  * field, its value and what it should be.
  */
 export function canaryReplicas(
-    args: Pick<ModelServingArgs, "modelVersion" | "autoscaling">,
+    args: Pick<ModelServingArgs, "modelVersion" | "autoscaling" | "gateway">,
     canary: Pick<CanaryArgs, "modelVersion" | "weight">,
     replicas: number,
 ): TrackReplicas | { field: "modelVersion" | "weight"; value: number; expected: string } {
@@ -267,7 +277,7 @@ export function canaryReplicas(
                 "no canary while an autoscaler sizes the stable track: the weight splits a fixed pod count, which the autoscaler would change",
         };
     }
-    const split = splitReplicas(replicas, canary.weight);
+    const split = splitReplicas(replicas, canary.weight, args.gateway !== undefined);
     return typeof split === "string"
         ? { field: "weight", value: canary.weight, expected: split }
         : split;
@@ -292,6 +302,8 @@ export class ModelServing extends pulumi.ComponentResource {
     public readonly autoscaler?: k8s.autoscaling.v2.HorizontalPodAutoscaler;
     public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
     public readonly networkPolicy?: ModelNetworkPolicy;
+    /** The HTTPRoute, when a Gateway is named. */
+    public readonly route?: ModelRoute;
     public readonly namespace?: k8s.core.v1.Namespace;
     /** The image pull Secret, when the stack creates it from registry credentials. */
     public readonly pullSecret?: k8s.core.v1.Secret;
@@ -481,6 +493,30 @@ export class ModelServing extends pulumi.ComponentResource {
             },
             child,
         );
+        if (args.gateway !== undefined) {
+            const tracks = this.trackServices;
+            this.route = new ModelRoute(
+                name,
+                {
+                    objectName: metaName,
+                    objectAnnotations,
+                    labels,
+                    namespace,
+                    gateway: args.gateway,
+                    backends:
+                        tracks === undefined || canary === undefined
+                            ? [{ serviceName: this.service.serviceName }]
+                            : [
+                                  {
+                                      serviceName: tracks.stable.serviceName,
+                                      weight: 100 - canary.weight,
+                                  },
+                                  { serviceName: tracks.canary.serviceName, weight: canary.weight },
+                              ],
+                },
+                child,
+            );
+        }
         if (args.autoscaling !== undefined) {
             this.autoscaler = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 `${name}-hpa`,

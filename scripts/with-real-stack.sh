@@ -2,7 +2,8 @@
 # Runs a command (the integration suite, the stack benchmark) with a real Pulumi toolchain and
 # Docker engine: builds or reuses the Pulumi CLI, language host and kubernetes provider from Go
 # modules, starts a private Docker engine and a registry with credentials and a Kubernetes API
-# server (scripts/kube-apiserver.sh, no kubelet), builds the manifest checker, installs kube-score
+# server (scripts/kube-apiserver.sh, no kubelet), fetches the Gateway API CRDs
+# (scripts/gateway-api-crds.sh), builds the manifest checker, installs kube-score
 # and checkov, exports what test/support/realStack.ts reads, runs the command, and stops the
 # engine and registry it started, whatever the outcome.
 #
@@ -43,6 +44,8 @@ if [ "$cluster" = 1 ]; then
   export TFK8S_STANDIN_IMAGE TFK8S_NODE_STATE
 fi
 
+TFK8S_GATEWAY_CRDS="$(bash scripts/gateway-api-crds.sh)"
+export TFK8S_GATEWAY_CRDS
 export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
 (cd scripts/manifest-check && go build -o "$TFK8S_MANIFEST_CHECK" .)
 eval "$(bash scripts/install-manifest-linters.sh)"

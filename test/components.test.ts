@@ -18,6 +18,7 @@ import {
     parseTolerations,
     probePaths,
 } from "../components/modelDeployment";
+import { ModelRoute } from "../components/modelRoute";
 import { ModelService } from "../components/modelService";
 import {
     ModelServing,
@@ -39,6 +40,7 @@ const IMAGE = "docker:index/image:Image";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
 const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 const SECRET = "kubernetes:core/v1:Secret";
+const HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute";
 
 /** A version directory shaped like an export (`saved_model.pb` + a metadata file). */
 function fakeVersionDir(content = "graph-bytes"): string {
@@ -714,6 +716,80 @@ describe("ModelServing", () => {
         ] as const) {
             assert.strictEqual(gpuBaseImage(base), variant, base);
         }
+    });
+
+    it("routes through a named Gateway: exact weights to the track Services, any weight 1-99", async () => {
+        const gateway = {
+            parentName: "public",
+            parentNamespace: "infra",
+            hostnames: ["mnist.example.com"],
+        };
+        const s = new ModelServing("mnist", {
+            image: "r/m@sha256:1",
+            modelName: "mymodel",
+            modelVersion: 1,
+            replicas: 4,
+            gateway,
+            canary: { image: "r/m@sha256:2", modelVersion: 2, weight: 10 },
+        });
+        await settle(s);
+        // 10% is no share of 4 pods; the route carries it exactly, the pods follow as whole pods.
+        assert.deepStrictEqual(s.replicasByTrack, { stable: 3, canary: 1 });
+        const route = single(HTTP_ROUTE).inputs;
+        assert.deepStrictEqual(
+            [route.apiVersion, route.kind, route.metadata.name],
+            ["gateway.networking.k8s.io/v1", "HTTPRoute", "mymodel-serving"],
+        );
+        assert.deepStrictEqual(route.spec.parentRefs, [
+            {
+                group: "gateway.networking.k8s.io",
+                kind: "Gateway",
+                name: "public",
+                namespace: "infra",
+            },
+        ]);
+        assert.deepStrictEqual(route.spec.hostnames, ["mnist.example.com"]);
+        assert.deepStrictEqual(route.spec.rules, [
+            {
+                backendRefs: [
+                    { kind: "Service", name: "mymodel-serving-stable", port: 8501, weight: 90 },
+                    { kind: "Service", name: "mymodel-serving-canary", port: 8501, weight: 10 },
+                ],
+            },
+        ]);
+
+        resetRecorded();
+        await settle(
+            new ModelServing("solo", {
+                image: "r/m@sha256:1",
+                modelName: "mymodel",
+                modelVersion: 1,
+                gateway: { parentName: "public", hostnames: [] },
+            }),
+        );
+        const solo = single(HTTP_ROUTE).inputs.spec;
+        assert.deepStrictEqual(solo.parentRefs, [
+            { group: "gateway.networking.k8s.io", kind: "Gateway", name: "public" },
+        ]);
+        assert.strictEqual(solo.hostnames, undefined);
+        assert.deepStrictEqual(solo.rules[0].backendRefs, [
+            { kind: "Service", name: "mymodel-serving", port: 8501 },
+        ]);
+        assert.throws(
+            () =>
+                new ModelRoute("bad", {
+                    labels: {},
+                    gateway: { parentName: "public", hostnames: [] },
+                    backends: [
+                        { serviceName: "a", weight: 90 },
+                        { serviceName: "b", weight: 20 },
+                    ],
+                }),
+            /`backends` weigh 110 in all; expected percentages adding up to 100/,
+        );
+        assert.deepStrictEqual(splitReplicas(4, 10, true), { stable: 3, canary: 1 });
+        assert.deepStrictEqual(splitReplicas(2, 99, true), { stable: 1, canary: 1 });
+        assert.match(String(splitReplicas(4, 10)), /a share that replicas \(4\) pods give/);
     });
 
     it("splits replicas by weight, refusing weights the pods cannot give", () => {

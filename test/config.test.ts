@@ -422,6 +422,59 @@ describe("stack config", () => {
         }
     });
 
+    describe("gatewayParent", () => {
+        it("reads the Gateway and host names of the HTTPRoute, and takes any canary weight", () => {
+            setStackConfig({
+                ...DEV,
+                gatewayParent: "infra/public-gw",
+                gatewayHostnames: "mnist.example.com, *.models.example.com",
+                replicas: "4",
+                canaryVersion: "2",
+                canaryWeight: "10",
+            });
+            const c = loadStackConfig();
+            assert.deepStrictEqual(c.serving.gateway, {
+                parentName: "public-gw",
+                parentNamespace: "infra",
+                hostnames: ["mnist.example.com", "*.models.example.com"],
+            });
+            assert.strictEqual(c.canary?.weight, 10);
+            setStackConfig(DEV);
+            assert.strictEqual(loadStackConfig().serving.gateway, undefined);
+        });
+
+        const badGateway: Array<[string, Record<string, string>, RegExp]> = [
+            [
+                "a route without a parent",
+                { gatewayHostnames: "mnist.example.com" },
+                /`tfk8s:gatewayParent` is undefined; expected the Gateway \(name or namespace\/name\) an HTTPRoute attaches to: gatewayHostnames \("mnist.example.com"\) describes a route without a parent/,
+            ],
+            [
+                "a parent that is no name",
+                { gatewayParent: "Infra/GW" },
+                /`tfk8s:gatewayParent` is "Infra\/GW"; expected a Gateway as name or namespace\/name/,
+            ],
+            [
+                "a parent with two slashes",
+                { gatewayParent: "a/b/c" },
+                /`tfk8s:gatewayParent` is "a\/b\/c"; expected a Gateway as name or namespace\/name/,
+            ],
+            [
+                "a host name with a port",
+                { gatewayParent: "gw", gatewayHostnames: "mnist.example.com:8080" },
+                /`tfk8s:gatewayHostnames` is "mnist.example.com:8080"; expected lowercase DNS host names/,
+            ],
+            [
+                "a canary weight the pods cannot give without a Gateway",
+                { replicas: "4", canaryVersion: "2", canaryWeight: "10" },
+                /`tfk8s:canaryWeight` is 10; expected a share that replicas \(4\) pods give/,
+            ],
+        ];
+        for (const [what, config, message] of badGateway) {
+            it(`rejects ${what}`, () => expectError({ ...DEV, ...config }, message));
+        }
+    });
+
     describe("warmup", () => {
         it("writes warmup requests at the configured batch sizes, or none when off", () => {
             setStackConfig({ ...DEV, warmupBatchSizes: "1, 4,256" });

@@ -381,11 +381,16 @@ describe("pulumi up of the dev stack, for real", function () {
             30111,
         );
 
-        // A canary next to it: both tracks read back from the API server.
+        // A canary next to it, routed through a Gateway by exact weights: both tracks and the
+        // HTTPRoute read back from the API server, which checks the route against Gateway API's
+        // own CRD schema (no gateway controller is needed for that).
+        stack.installHttpRouteCrd();
         for (const [key, value] of Object.entries({
             replicas: "2",
             canaryVersion: "2",
-            canaryWeight: "50",
+            canaryWeight: "30",
+            gatewayParent: "infra/public",
+            gatewayHostnames: "mnist.example.com",
         })) {
             ok(stack.pulumi(["config", "set", "-s", "cluster", `tfk8s:${key}`, value]), "config");
         }
@@ -394,6 +399,7 @@ describe("pulumi up of the dev stack, for real", function () {
             ok(stack.pulumi(["stack", "output", "-s", "cluster", "--json"]), "stack output"),
         );
         assert.strictEqual(outputs.imageDigest, digest, "a canary rebuilt the stable image");
+        assert.strictEqual(outputs.routeName, "mymodel-serving");
         const canary = stack.kubeGet(`${deploymentPath}-canary`);
         assert.ok(canary, "the API server has no Deployment mymodel-serving-canary");
         assert.strictEqual(
@@ -402,7 +408,31 @@ describe("pulumi up of the dev stack, for real", function () {
         );
         assert.notStrictEqual(outputs.canary.imageDigest, digest);
         const stable = stack.kubeGet(deploymentPath);
+        // 30% is no share of 2 pods; with a route the pods split 1+1 and the route carries 70/30.
         assert.deepStrictEqual([stable?.spec.replicas, canary.spec.replicas], [1, 1]);
+        const routePath = `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes/mymodel-serving`;
+        const route = stack.kubeGet(routePath);
+        assert.ok(route, "the API server has no HTTPRoute mymodel-serving");
+        assert.deepStrictEqual(route.spec.parentRefs, [
+            {
+                group: "gateway.networking.k8s.io",
+                kind: "Gateway",
+                name: "public",
+                namespace: "infra",
+            },
+        ]);
+        assert.deepStrictEqual(route.spec.hostnames, ["mnist.example.com"]);
+        assert.deepStrictEqual(
+            route.spec.rules[0].backendRefs.map((b: any) => [b.kind, b.name, b.port, b.weight]),
+            [
+                ["Service", "mymodel-serving-stable", 8501, 70],
+                ["Service", "mymodel-serving-canary", 8501, 30],
+            ],
+        );
+        // The API server filled in the CRD's defaults: it validated the object as an HTTPRoute.
+        assert.deepStrictEqual(route.spec.rules[0].matches, [
+            { path: { type: "PathPrefix", value: "/" } },
+        ]);
         const podLabels = (d: any) => d.spec.template.metadata.labels;
         const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
             Object.entries(selector).every(([k, v]) => labels[k] === v);
@@ -440,12 +470,19 @@ describe("pulumi up of the dev stack, for real", function () {
             [grow?.oldState.inputs.spec.replicas, grow?.newState.inputs.spec.replicas],
             [1, 2],
         );
-        // Nothing else changes: the stable image and the shared Service stay.
+        // The route goes back to the one Service; nothing else changes.
+        const reroute = steps.find((st) => st.urn.endsWith("::serving-httproute"));
+        assert.strictEqual(reroute?.op, "update");
+        assert.deepStrictEqual(
+            reroute?.newState.inputs.spec.rules[0].backendRefs.map((b: any) => b.name),
+            ["mymodel-serving"],
+        );
         assert.deepStrictEqual(
             steps
                 .filter((st) => !["same", "delete"].includes(st.op))
-                .map((st) => st.urn.split("::").pop()),
-            ["serving-deployment"],
+                .map((st) => st.urn.split("::").pop())
+                .sort(),
+            ["serving-deployment", "serving-httproute"],
         );
 
         ok(

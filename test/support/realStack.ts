@@ -17,6 +17,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as YAML from "yaml";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 /** What `pulumi up` needs of the project; tests and docs stay behind. */
@@ -56,6 +57,8 @@ export interface RealStackEnv {
     readonly linters: { readonly kubeScore: string; readonly checkov: string };
     /** kubeconfig of the API server scripts/kube-apiserver.sh started, when there is one. */
     readonly kubeconfig?: string;
+    /** Gateway API's standard CRDs (scripts/gateway-api-crds.sh), when fetched. */
+    readonly gatewayCrds?: string;
 }
 
 /** The environment, or why the real stack cannot run here. */
@@ -77,6 +80,7 @@ export function realStackEnv(): RealStackEnv | string {
             checkov: process.env.TFK8S_CHECKOV as string,
         },
         kubeconfig: process.env.TFK8S_KUBECONFIG || undefined,
+        gatewayCrds: process.env.TFK8S_GATEWAY_CRDS || undefined,
     };
 }
 
@@ -353,6 +357,29 @@ export class RealStack {
         if (!/^20[0-2]$/.test(status))
             throw new Error(`${method} ${apiPath} answered ${status}: ${out}`);
         return JSON.parse(out.slice(0, out.lastIndexOf("\n")));
+    }
+
+    /**
+     * Installs Gateway API's HTTPRoute CRD into the API server, unless it is there, and waits
+     * (at most 30 s) until the API server says it is established and serves the type.
+     */
+    installHttpRouteCrd(): void {
+        if (this.env.gatewayCrds === undefined) {
+            throw new Error(
+                "no Gateway API CRDs (TFK8S_GATEWAY_CRDS, scripts/gateway-api-crds.sh)",
+            );
+        }
+        const file = path.join(this.env.gatewayCrds, "gateway.networking.k8s.io_httproutes.yaml");
+        const crd = YAML.parse(fs.readFileSync(file, "utf8"));
+        const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+        if (this.kubeGet(`${crds}/${crd.metadata.name}`) === null) this.kube("POST", crds, crd);
+        for (let i = 0; i < 60; i++) {
+            const conditions: Array<{ type: string; status: string }> =
+                this.kubeGet(`${crds}/${crd.metadata.name}`)?.status?.conditions ?? [];
+            if (conditions.some((c) => c.type === "Established" && c.status === "True")) return;
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+        }
+        throw new Error(`CRD ${crd.metadata.name} was not established within 30 s`);
     }
 
     /** GET on the API server of `env.kubeconfig`: the parsed object, or null for 404. */
