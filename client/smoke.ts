@@ -37,7 +37,13 @@ import { argMax } from "./digits";
 import { imagesFromPixels } from "./inputs";
 import { mnistTestSample } from "./mnist";
 import { ServingClient } from "./servingClient";
-import { StackTarget, TRACKS, resolveStackTarget } from "./stackTarget";
+import {
+    ACCURACY_EXPECTED,
+    StackTarget,
+    TRACKS,
+    parseAccuracy,
+    resolveStackTarget,
+} from "./stackTarget";
 import { ClientOptions } from "./types";
 
 /** Defaults of the smoke check. */
@@ -146,9 +152,9 @@ export function parseSmokeArguments(argv: readonly string[]): SmokeArguments | "
 /** `--min-accuracy`, a decimal in (0, 1], or undefined when absent. */
 function accuracyFlag(raw: string | undefined): number | undefined {
     if (raw === undefined) return undefined;
-    const n = Number(raw);
-    if (raw.trim() === "" || !(n > 0 && n <= 1)) {
-        throw new UsageError(`\`--min-accuracy\` is "${raw}"; expected a decimal in (0, 1]`);
+    const n = parseAccuracy(raw);
+    if (n === undefined) {
+        throw new UsageError(`\`--min-accuracy\` is "${raw}"; expected ${ACCURACY_EXPECTED}`);
     }
     return n;
 }

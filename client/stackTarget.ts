@@ -108,6 +108,15 @@ export async function resolveStackTarget(
     return { url, version, modelDir, minAccuracy: await stackMinAccuracy(stack, run) };
 }
 
+/** What an accuracy gate must be, in words for error messages. */
+export const ACCURACY_EXPECTED = "a decimal in (0, 1]";
+
+/** `text` as an accuracy gate, a decimal in (0, 1]; undefined when it is not one. */
+export function parseAccuracy(text: string): number | undefined {
+    const n = Number(text);
+    return text.trim() !== "" && n > 0 && n <= 1 ? n : undefined;
+}
+
 /** `tfk8s:minAccuracy` of `stack`, or its default. */
 async function stackMinAccuracy(stack: string, run: PulumiRunner): Promise<number> {
     const config = JSON.parse(await run(["config", "--json", "--stack", stack])) as Record<
@@ -116,10 +125,10 @@ async function stackMinAccuracy(stack: string, run: PulumiRunner): Promise<numbe
     >;
     const raw = config["tfk8s:minAccuracy"]?.value;
     if (raw === undefined) return DEFAULT_TRAIN_OPTIONS.minAccuracy;
-    const n = Number(raw);
-    if (raw.trim() === "" || !(n > 0 && n <= 1)) {
+    const n = parseAccuracy(raw);
+    if (n === undefined) {
         throw new Error(
-            `config \`tfk8s:minAccuracy\` of stack ${stack} is ${JSON.stringify(raw)}; expected a decimal in (0, 1]`,
+            `config \`tfk8s:minAccuracy\` of stack ${stack} is ${JSON.stringify(raw)}; expected ${ACCURACY_EXPECTED}`,
         );
     }
     return n;

@@ -193,19 +193,36 @@ export function repositoryProblem(repository: string): string | undefined {
         : expected;
 }
 
+/**
+ * An image reference's parts as Docker reads them: the tag is what follows the last `:` after the
+ * last `/` (a `:` before it is a registry port), the digest what follows `@`. `extra` holds
+ * anything after a second `@`, which no reference has.
+ */
+function splitImageReference(reference: string): {
+    repository: string;
+    tag?: string;
+    digest?: string;
+    extra: string[];
+} {
+    const [name, digest, ...extra] = reference.split("@");
+    const colon = name.lastIndexOf(":");
+    const tagged = colon > name.lastIndexOf("/");
+    return {
+        repository: tagged ? name.slice(0, colon) : name,
+        tag: tagged ? name.slice(colon + 1) : undefined,
+        digest,
+        extra,
+    };
+}
+
 /** What a base image must be (`repository[:tag][@sha256:…]`), or undefined when it is fine. */
 export function imageReferenceProblem(reference: string): string | undefined {
     const expected =
         "an image reference repository[:tag][@sha256:<64 hex>], e.g. tensorflow/serving:2.20.0";
-    const [name, digest, ...more] = reference.split("@");
-    if (more.length > 0 || (digest !== undefined && !DIGEST.test(digest))) return expected;
-    const slash = name.lastIndexOf("/");
-    const colon = name.lastIndexOf(":");
-    const tagged = colon > slash;
-    if (tagged && !TAG.test(name.slice(colon + 1))) return expected;
-    return repositoryProblem(tagged ? name.slice(0, colon) : name) === undefined
-        ? undefined
-        : expected;
+    const { repository, tag, digest, extra } = splitImageReference(reference);
+    if (extra.length > 0 || (digest !== undefined && !DIGEST.test(digest))) return expected;
+    if (tag !== undefined && !TAG.test(tag)) return expected;
+    return repositoryProblem(repository) === undefined ? undefined : expected;
 }
 
 /**
@@ -215,12 +232,7 @@ export function imageReferenceProblem(reference: string): string | undefined {
  * digest pins one variant, so only a `-gpu` tag next to it is taken.
  */
 export function gpuBaseImage(reference: string): string | undefined {
-    const [name, digest] = reference.split("@");
-    const slash = name.lastIndexOf("/");
-    const colon = name.lastIndexOf(":");
-    const tagged = colon > slash;
-    const repository = tagged ? name.slice(0, colon) : name;
-    const tag = tagged ? name.slice(colon + 1) : "latest";
+    const { repository, tag = "latest", digest } = splitImageReference(reference);
     if (tag.endsWith("-gpu")) return reference;
     if (digest !== undefined) return undefined;
     const official =

@@ -39,9 +39,9 @@ def tensor_proto(array):
     return tf.make_tensor_proto(array)
 
 
-def build_server(servables, run_signature, signature_of, rest_error, codes, address):
+def build_server(servables, run_signature, rest_error, codes, address):
     """A gRPC server on `address` (HOST:PORT, port 0 for a free one) and the port it bound.
-    The rest are the stand-in's: its versions, signature runner and lookup, its error type and
+    The rest are the stand-in's: its versions, its signature runner, its error type and
     its (code name, HTTP status) table, whose order is the error codes' numbers."""
     import numpy as np
     import tensorflow as tf
@@ -68,7 +68,6 @@ def build_server(servables, run_signature, signature_of, rest_error, codes, addr
         name, number = requested(request.model_spec)
         version = servables.servable(name, number)
         signature_name = request.model_spec.signature_name or "serving_default"
-        signature_of(version, signature_name)
         arrays = {}
         for key, proto in request.inputs.items():
             try:

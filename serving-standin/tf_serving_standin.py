@@ -813,7 +813,7 @@ def start(options):
     if grpc_api is not None:
         try:
             grpc_server, grpc_port = grpc_api.build_server(
-                servables, run_signature, signature_of, RestError, CODES, grpc_address
+                servables, run_signature, RestError, CODES, grpc_address
             )
         except (OSError, RuntimeError) as err:
             raise StartError(f"UNAVAILABLE: Failed to start gRPC server at {grpc_address}: {err}")
