@@ -11,6 +11,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import { trackBuildDirs } from "../buildLayout";
 import { hashDirectory } from "../components/servingImage";
@@ -191,10 +192,13 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
     });
 
     it("fails on bad config before registering any resource", async () => {
-        await assert.rejects(
-            runProgram({ ...stackFile("dev"), replicas: "0" }),
-            /`tfk8s:replicas` is "0"/,
-        );
+        // Reported as the message alone: a RunError with no stack for Pulumi to print.
+        await assert.rejects(runProgram({ ...stackFile("dev"), replicas: "0" }), (err: Error) => {
+            assert.ok(pulumi.RunError.isInstance(err), `${err.constructor.name}: ${err.message}`);
+            assert.match(err.message, /`tfk8s:replicas` is "0"/);
+            assert.strictEqual(err.stack, undefined);
+            return true;
+        });
         assert.strictEqual(recorded.length, 0);
         await assert.rejects(
             runProgram({ ...stackFile("dev"), canaryVersion: "2", canaryWeight: "150" }),
