@@ -100,6 +100,12 @@ export function resourceProblem(
  * 1.34: pkg/features/kube_features.go).
  */
 export const DRAIN_SECONDS = 5;
+/**
+ * The startup probe's period. The readiness probe's own period does not delay a new pod: once
+ * the startup probe passes, the kubelet runs the readiness probe at once (UpdatePodStatus in
+ * Kubernetes v1.34.4's pkg/kubelet/prober/prober_manager.go).
+ */
+export const STARTUP_PROBE_SECONDS = 1;
 export const TERMINATION_GRACE_SECONDS = 10;
 
 /** The extended resource NVIDIA's device plugin gives each GPU as. */
@@ -280,10 +286,13 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                         { name: "http", containerPort: REST_PORT },
                                         { name: "grpc", containerPort: GRPC_PORT },
                                     ],
+                                    // Every second while the model loads, so a new pod joins
+                                    // the Service within a second of serving (each pod of a
+                                    // rollout waits for the one before); 5 minutes in all.
                                     startupProbe: {
                                         httpGet: httpGet(paths.ready),
-                                        periodSeconds: 5,
-                                        failureThreshold: 60,
+                                        periodSeconds: STARTUP_PROBE_SECONDS,
+                                        failureThreshold: (5 * 60) / STARTUP_PROBE_SECONDS,
                                     },
                                     readinessProbe: {
                                         httpGet: httpGet(paths.ready),

@@ -234,6 +234,9 @@ describe("ModelDeployment", () => {
             ],
         );
         assert.strictEqual(c.startupProbe.httpGet.path, "/v1/models/digits/versions/4/metadata");
+        // Probed every second while loading, for five minutes in all.
+        assert.strictEqual(c.startupProbe.periodSeconds, 1);
+        assert.strictEqual(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold, 300);
         assert.strictEqual(c.readinessProbe.httpGet.path, "/v1/models/digits/versions/4/metadata");
         assert.strictEqual(c.livenessProbe.httpGet.path, "/v1/models/digits");
         assert.deepStrictEqual(c.resources, {
