@@ -233,8 +233,8 @@ let baseline = "";
 
 /**
  * One fault: `inject` runs the first `up` (or what replaces it) and says where the fault landed,
- * or undefined when it missed its phase; then recovery, the converging `up`, the inspection and
- * a destroy.
+ * or undefined when it missed its phase; then recovery, the converging `up`, the inspection, and
+ * a destroy that goes on in the background. The outcome is final once `settleDestroys` returns.
  */
 async function fault(
     name: string,
@@ -274,18 +274,36 @@ async function fault(
             ...inspect(name, namespace, baseline, opts.cacheDirs ?? [stack.cacheDir]),
         );
     }
-    outcome.converged = outcome.problems.length === 0;
-    const destroy = stack.pulumi(["destroy", "-s", name, "--yes", "--skip-preview"]);
-    if (destroy.status !== 0)
-        outcome.problems.push(`destroy failed: ${destroy.stdout.slice(-400)}`);
-    else if (stack.kubeGet(`/api/v1/namespaces/${namespace}`) !== null)
-        outcome.problems.push(`namespace ${namespace} survived destroy`);
-    outcome.converged = outcome.problems.length === 0;
-    outcome.seconds = (Date.now() - started) / 1000;
-    console.log(
-        `fault ${name}: ${outcome.landed}; recovery: ${outcome.recovery.join(", ") || "none"}; ${outcome.converged ? "converged" : `NOT converged: ${outcome.problems.join("; ")}`} (${outcome.seconds.toFixed(0)} s)`,
+    // The destroy mostly waits for the namespace controller to empty and remove the namespace,
+    // so it runs on while the next fault starts (settleDestroys waits for it).
+    destroys.push(
+        destroyAndReport(name, namespace).then((problems) => {
+            outcome.problems.push(...problems);
+            outcome.converged = outcome.problems.length === 0;
+            outcome.seconds = (Date.now() - started) / 1000;
+            console.log(
+                `fault ${name}: ${outcome.landed}; recovery: ${outcome.recovery.join(", ") || "none"}; ${outcome.converged ? "converged" : `NOT converged: ${outcome.problems.join("; ")}`} (${outcome.seconds.toFixed(0)} s)`,
+            );
+        }),
     );
     return outcome;
+}
+
+/** Destroys that have not finished yet. */
+const destroys: Promise<void>[] = [];
+
+/** Waits for every destroy started so far: before a fault stops a server, and at the end. */
+async function settleDestroys(): Promise<void> {
+    await Promise.all(destroys.splice(0));
+}
+
+/** `pulumi destroy` of `name`, without blocking the next fault's watcher; what it left behind. */
+async function destroyAndReport(name: string, namespace: string): Promise<string[]> {
+    const destroy = stack.spawnPulumi(["destroy", "-s", name, "--yes", "--skip-preview"]);
+    if ((await destroy.done) !== 0) return [`destroy failed: ${destroy.output().slice(-400)}`];
+    if (stack.kubeGet(`/api/v1/namespaces/${namespace}`) !== null)
+        return [`namespace ${namespace} survived destroy`];
+    return [];
 }
 
 /** A kill of the whole `pulumi up` once `when` says where it lands. */
@@ -387,6 +405,7 @@ async function main(): Promise<void> {
             ),
         ),
     );
+    await settleDestroys();
     outcomes.push(
         await fault(
             "registry-stopped",
@@ -398,6 +417,7 @@ async function main(): Promise<void> {
             { afterInjection: restart(["scripts/docker-up.sh"], "restart the registry") },
         ),
     );
+    await settleDestroys();
     outcomes.push(
         await fault(
             "apiserver-stopped",
@@ -501,6 +521,7 @@ async function main(): Promise<void> {
         run("umount", [full]);
     }
 
+    await settleDestroys();
     // The baseline goes too: the API server outlives this run's state directory.
     ok(stack.pulumi(["destroy", "-s", "baseline", "--yes", "--skip-preview"]), "destroy baseline");
 
