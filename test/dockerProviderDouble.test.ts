@@ -3,7 +3,9 @@
  * provider does (test/doubles/dockerImageProvider.ts says where each rule was read). Building and
  * pushing run against the real engine in the integration suite.
  */
+import * as grpc from "@grpc/grpc-js";
 import * as assert from "assert";
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -268,5 +270,61 @@ describe("docker provider test double: Diff", () => {
         assert.deepStrictEqual(changedInputs(olds, { ...stored, registry: undefined }), [
             "registry",
         ]);
+    });
+});
+
+describe("docker provider test double: its engine", function () {
+    this.timeout(30_000);
+
+    it("serves while the engine answers its health check and exits once it stops, as Go plugins do", async () => {
+        // A stand-in engine with gRPC's health service, answering SERVING (an empty message).
+        const engine = new grpc.Server();
+        engine.addService(
+            {
+                Check: {
+                    path: "/grpc.health.v1.Health/Check",
+                    requestStream: false,
+                    responseStream: false,
+                    requestSerialize: (b: Buffer) => b,
+                    requestDeserialize: (b: Buffer) => b,
+                    responseSerialize: (b: Buffer) => b,
+                    responseDeserialize: (b: Buffer) => b,
+                },
+            },
+            {
+                Check: (_call: unknown, done: grpc.sendUnaryData<Buffer>) =>
+                    done(null, Buffer.alloc(0)),
+            },
+        );
+        const port = await new Promise<number>((resolve, reject) =>
+            engine.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+                err === null ? resolve(p) : reject(err),
+            ),
+        );
+        // One process (tsx's loader, not its CLI, which would start a second), so a kill ends it.
+        const double = path.join(__dirname, "doubles", "dockerProviderDouble.ts");
+        const child = spawn(
+            process.execPath,
+            ["--require", "tsx/cjs", double, `127.0.0.1:${port}`],
+            {
+                stdio: ["ignore", "pipe", "inherit"],
+            },
+        );
+        const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+        try {
+            // It prints the port it serves on, as every plugin does.
+            const served = await new Promise<string>((resolve) =>
+                child.stdout.once("data", (d) => resolve(String(d).trim())),
+            );
+            assert.match(served, /^\d+$/);
+            const outcome = (ms: number) =>
+                Promise.race([exited, new Promise((r) => setTimeout(() => r("running"), ms))]);
+            assert.strictEqual(await outcome(2500), "running");
+            engine.forceShutdown();
+            assert.strictEqual(await outcome(10_000), 0);
+        } finally {
+            child.kill("SIGKILL");
+            engine.forceShutdown();
+        }
     });
 });

@@ -10,10 +10,45 @@
  *
  * Started by the `pulumi-resource-docker` launcher that test/support/realStack.ts writes onto PATH.
  */
+import * as grpc from "@grpc/grpc-js";
 import * as provider from "@pulumi/pulumi/provider";
 import { imageProvider } from "./dockerImageProvider";
 
-provider.main(imageProvider, process.argv.slice(2)).catch((err: Error) => {
-    console.error(err);
-    process.exit(1);
-});
+/**
+ * How often the double asks whether the engine is still there. The real provider, a Go plugin,
+ * asks every 5 minutes and stops when the engine fails to answer (provider.Main and
+ * rpcutil.Healthcheck in sdk v3.274.1); the Node SDK's `provider.main` never asks, so a double
+ * whose engine was SIGKILLed (test:faults) would live on. Ours asks more often so such a run
+ * leaves nothing behind for long; the program sees no difference.
+ */
+const ENGINE_CHECK_MS = 1_000;
+
+/** Exits once the engine at `address` stops answering gRPC's health check. */
+function exitWithEngine(address: string): void {
+    const engine = new grpc.Client(address, grpc.credentials.createInsecure());
+    const check = () =>
+        engine.makeUnaryRequest(
+            "/grpc.health.v1.Health/Check",
+            () => Buffer.alloc(0), // an empty HealthCheckRequest
+            (bytes: Buffer) => bytes,
+            Buffer.alloc(0),
+            { deadline: Date.now() + ENGINE_CHECK_MS },
+            (err) => {
+                // As in rpcutil.Healthcheck, an engine without the health service is alive.
+                if (err !== null && err.code !== grpc.status.UNIMPLEMENTED) process.exit(0);
+            },
+        );
+    setInterval(check, ENGINE_CHECK_MS).unref();
+}
+
+const args = process.argv.slice(2);
+provider
+    .main(imageProvider, args)
+    .then(() => {
+        const engine = args.find((a) => !a.startsWith("-"));
+        if (engine !== undefined) exitWithEngine(engine);
+    })
+    .catch((err: Error) => {
+        console.error(err);
+        process.exit(1);
+    });
