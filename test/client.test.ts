@@ -475,8 +475,11 @@ describe("TF Serving client", () => {
             assert.ok(err instanceof ServingUnavailableError, String(err));
             assert.match(err.message, /is not AVAILABLE after waiting 1000 ms/);
             assert.match(err.message, /Could not find any versions of model other/);
-            const polls = fake.requests.length;
-            assert.strictEqual(err.attempts, polls);
+            // The server saw every poll but, on a loaded machine, a last one the deadline cut
+            // short before it arrived.
+            const polls = err.attempts;
+            const seen = fake.requests.length;
+            assert.ok(seen === polls || seen === polls - 1, `${polls} polls, ${seen} seen`);
             assert.match(err.message, new RegExp(`\\(${polls} polls\\)`));
             // Every pause but the last is a full intervalMs, so 1000 ms hold at most 1000 / 100 + 1
             // polls (one more for timer rounding); a 404 is "not yet", so it polls more than once

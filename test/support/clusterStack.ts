@@ -160,12 +160,15 @@ export interface CanaryFigures {
 
 /** `pulumi config set` / `rm` of `tfk8s:` keys on the dev stack. */
 function configure(stack: RealStack, set: Record<string, string>, rm: string[] = []): void {
-    for (const [key, value] of Object.entries(set)) {
-        ok(stack.pulumi(["config", "set", "--stack", "dev", `tfk8s:${key}`, value]), "config set");
-    }
-    for (const key of rm) {
-        ok(stack.pulumi(["config", "rm", "--stack", "dev", `tfk8s:${key}`]), "config rm");
-    }
+    const pairs = Object.entries(set).flatMap(([key, value]) => [
+        "--plaintext",
+        `tfk8s:${key}=${value}`,
+    ]);
+    if (pairs.length > 0)
+        ok(stack.pulumi(["config", "set-all", "--stack", "dev", ...pairs]), "config set-all");
+    const keys = rm.map((key) => `tfk8s:${key}`);
+    if (keys.length > 0)
+        ok(stack.pulumi(["config", "rm-all", "--stack", "dev", ...keys]), "config rm-all");
 }
 
 /** `pulumi up` of the dev stack, without blocking a client loop in this process. */

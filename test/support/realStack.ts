@@ -164,6 +164,11 @@ export class RealStack {
             PULUMI_BACKEND_URL: `file://${this.state}`,
             PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(12).toString("hex"),
             PULUMI_SKIP_UPDATE_CHECK: "true",
+            // The program's ts-node would type-check every file again on the first run in each
+            // scratch copy (its cache directory follows the copy's paths): loading index.ts with
+            // Pulumi's ts-node 7.0.1 and no cache took 15.7 s checking, 5.0 s without, here.
+            // CI's `tsc --noEmit` checks the same files with the same tsconfig.json first.
+            PULUMI_NODEJS_TRANSPILE_ONLY: "true",
             ...(env.kubeconfig === undefined ? {} : { KUBECONFIG: env.kubeconfig }),
         };
     }
