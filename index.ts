@@ -9,6 +9,9 @@ import { ModelServing, Track } from "./components/modelServing";
 import { ServingImage } from "./components/servingImage";
 import { StackConfig, loadStackConfig } from "./config";
 import { ModelSource, ResolvedModel, resolveModel } from "./model/sources/resolve";
+import { repairStacksBeforePulumiReports, reportable } from "./programErrors";
+
+repairStacksBeforePulumiReports();
 
 export = async () => {
     try {
@@ -17,22 +20,6 @@ export = async () => {
         throw reportable(err);
     }
 };
-
-/**
- * How a failed run reaches the engine. Our own errors (plain Errors: bad config, the quality
- * gate, a full cache) become RunErrors without a stack, which Pulumi prints as the message alone.
- * That also keeps them from Node 20.20's `util.inspect` with colours, which Pulumi's run.js calls
- * on every error it reports: for a stack frame source-mapped to `node_modules/@pulumi/<file>.ts`
- * (a scope and no package directory), its markNodeModules loops, growing a string until it
- * overflows. test:faults' full-cache-disk case spent 55 s in garbage collection there before the
- * error printed. Other classes (a TypeError) are bugs and keep their stack.
- */
-function reportable(err: unknown): unknown {
-    if (!(err instanceof Error) || err.constructor !== Error) return err;
-    const reported = new pulumi.RunError(err.message);
-    reported.stack = undefined;
-    return reported;
-}
 
 /** The stack: the model and image of each track, and the serving objects. */
 async function deploy() {

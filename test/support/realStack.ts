@@ -32,6 +32,7 @@ const PROJECT_FILES = [
     "config.ts",
     "configKeys.ts",
     "errors.ts",
+    "programErrors.ts",
     "components",
     "model",
     "policy",
