@@ -14,7 +14,10 @@
 # forwarders, each with its pid file, carry what must cross: the node reaches the API server and
 # the registry at $HOST_IP, and the host reaches each port in $NODE_PORTS (NodePort Services) on
 # 127.0.0.1, the way kind maps ports from its node container. A route sends this host's traffic
-# for the service range ($SERVICE_CIDR) to the node, so cluster IPs answer here too.
+# for the service range ($SERVICE_CIDR) to the node, so cluster IPs answer here too. The
+# namespace's name, these addresses and the NodePorts are machine-wide, so one such cluster runs
+# at a time; API servers without a node (scripts/kube-apiserver.sh with other ports and state
+# directories) can run beside it.
 #
 # Settings this machine needs (each one measured):
 #   cgroups v1:   kubelet failCgroupV1: false, cgroupDriver: cgroupfs;
@@ -275,6 +278,9 @@ remove_containers() {
 
 down() {
   local p
+  # No node state, no node of ours: the network namespace and the kubepods cgroups below are
+  # named machine-wide, and may belong to the cluster of another state directory.
+  [ -d "$STATE" ] || { bash scripts/kube-apiserver.sh down; return 0; }
   stop kube-proxy
   stop kubelet
   remove_containers

@@ -11,12 +11,22 @@
 # containerd, kube-proxy) and the stand-in serving base image is built
 # (scripts/build-serving-standin.sh), so pods really run; TFK8S_STANDIN_IMAGE names that image.
 #
-# Usage: scripts/with-real-stack.sh [--cluster] <command> [args...]
+# With --tools it only builds and installs what the suites need, starting nothing: run it once
+# before starting two of these side by side (scripts/real-stack-suites.sh), so that cold builds
+# into the shared tools cache never race.
+#
+# Which engine, registry and API server it starts follows the environment of those scripts:
+# TFK8S_DOCKER_DIR, TFK8S_REGISTRY_PORT, TFK8S_KUBE_STATE, KUBE_APISERVER_PORT, KUBE_ETCD_PORT.
+#
+# Usage: scripts/with-real-stack.sh [--cluster | --tools] [<command> [args...]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cluster=0
-[ "${1:-}" = --cluster ] && { cluster=1; shift; }
-[ $# -gt 0 ] || { echo "usage: $0 [--cluster] <command> [args...]" >&2; exit 2; }
+cluster=0 tools_only=0
+case "${1:-}" in
+  --cluster) cluster=1; shift ;;
+  --tools) tools_only=1; shift ;;
+esac
+[ $# -gt 0 ] || [ "$tools_only" = 1 ] || { echo "usage: $0 [--cluster | --tools] [<command> [args...]]" >&2; exit 2; }
 kube=scripts/kube-apiserver.sh
 [ "$cluster" = 1 ] && kube=scripts/local-cluster.sh
 tools="${TFK8S_TOOLS_DIR:-$HOME/.cache/tfk8s-tools}"
@@ -25,6 +35,15 @@ docker_state="${TFK8S_DOCKER_DIR:-/tmp/tfk8s-docker}"
 bash scripts/install-pulumi.sh
 # shellcheck source=/dev/null
 source "$tools/env.sh"
+bash scripts/kube-apiserver.sh build
+# A fresh file each time, renamed into place: `go build -o` rewrites an existing binary in place,
+# which would fail (or corrupt) a checker the other suite of a side-by-side run is executing.
+export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
+(cd scripts/manifest-check && go build -o "$TFK8S_MANIFEST_CHECK.$$" . && mv "$TFK8S_MANIFEST_CHECK.$$" "$TFK8S_MANIFEST_CHECK")
+eval "$(bash scripts/install-manifest-linters.sh)"
+TFK8S_GATEWAY_CRDS="$(bash scripts/gateway-api-crds.sh)"
+export TFK8S_GATEWAY_CRDS
+[ "$tools_only" = 1 ] && exit 0
 
 # The cluster starts empty and is purged at the end: objects an earlier run left (a node port,
 # a namespace) would otherwise change what the tests see. Within a run its state is kept, so the
@@ -43,11 +62,5 @@ if [ "$cluster" = 1 ]; then
   TFK8S_NODE_STATE="${TFK8S_KUBE_STATE:-$tools/kube-state}/node"
   export TFK8S_STANDIN_IMAGE TFK8S_NODE_STATE
 fi
-
-TFK8S_GATEWAY_CRDS="$(bash scripts/gateway-api-crds.sh)"
-export TFK8S_GATEWAY_CRDS
-export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
-(cd scripts/manifest-check && go build -o "$TFK8S_MANIFEST_CHECK" .)
-eval "$(bash scripts/install-manifest-linters.sh)"
 
 "$@"
