@@ -35,7 +35,6 @@ docker_state="${TFK8S_DOCKER_DIR:-/tmp/tfk8s-docker}"
 bash scripts/install-pulumi.sh
 # shellcheck source=/dev/null
 source "$tools/env.sh"
-bash scripts/kube-apiserver.sh build
 # A fresh file each time, renamed into place: `go build -o` rewrites an existing binary in place,
 # which would fail (or corrupt) a checker the other suite of a side-by-side run is executing.
 export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
@@ -43,7 +42,8 @@ export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
 eval "$(bash scripts/install-manifest-linters.sh)"
 TFK8S_GATEWAY_CRDS="$(bash scripts/gateway-api-crds.sh)"
 export TFK8S_GATEWAY_CRDS
-[ "$tools_only" = 1 ] && exit 0
+# The Kubernetes binaries: otherwise `up` below builds what is missing, on its own.
+[ "$tools_only" = 1 ] && { bash scripts/kube-apiserver.sh build; exit 0; }
 
 # The cluster starts empty and is purged at the end: objects an earlier run left (a node port,
 # a namespace) would otherwise change what the tests see. Within a run its state is kept, so the
