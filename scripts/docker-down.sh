@@ -12,7 +12,7 @@ stop() { local name=$1 pidfile=$STATE/$1.pid pid i
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
     # dockerd stops its containerd child itself; give it time, then force
-    for i in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     if kill -0 "$pid" 2>/dev/null; then echo "docker-down: $name ($pid) ignored SIGTERM, killing"; kill -9 "$pid"; fi
     echo "docker-down: stopped $name ($pid)"
   else

@@ -37,19 +37,18 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null        || need+=(apache2-utils)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null || die "apt-get update failed"
+  # shellcheck source=lib/apt.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
   # policy-rc.d keeps the packages' own service from starting (no systemd here)
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null </dev/null \
-    || die "apt-get install ${need[*]} failed"
+  apt_install "${need[@]}" || die "apt-get install ${need[*]} failed"
 fi
 docker --version >/dev/null || die "no working docker client after install"
 mkdir -p "$STATE" "$DOCKER_CONFIG"; chmod 700 "$STATE"
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # wait_for WHAT CMD...: poll until CMD succeeds (30 s), else show the log.
-wait_for() { local what=$1 log=$2 i; shift 2
-  for i in $(seq 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+wait_for() { local what=$1 log=$2; shift 2
+  for _ in $(seq 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
   tail -20 "$log" >&2; die "$what did not come up (log: $log)"; }
 
 # ---------------------------------------------------------------- dockerd

@@ -36,6 +36,8 @@ log() { echo "kube-apiserver.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 # shellcheck source=lib/pidfiles.sh
 source "$(dirname "$0")/lib/pidfiles.sh"
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
 current() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "Kubernetes v$K8S_VERSION" ]; }
 
 # k8s.io/kubernetes cannot be built as a dependency directly: its go.mod
@@ -73,8 +75,7 @@ build() {
 up() {
   if ! command -v etcd >/dev/null; then
     log "installing Debian's etcd-server"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server; } \
-      >/dev/null </dev/null || die "apt-get install etcd-server failed"
+    apt_install etcd-server || die "apt-get install etcd-server failed"
   fi
   build
   mkdir -p "$STATE/certs"

@@ -17,7 +17,9 @@ fi
 # actionlint checks each `run:` script with shellcheck when it is on PATH.
 if ! command -v shellcheck >/dev/null; then
     echo "installing shellcheck"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck; } >/dev/null </dev/null
+    # shellcheck source=lib/apt.sh
+    source scripts/lib/apt.sh
+    apt_install --with-recommends shellcheck
 fi
 "$bin" -no-color .github/workflows/*.yml
 echo "actionlint: workflows OK"

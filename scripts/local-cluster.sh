@@ -55,6 +55,8 @@ log() { echo "local-cluster: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 # shellcheck source=lib/pidfiles.sh
 source scripts/lib/pidfiles.sh
+# shellcheck source=lib/apt.sh
+source scripts/lib/apt.sh
 
 # start NAME COMMAND...: runs a daemon detached from this script, logging to NAME.log.
 start() {
@@ -81,8 +83,7 @@ install_packages() {
   [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
   [ ${#need[@]} -eq 0 ] && return 0
   log "installing ${need[*]}"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"; } \
-    >/dev/null </dev/null || die "apt-get install ${need[*]} failed"
+  apt_install "${need[@]}" || die "apt-get install ${need[*]} failed"
 }
 
 network() {

@@ -42,8 +42,15 @@ export TFK8S_MANIFEST_CHECK="$tools/bin/manifest-check"
 eval "$(bash scripts/install-manifest-linters.sh)"
 TFK8S_GATEWAY_CRDS="$(bash scripts/gateway-api-crds.sh)"
 export TFK8S_GATEWAY_CRDS
-# The Kubernetes binaries: otherwise `up` below builds what is missing, on its own.
-[ "$tools_only" = 1 ] && { bash scripts/kube-apiserver.sh build; exit 0; }
+if [ "$tools_only" = 1 ]; then
+  # The Kubernetes binaries: otherwise `up` below builds what is missing, on its own.
+  bash scripts/kube-apiserver.sh build
+  # build-serving-standin.sh installs debootstrap with an apt-get of its own, inside the code its
+  # rootfs cache key hashes, which would fail beside another lane's install: so it comes first.
+  # shellcheck source=lib/apt.sh
+  command -v debootstrap >/dev/null || { source scripts/lib/apt.sh; apt_install --with-recommends debootstrap; }
+  exit 0
+fi
 
 # The cluster starts empty and is purged at the end: objects an earlier run left (a node port,
 # a namespace) would otherwise change what the tests see. Within a run its state is kept, so the
