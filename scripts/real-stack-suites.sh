@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the three real-stack suites in two lanes side by side, each on servers of its own:
-#   integration, then faults: the suites of `npm run test:integration` and `npm run test:faults`,
-#     in one start of a Docker engine, registry and API server without a node, on ports and state
-#     directories of their own (below), so the fault suite's stopped servers touch nothing else;
-#   cluster: `npm run test:cluster`, on the one-node local cluster with the default ports.
-# Each lane spends much of its time waiting on its servers (a rollout, a namespace being deleted),
-# which the other lane's work fills. Every output line is prefixed with its lane's name as it
-# arrives. Exits non-zero when either lane failed, after both have ended.
+# Runs the three real-stack suites side by side, each in a lane of its own with servers of its own:
+#   integration: `npm run test:integration`, on an engine, registry and API server (no node);
+#   faults:      `npm run test:faults`, likewise, so the registry and API server it stops touch
+#                nothing else;
+#   cluster:     `npm run test:cluster`, on the one-node local cluster, with the default ports.
+# The first two get ports and state directories apart from the defaults and from each other's
+# (below). Each suite spends most of its time waiting (a rollout, a namespace being deleted, a
+# pulumi command starting its plugins): one after another they kept the 2 cores busy about 60% of
+# the time. Every output line is prefixed with its lane's name as it arrives. Exits non-zero when a
+# lane failed, after all three have ended.
 #
 # Usage: scripts/real-stack-suites.sh   (npm run test:real)
 set -euo pipefail
@@ -24,14 +26,23 @@ lane() {
   return "$rc"
 }
 
-lane integration+faults env TFK8S_DOCKER_DIR=/tmp/tfk8s-docker-integration TFK8S_REGISTRY_PORT=5001 \
-  TFK8S_KUBE_STATE="$tools/kube-state-integration" KUBE_APISERVER_PORT=6444 KUBE_ETCD_PORT=2381 \
-  bash scripts/with-real-stack.sh bash -c \
-  "npx mocha --config test/integration/mocharc.json && echo && npx tsx test/faults/run.ts" &
-first=$!
+# servers N NAME COMMAND...: COMMAND on the N-th set of servers besides the default one: registry
+# 5000+N, API server 6443+N, etcd 2379+2N (its peer port is the next one), state named NAME.
+# shellcheck disable=SC2317  # called through lane's "$@"
+servers() {
+  local n=$1 name=$2; shift 2
+  env TFK8S_DOCKER_DIR="/tmp/tfk8s-docker-$name" TFK8S_REGISTRY_PORT=$((5000 + n)) \
+    TFK8S_KUBE_STATE="$tools/kube-state-$name" KUBE_APISERVER_PORT=$((6443 + n)) \
+    KUBE_ETCD_PORT=$((2379 + 2 * n)) "$@"
+}
+
+pids=()
+lane integration servers 1 integration npm run test:integration &
+pids+=($!)
+lane faults servers 2 faults npm run test:faults &
+pids+=($!)
 lane cluster npm run test:cluster &
-second=$!
+pids+=($!)
 status=0
-wait "$first" || status=1
-wait "$second" || status=1
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 exit "$status"

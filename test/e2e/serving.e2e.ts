@@ -85,10 +85,13 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
         });
         local = logitsOf(model, mnist.test.images.subarray(0, COUNT * PIXELS), COUNT);
         // Seconds in START, then TensorFlow's import and load: a real start-up to wait through.
+        // The smoke command starts after the double and must poll inside that window: with 3 s
+        // in START it once started too late, on a machine whose other core was busy; CI runs this
+        // suite beside the real-stack suites.
         double = await TfServingDouble.start({
             python: python as string,
             modelBasePath: path.dirname(exported.dir),
-            loadDelaySeconds: 3,
+            loadDelaySeconds: 10,
             labels: { stable: 1 },
             grpc: true,
         });
