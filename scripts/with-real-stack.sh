@@ -12,7 +12,7 @@
 # (scripts/build-serving-standin.sh), so pods really run; TFK8S_STANDIN_IMAGE names that image.
 #
 # With --tools it only builds and installs what the suites need, starting nothing: run it once
-# before starting two of these side by side (scripts/real-stack-suites.sh), so that cold builds
+# before starting several of these side by side (scripts/real-stack-suites.sh), so that cold builds
 # into the shared tools cache never race.
 #
 # Which engine, registry and API server it starts follows the environment of those scripts:
