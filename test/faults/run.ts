@@ -501,17 +501,7 @@ async function main(): Promise<void> {
                         const left = fs.readdirSync(full);
                         if (left.length > 0)
                             throw new Error(`the full cache holds ${left.join(", ")}`);
-                        ok(
-                            stack.pulumi([
-                                "config",
-                                "set",
-                                "-s",
-                                "full-cache-disk",
-                                "tfk8s:cacheDir",
-                                roomy,
-                            ]),
-                            "config set",
-                        );
+                        stack.setConfig("full-cache-disk", { cacheDir: roomy });
                         return ["pulumi config set cacheDir <a directory with room>"];
                     },
                 },

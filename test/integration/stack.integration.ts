@@ -164,30 +164,20 @@ describe("pulumi up of the dev stack, for real", function () {
     });
 
     it("new registry credentials alone change nothing: no rebuild, no push", () => {
-        const set = (key: string, value: string, secret = false) =>
-            ok(
-                stack.pulumi([
-                    "config",
-                    "set",
-                    "-s",
-                    "dev",
-                    `tfk8s:${key}`,
-                    ...(secret ? ["--secret"] : []),
-                    "--",
-                    value,
-                ]),
-                `config set ${key}`,
+        const credentials = (username: string, password: string) =>
+            stack.setConfig(
+                "dev",
+                { registryUsername: username },
+                { secrets: { registryPassword: password } },
             );
-        set("registryUsername", "another-robot");
-        set("registryPassword", "rotated-token", true);
+        credentials("another-robot", "rotated-token");
         try {
             ok(
                 stack.pulumi(["up", "-s", "dev", "--yes", "--skip-preview", "--expect-no-changes"]),
                 "pulumi up after a credential change",
             );
         } finally {
-            set("registryUsername", stack.env.user);
-            set("registryPassword", stack.env.password, true);
+            credentials(stack.env.user, stack.env.password);
         }
     });
 
@@ -385,15 +375,13 @@ describe("pulumi up of the dev stack, for real", function () {
         // HTTPRoute read back from the API server, which checks the route against Gateway API's
         // own CRD schema (no gateway controller is needed for that).
         stack.installHttpRouteCrd();
-        for (const [key, value] of Object.entries({
+        stack.setConfig("cluster", {
             replicas: "2",
             canaryVersion: "2",
             canaryWeight: "30",
             gatewayParent: "infra/public",
             gatewayHostnames: "mnist.example.com",
-        })) {
-            ok(stack.pulumi(["config", "set", "-s", "cluster", `tfk8s:${key}`, value]), "config");
-        }
+        });
         ok(stack.pulumi(["up", "-s", "cluster", "--yes", "--skip-preview"]), "up with a canary");
         const outputs = JSON.parse(
             ok(stack.pulumi(["stack", "output", "-s", "cluster", "--json"]), "stack output"),
@@ -450,8 +438,7 @@ describe("pulumi up of the dev stack, for real", function () {
         }
         // The rollback's preview says what it does: the canary's objects go, the stable grows
         // (`--json` gives the same steps as the text diff, one per resource).
-        ok(stack.pulumi(["config", "rm", "-s", "cluster", "tfk8s:canaryVersion"]), "config rm");
-        ok(stack.pulumi(["config", "rm", "-s", "cluster", "tfk8s:canaryWeight"]), "config rm");
+        stack.setConfig("cluster", {}, { rm: ["canaryVersion", "canaryWeight"] });
         const steps: Array<Record<string, any>> = JSON.parse(
             ok(stack.pulumi(["preview", "-s", "cluster", "--json"]), "preview of the rollback"),
         ).steps;
