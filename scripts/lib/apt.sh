@@ -1,4 +1,4 @@
-# Debian packages for the scripts here (sourced). One install runs at a time: the two lanes of
+# Debian packages for the scripts here (sourced). One install runs at a time: the lanes of
 # scripts/real-stack-suites.sh can need packages at the same moment on a fresh machine, and a
 # second apt-get fails at once ("Could not get lock /var/lib/apt/lists/lock") instead of waiting.
 

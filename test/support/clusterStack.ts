@@ -190,21 +190,23 @@ export async function canaryRoundTrip(
     await upDev(stack);
     // The share is only meaningful against one set of ready pods: a CI run once saw 0.186 against
     // 0.25 (1 canary pod of 4 counted before the calls), as if a fifth pod had joined meanwhile.
-    const podSet = () =>
-        readyPods(stack)
-            .map((p) => `${p.metadata.name} (${p.metadata.labels?.["tfk8s.dev/track"]})`)
-            .sort();
-    const before = podSet();
-    const expectedShare = before.filter((p) => p.endsWith("(canary)")).length / before.length;
+    const track = (pod: Record<string, any>) => pod.metadata.labels?.["tfk8s.dev/track"];
+    const names = (pods: Array<Record<string, any>>) =>
+        pods
+            .map((p) => `${p.metadata.name} (${track(p)})`)
+            .sort()
+            .join(", ");
+    const before = readyPods(stack);
+    const expectedShare = before.filter((p) => track(p) === "canary").length / before.length;
     const byVersion: Record<string, number> = {};
     for (let i = 0; i < requests; i++) {
         const version = await servedVersions();
         byVersion[version] = (byVersion[version] ?? 0) + 1;
     }
-    const after = podSet();
-    if (after.join() !== before.join()) {
+    const after = readyPods(stack);
+    if (names(after) !== names(before)) {
         throw new Error(
-            `the ready pods changed during the ${requests} calls (${JSON.stringify(byVersion)}): before ${before.join(", ")}; after ${after.join(", ")}`,
+            `the ready pods changed during the ${requests} calls (${JSON.stringify(byVersion)}): before ${names(before)}; after ${names(after)}`,
         );
     }
     const observedShare = (byVersion[versions.canary] ?? 0) / requests;
