@@ -112,7 +112,7 @@ async function upRecovering(
             steps.push("pulumi cancel --yes");
         } else if (/pending operations|--clear-pending-creates/.test(r.output)) {
             refresh();
-        } else if (/failed to load checkpoint: EOF/.test(r.output)) {
+        } else if (EMPTY_SIDECAR.test(r.output)) {
             const removed = removeEmptySidecars();
             if (removed.length === 0) return { ...r, steps };
             steps.push(`remove the empty ${removed.join(", ")}`);
@@ -122,12 +122,15 @@ async function upRecovering(
     }
 }
 
+/** How the CLI fails on an empty sidecar: the checkpoint's, or a lock's (a bare EOF). */
+const EMPTY_SIDECAR = /error: (failed to load checkpoint: )?EOF\s*$/m;
+
 /**
  * The file backend's blob library (gocloud.dev's fileblob) replaces a checkpoint by renaming a
  * whole temporary file over it, but writes the metadata sidecar beside it (`<file>.attrs`) in
- * place: a kill between creating and filling the sidecar leaves it empty, and every later load
- * of the stack fails with "failed to load checkpoint: EOF". A missing sidecar reads as default
- * metadata, so removing the empty ones repairs the state; their names, relative to it.
+ * place: a kill between creating and filling the sidecar leaves it empty, and every later read
+ * of that blob fails with EOF. A missing sidecar reads as default metadata, so removing the
+ * empty ones repairs the state; their names, relative to it.
  */
 function removeEmptySidecars(): string[] {
     const dir = path.join(stack.state, ".pulumi");
@@ -404,23 +407,36 @@ async function main(): Promise<void> {
         ),
     );
     outcomes.push(
-        await fault("empty-sidecar", async (name) => {
-            // The state a kill inside fileblob's sidecar write leaves (removeEmptySidecars), made
-            // on purpose: that window is too short for a kill to be timed into it.
+        await fault("empty-sidecars", async (name) => {
+            // The state a kill inside fileblob's sidecar writes leaves (removeEmptySidecars), made
+            // on purpose, as that window is too short to time a kill into: a deployed stack, an
+            // up killed once it holds its lock, then the lock's and the checkpoint's sidecars
+            // emptied.
             const deployed = await upWith(name);
             if (deployed.status !== 0) return { ...deployed, problems: ["the first up failed"] };
-            const sidecar = path.join(
-                stack.state,
-                ".pulumi",
-                "stacks",
-                "tfk8s",
-                `${name}.json.attrs`,
-            );
-            fs.writeFileSync(sidecar, "");
+            const stateDir = path.join(stack.state, ".pulumi");
+            const lockDir = path.join(stateDir, "locks", "organization", "tfk8s", name);
+            const lockFiles = () =>
+                fs.existsSync(lockDir)
+                    ? fs.readdirSync(lockDir).map((f) => path.join(lockDir, f))
+                    : [];
+            await upWith(name, (_output, child) => {
+                if (!lockFiles().some((f) => f.endsWith(".json"))) return false;
+                killGroup(child);
+                return true;
+            });
+            const sidecars = [
+                ...lockFiles().filter((f) => f.endsWith(".attrs")),
+                path.join(stateDir, "stacks", "tfk8s", `${name}.json.attrs`),
+            ];
+            for (const f of sidecars) fs.writeFileSync(f, "");
             const r = await upWith(name);
-            const refused = r.status !== 0 && /failed to load checkpoint: EOF/.test(r.output);
+            // Both sidecars: the kill landed while the up held its lock.
+            const refused = sidecars.length === 2 && r.status !== 0 && EMPTY_SIDECAR.test(r.output);
             return {
-                landed: refused ? "checkpoint sidecar emptied after a deploy" : undefined,
+                landed: refused
+                    ? "killed holding its lock; its and the checkpoint's sidecars emptied"
+                    : undefined,
                 status: r.status,
                 output: r.output,
             };
