@@ -36,6 +36,13 @@ down=0
 
 [ -d node_modules ] || npm ci
 
+# The kubernetes provider copies the kubeconfig, credentials and all, to a temporary file each
+# time it starts and never removes it (writeKubeconfigToFile in its pkg/provider/util.go), so
+# `pulumi up` and `destroy` run with a TMPDIR of their own, removed when this script ends.
+pulumi_tmp=$(mktemp -d)
+trap 'rm -rf "$pulumi_tmp"' EXIT
+deploy() { TMPDIR=$pulumi_tmp pulumi "$@"; }
+
 # The current context of the kubeconfig kubectl would use ($KUBECONFIG's first file, or
 # ~/.kube/config), or nothing.
 current_context() {
@@ -60,8 +67,8 @@ if [ -n "$context" ] && [ ! -f "$local_config" ]; then
     command -v pulumi >/dev/null || die "no pulumi CLI on PATH: install it (https://www.pulumi.com/docs/install/), or build it from Go modules with bash scripts/install-pulumi.sh and source $tools/env.sh"
     docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed): start Docker, or set DOCKER_HOST"
     pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider passphrase
-    if [ "$down" = 1 ]; then exec pulumi destroy --stack dev "$@"; fi
-    pulumi up --stack dev "$@"
+    if [ "$down" = 1 ]; then deploy destroy --stack dev "$@"; exit 0; fi
+    deploy up --stack dev "$@"
     exit 0
 fi
 
@@ -91,7 +98,7 @@ pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider 
 
 if [ "$down" = 1 ]; then
     if [ -f "$local_config" ]; then
-        KUBECONFIG="$(bash scripts/local-cluster.sh up)" pulumi destroy --stack dev --config-file "$local_config" "$@"
+        KUBECONFIG="$(bash scripts/local-cluster.sh up)" deploy destroy --stack dev --config-file "$local_config" "$@"
         rm -f "$local_config"
     fi
     bash scripts/local-cluster.sh down
@@ -121,6 +128,6 @@ set_config tfk8s:imageRepository "$registry/tfk8s/mymodel-serving"
 set_config tfk8s:createImagePullSecret true
 set_config tfk8s:nodeHost 127.0.0.1
 
-pulumi up --stack dev --config-file "$local_config" "$@"
+deploy up --stack dev --config-file "$local_config" "$@"
 log "serving at $(pulumi stack output --stack dev endpoint); check it with: npm run smoke -- --url http://127.0.0.1:30111"
 log "stop it with: PULUMI_CONFIG_PASSPHRASE=… npm run down:dev"
