@@ -183,7 +183,8 @@ def main(argv):
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
     shows = {c["name"]: pool.submit(show, cli, c["dir"]) for c in manifest["cases"]}
     cli_runs = {}
-    tmp = tempfile.mkdtemp(prefix="tfk8s-cli-run-")
+    # Beside the manifest, in the run's working directory, which goes (or is kept) with it.
+    tmp = tempfile.mkdtemp(prefix="cli-run-", dir=os.path.dirname(os.path.abspath(manifest_file)))
     for c in manifest["cases"]:
         if c.get("cliRun"):
             run = next(r for r in c["runs"] if r["signature"] == "serving_default")
