@@ -6,7 +6,7 @@ set -euo pipefail
 
 STATE=${TFK8S_DOCKER_DIR:-/tmp/tfk8s-docker}
 
-stop() { local name=$1 pidfile=$STATE/$1.pid pid i
+stop() { local name=$1 pidfile=$STATE/$1.pid pid
   [ -s "$pidfile" ] || { echo "docker-down: $name not running (no $pidfile)"; return; }
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then

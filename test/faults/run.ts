@@ -44,6 +44,8 @@ if (typeof env === "string") {
 const phaseDir = fs.mkdtempSync(path.join("/tmp", "tfk8s-phases-"));
 process.env.TFK8S_DOUBLE_PHASE_DIR = phaseDir;
 const stack = new RealStack(env);
+/** The file backend's directory: checkpoints under stacks/, locks under locks/. */
+const backendDir = path.join(stack.state, ".pulumi");
 
 /**
  * Runs `pulumi up` of `name`; `watch` is polled every 10 ms with the output so far and the CLI's
@@ -133,11 +135,10 @@ const EMPTY_SIDECAR = /error: (failed to load checkpoint: )?EOF\s*$/m;
  * empty ones repairs the state; their names, relative to it.
  */
 function removeEmptySidecars(): string[] {
-    const dir = path.join(stack.state, ".pulumi");
-    const empty = (fs.readdirSync(dir, { recursive: true }) as string[]).filter(
-        (f) => f.endsWith(".attrs") && fs.statSync(path.join(dir, f)).size === 0,
+    const empty = (fs.readdirSync(backendDir, { recursive: true }) as string[]).filter(
+        (f) => f.endsWith(".attrs") && fs.statSync(path.join(backendDir, f)).size === 0,
     );
-    for (const f of empty) fs.rmSync(path.join(dir, f));
+    for (const f of empty) fs.rmSync(path.join(backendDir, f));
     return empty;
 }
 
@@ -414,8 +415,7 @@ async function main(): Promise<void> {
             // emptied.
             const deployed = await upWith(name);
             if (deployed.status !== 0) return { ...deployed, problems: ["the first up failed"] };
-            const stateDir = path.join(stack.state, ".pulumi");
-            const lockDir = path.join(stateDir, "locks", "organization", "tfk8s", name);
+            const lockDir = path.join(backendDir, "locks", "organization", "tfk8s", name);
             const lockFiles = () =>
                 fs.existsSync(lockDir)
                     ? fs.readdirSync(lockDir).map((f) => path.join(lockDir, f))
@@ -427,7 +427,7 @@ async function main(): Promise<void> {
             });
             const sidecars = [
                 ...lockFiles().filter((f) => f.endsWith(".attrs")),
-                path.join(stateDir, "stacks", "tfk8s", `${name}.json.attrs`),
+                path.join(backendDir, "stacks", "tfk8s", `${name}.json.attrs`),
             ];
             for (const f of sidecars) fs.writeFileSync(f, "");
             const r = await upWith(name);
