@@ -139,9 +139,14 @@ function servedVersions(): Promise<string> {
     });
 }
 
-/** Ready pods of the namespace on one track (the pods' `tfk8s.dev/track` label). */
+/** A pod's track: its `tfk8s.dev/track` label. */
+function trackOf(pod: Record<string, any>): string | undefined {
+    return pod.metadata.labels?.["tfk8s.dev/track"];
+}
+
+/** Ready pods of the namespace on one track. */
 export function readyPodsOnTrack(stack: RealStack, track: "stable" | "canary"): number {
-    return readyPods(stack).filter((p) => p.metadata.labels?.["tfk8s.dev/track"] === track).length;
+    return readyPods(stack).filter((p) => trackOf(p) === track).length;
 }
 
 /** What a canary round trip measured (see `canaryRoundTrip`). */
@@ -190,14 +195,13 @@ export async function canaryRoundTrip(
     await upDev(stack);
     // The share is only meaningful against one set of ready pods: a CI run once saw 0.186 against
     // 0.25 (1 canary pod of 4 counted before the calls), as if a fifth pod had joined meanwhile.
-    const track = (pod: Record<string, any>) => pod.metadata.labels?.["tfk8s.dev/track"];
     const names = (pods: Array<Record<string, any>>) =>
         pods
-            .map((p) => `${p.metadata.name} (${track(p)})`)
+            .map((p) => `${p.metadata.name} (${trackOf(p)})`)
             .sort()
             .join(", ");
     const before = readyPods(stack);
-    const expectedShare = before.filter((p) => track(p) === "canary").length / before.length;
+    const expectedShare = before.filter((p) => trackOf(p) === "canary").length / before.length;
     const byVersion: Record<string, number> = {};
     for (let i = 0; i < requests; i++) {
         const version = await servedVersions();

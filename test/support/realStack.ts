@@ -310,9 +310,12 @@ export class RealStack {
             `stack init ${stack}`,
         );
         // A key set twice keeps its last value, as with one `config set` after another.
-        const values = new Map<string, { value: string; secret: boolean }>();
-        const set = (key: string, value: string, secret = false) =>
-            values.set(key, { value, secret });
+        const plain: Record<string, string> = {};
+        const secrets: Record<string, string> = {};
+        const set = (key: string, value: string, secret = false) => {
+            delete (secret ? plain : secrets)[key];
+            (secret ? secrets : plain)[key] = value;
+        };
         set("baseImage", baseImage);
         if (renderDir !== null) set("renderDir", renderDir);
         else if (opts.awaitPods !== true) set("skipAwait", "true");
@@ -325,11 +328,7 @@ export class RealStack {
             set("imageRepository", `${registry}/tfk8s/mymodel-serving`);
         }
         for (const [key, value] of Object.entries(opts.set ?? {})) set(key, value);
-        const pick = (secret: boolean) =>
-            Object.fromEntries(
-                [...values].filter(([, v]) => v.secret === secret).map(([k, v]) => [k, v.value]),
-            );
-        this.setConfig(stack, pick(false), { secrets: pick(true) });
+        this.setConfig(stack, plain, { secrets });
     }
 
     /**
