@@ -28,6 +28,7 @@ import { createModel } from "../model/training/model";
 import { loadMnist } from "../model/training/data";
 import { TfServingDouble } from "../test/doubles/tfServingDouble";
 import { findTensorFlowPython } from "../test/support/venv";
+import { runCommand } from "../verdict";
 
 /** Batch sizes compared: one image, and what smoke and `predict --mnist 100` send. */
 const BATCHES = [1, 100] as const;
@@ -183,12 +184,7 @@ async function main(): Promise<number> {
     }
 }
 
-main().then(
-    (code) => {
-        process.exitCode = code;
-    },
-    (err: unknown) => {
-        console.error(err);
-        process.exitCode = 1;
-    },
-);
+runCommand(main, (err) => {
+    console.error(err);
+    return 1;
+});

@@ -21,6 +21,7 @@ import { SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 import { exportWithKeras, writeKerasSpec } from "../test/support/keras";
 
 import { findTensorFlowPython, withoutTensorFlowBanner } from "../test/support/venv";
+import { runCommand } from "../verdict";
 
 interface BatchResult {
     readonly calls: number;
@@ -138,10 +139,11 @@ async function main(): Promise<number> {
     }
 }
 
-main().then(
-    (code) => process.exit(code),
+runCommand(
+    main,
     (err) => {
         console.error((err as Error).stack ?? err);
-        process.exit(1);
+        return 1;
     },
+    { exitAtVerdict: true },
 );

@@ -27,6 +27,7 @@ import {
     settledVersion,
 } from "../test/support/clusterStack";
 import { RealStack, ok } from "../test/support/realStack";
+import { runCommand } from "../verdict";
 
 const MIN_REQUESTS = 500;
 
@@ -111,7 +112,7 @@ function startToReadySeconds(stack: RealStack): number[] {
     });
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
     const { stack, nodeState } = initClusterDevStack(2);
     const stopSampling = startMemorySampler(nodeState);
     try {
@@ -185,21 +186,20 @@ async function main(): Promise<void> {
         const out = path.join(__dirname, "results", "rollout.json");
         fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
         console.log(`wrote ${out}`);
-        if (
-            result.failed !== 0 ||
-            result.sent < MIN_REQUESTS ||
-            !report.canary.withinFivePoints ||
-            canary.rollback.failed !== 0 ||
-            canary.promote.failed !== 0
-        )
-            process.exitCode = 1;
+        const met =
+            result.failed === 0 &&
+            result.sent >= MIN_REQUESTS &&
+            report.canary.withinFivePoints &&
+            canary.rollback.failed === 0 &&
+            canary.promote.failed === 0;
+        return met ? 0 : 1;
     } finally {
         stopSampling();
         stack.cleanUp();
     }
 }
 
-main().catch((err) => {
+runCommand(main, (err) => {
     console.error(err);
-    process.exitCode = 1;
+    return 1;
 });

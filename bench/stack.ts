@@ -8,6 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { RealStack, ok, realStackEnv } from "../test/support/realStack";
+import { runCommand } from "../verdict";
 
 /** Seconds a pulumi command took, and its output. */
 function timed(stack: RealStack, args: string[], what: string): { seconds: number; out: string } {
@@ -72,7 +73,4 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch((err: Error) => {
-    console.error(`error: ${err.message}`);
-    process.exit(1);
-});
+runCommand(main);

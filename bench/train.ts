@@ -19,6 +19,7 @@ import { DEFAULT_MODEL_OPTIONS } from "../model/training/model";
 import { DEFAULT_TRAIN_OPTIONS, trainModel } from "../model/training/train";
 import { TrainerName, parseTrainerName } from "../model/training/trainers";
 import { venvPython } from "../test/support/venv";
+import { runCommand } from "../verdict";
 
 interface Row {
     trainer: string;
@@ -149,7 +150,4 @@ async function main(): Promise<void> {
     console.log(`written ${out}`);
 }
 
-main().catch((err: Error) => {
-    console.error(`error: ${err.message}`);
-    process.exit(1);
-});
+runCommand(main);

@@ -1,6 +1,7 @@
 /** Pieces the `predict` and `smoke` commands share: connection flags, number flags, tables. */
 import { ParseArgsConfig, parseArgs } from "util";
 import { errorMessage } from "../errors";
+import { runCommand } from "../verdict";
 import { TfServingGrpcClient } from "./grpcClient";
 import { ServingClient } from "./servingClient";
 import { TfServingClient } from "./tfServingClient";
@@ -160,22 +161,16 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 /**
- * Runs a command's main: prints `error: …` (and the usage for a `UsageError`) to stderr and sets
- * the exit code: 2 for usage errors, 1 for anything else.
+ * Runs a command's main to its verdict (`runCommand`): prints `error: …` (and the usage for a
+ * `UsageError`) to stderr and exits 2 for usage errors, 1 for anything else.
  */
 export function runMain(main: () => Promise<number>, usage: string): void {
-    main().then(
-        (code) => {
-            process.exitCode = code;
-        },
-        (err: unknown) => {
-            if (err instanceof UsageError) {
-                process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
-                process.exitCode = 2;
-            } else {
-                process.stderr.write(`error: ${errorMessage(err)}\n`);
-                process.exitCode = 1;
-            }
-        },
-    );
+    runCommand(main, (err) => {
+        if (err instanceof UsageError) {
+            process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
+            return 2;
+        }
+        process.stderr.write(`error: ${errorMessage(err)}\n`);
+        return 1;
+    });
 }

@@ -46,12 +46,18 @@ docker --version >/dev/null || die "no working docker client after install"
 mkdir -p "$STATE" "$DOCKER_CONFIG"; chmod 700 "$STATE"
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# gone NAME: when NAME's pid file names a process that has exited, says so with its log's last lines.
+gone() { [ -s "$STATE/$1.pid" ] && ! alive "$STATE/$1.pid" || return 0
+  log "$1 (pid $(cat "$STATE/$1.pid")) has exited since it was started; the last lines of $STATE/$1.log:"
+  tail -n 5 "$STATE/$1.log" | sed 's/^/    /'; }
 # wait_for WHAT CMD...: poll until CMD succeeds (30 s), else show the log.
 wait_for() { local what=$1 log=$2; shift 2
   for _ in $(seq 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
   tail -20 "$log" >&2; die "$what did not come up (log: $log)"; }
 
 # ---------------------------------------------------------------- dockerd
+gone dockerd
+gone registry
 if alive "$STATE/dockerd.pid"; then
   log "dockerd already running (pid $(cat "$STATE/dockerd.pid"))"
 else
@@ -72,7 +78,9 @@ if [ "$AUTH" = 1 ]; then
   elif [ ! -s "$PWFILE" ]; then head -c 18 /dev/urandom | base64 | tr -d '/+=\n' > "$PWFILE"; fi
   chmod 600 "$PWFILE"
   # -i: password from stdin, never on a command line (visible in ps)
-  htpasswd -iBc "$STATE/htpasswd" "$USER_NAME" < "$PWFILE" 2>/dev/null || die "htpasswd failed"
+  # Rewritten only when it no longer holds this password: each bcrypt hash has a new salt.
+  htpasswd -vi "$STATE/htpasswd" "$USER_NAME" < "$PWFILE" >/dev/null 2>&1 \
+    || htpasswd -iBc "$STATE/htpasswd" "$USER_NAME" < "$PWFILE" 2>/dev/null || die "htpasswd failed"
   auth_cfg="auth:
   htpasswd:
     realm: tfk8s
@@ -130,5 +138,7 @@ fi
   if [ "$AUTH" = 1 ]; then
     echo "export TFK8S_REGISTRY_USER=$USER_NAME"
     echo "export TFK8S_REGISTRY_PASSWORD_FILE=$PWFILE"
-  fi; } > "$STATE/env.sh"
+  fi; } > "$STATE/env.sh.new"
+# Renamed into place: a reader beside this run (another lane's `source`) never sees it half written.
+mv "$STATE/env.sh.new" "$STATE/env.sh"
 log "ready; run: source $STATE/env.sh   (DOCKER_HOST=$DOCKER_HOST)"

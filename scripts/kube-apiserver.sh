@@ -5,6 +5,7 @@
 #   scripts/kube-apiserver.sh build  # build (or keep) every binary, node ones included
 #   scripts/kube-apiserver.sh up     # build if needed, start etcd + apiserver + GC, print KUBECONFIG path
 #   scripts/kube-apiserver.sh down   # stop all (state kept; KUBE_PURGE=1 also deletes it)
+#   scripts/kube-apiserver.sh status # each daemon running, or exited with its log's last lines
 #
 # Why build from Go modules: this machine reaches only package registries (no
 # release downloads), so the module proxy is the only source of kube-apiserver.
@@ -34,8 +35,8 @@ export GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
 log() { echo "kube-apiserver.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-# shellcheck source=lib/pidfiles.sh
-source "$(dirname "$0")/lib/pidfiles.sh"
+# shellcheck source=lib/daemons.sh
+source "$(dirname "$0")/lib/daemons.sh"
 # shellcheck source=lib/apt.sh
 source "$(dirname "$0")/lib/apt.sh"
 current() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "Kubernetes v$K8S_VERSION" ]; }
@@ -85,38 +86,32 @@ up() {
   [ -f "$STATE/token.csv" ] || echo "$(openssl rand -hex 16),admin,admin,system:masters" > "$STATE/token.csv"
   local token; token=$(cut -d, -f1 "$STATE/token.csv")
 
-  # setsid: the daemons outlive this script and its terminal; pid files let `down` find them.
-  running "$STATE/etcd.pid" || {
-    setsid etcd --name local --data-dir "$STATE/etcd" \
-      --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-      --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-      --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-      --initial-cluster "local=http://127.0.0.1:$((ETCD_PORT + 1))" > "$STATE/etcd.log" 2>&1 < /dev/null &
-    echo $! > "$STATE/etcd.pid"; }
+  start etcd etcd --name local --data-dir "$STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-cluster "local=http://127.0.0.1:$((ETCD_PORT + 1))"
   # Wait for etcd first: otherwise the apiserver starts with a burst of gRPC connect errors.
   for _ in $(seq 30); do curl -sf "http://127.0.0.1:$ETCD_PORT/health" >/dev/null && break; sleep 0.5; done
   curl -sf "http://127.0.0.1:$ETCD_PORT/health" >/dev/null || die "etcd not healthy; see $STATE/etcd.log"
-  running "$STATE/kube-apiserver.pid" || {
-    setsid "$APISERVER" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-      --bind-address 127.0.0.1 --secure-port "$PORT" --cert-dir "$STATE/certs" \
-      --token-auth-file "$STATE/token.csv" --authorization-mode RBAC \
-      --service-account-issuer https://kubernetes.default.svc.cluster.local \
-      --service-account-key-file "$STATE/certs/sa.pub" --service-account-signing-key-file "$STATE/certs/sa.key" \
-      --service-cluster-ip-range 10.96.0.0/16 --service-node-port-range 30000-32767 \
-      > "$STATE/kube-apiserver.log" 2>&1 < /dev/null &
-    echo $! > "$STATE/kube-apiserver.pid"; }
+  start kube-apiserver "$APISERVER" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 127.0.0.1 --secure-port "$PORT" --cert-dir "$STATE/certs" \
+    --token-auth-file "$STATE/token.csv" --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$STATE/certs/sa.pub" --service-account-signing-key-file "$STATE/certs/sa.key" \
+    --service-cluster-ip-range 10.96.0.0/16 --service-node-port-range 30000-32767
 
   # /readyz covers etcd, RBAC bootstrap roles and the default namespace.
   for _ in $(seq 90); do
     curl -sfk -H "Authorization: Bearer $token" "https://127.0.0.1:$PORT/readyz" >/dev/null && break
-    running "$STATE/kube-apiserver.pid" || die "kube-apiserver exited; see $STATE/kube-apiserver.log"
+    running "$STATE/kube-apiserver.pid" || { died kube-apiserver; die "kube-apiserver exited"; }
     sleep 1
   done
   curl -sfk -H "Authorization: Bearer $token" "https://127.0.0.1:$PORT/readyz" >/dev/null \
     || die "not ready after 90s; see $STATE/kube-apiserver.log"
 
   # The --cert-dir serving cert is self-signed by a throwaway CA; skip-verify keeps the file simple.
-  cat > "$STATE/kubeconfig" <<EOF
+  write_config "$STATE/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -130,21 +125,13 @@ contexts:
   context: {cluster: local, user: admin, namespace: default}
 current-context: local
 EOF
-  chmod 600 "$STATE/kubeconfig"
   # A running controller manager with another controller set (the API server alone, now asked for
-  # a node, or back) is restarted with the set asked for.
-  if running "$STATE/kube-controller-manager.pid" \
-      && [ "$(cat "$STATE/kube-controller-manager.controllers" 2>/dev/null)" != "$CONTROLLERS" ]; then
-    stop kube-controller-manager
-  fi
-  running "$STATE/kube-controller-manager.pid" || {
-    setsid "$KCM" --kubeconfig "$STATE/kubeconfig" --controllers "$CONTROLLERS" \
-      --leader-elect=false --secure-port 0 > "$STATE/kube-controller-manager.log" 2>&1 < /dev/null &
-    echo $! > "$STATE/kube-controller-manager.pid"; echo "$CONTROLLERS" > "$STATE/kube-controller-manager.controllers"; }
-  if [ "${KUBE_SCHEDULER:-0}" = 1 ] && ! running "$STATE/kube-scheduler.pid"; then
-    setsid "$BIN/kube-scheduler" --kubeconfig "$STATE/kubeconfig" --leader-elect=false --bind-address 127.0.0.1 \
-      > "$STATE/kube-scheduler.log" 2>&1 < /dev/null &
-    echo $! > "$STATE/kube-scheduler.pid"
+  # a node, or back) is restarted with the set asked for: its command line changed.
+  start kube-controller-manager "$KCM" --kubeconfig "$STATE/kubeconfig" --controllers "$CONTROLLERS" \
+    --leader-elect=false --secure-port 0
+  if [ "${KUBE_SCHEDULER:-0}" = 1 ]; then
+    start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$STATE/kubeconfig" --leader-elect=false \
+      --bind-address 127.0.0.1
   fi
   log "ready: $("$APISERVER" --version) on https://127.0.0.1:$PORT"
   echo "$STATE/kubeconfig"
@@ -161,5 +148,6 @@ case ${1:-} in
   build) build ;;
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 build|up|down" >&2; exit 2 ;;
+  status) status etcd kube-apiserver kube-controller-manager kube-scheduler ;;
+  *) echo "usage: $0 build|up|down|status" >&2; exit 2 ;;
 esac

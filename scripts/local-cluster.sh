@@ -7,6 +7,12 @@
 #
 #   scripts/local-cluster.sh up     # build what is missing, start everything, print the KUBECONFIG path
 #   scripts/local-cluster.sh down   # stop pods and processes (state kept; KUBE_PURGE=1 deletes it)
+#   scripts/local-cluster.sh status # each daemon and forwarder running, or exited with its log's tail
+#
+# `up` can run any number of times: it starts what is not running, reports what has died since it
+# was started, and restarts a daemon only when its command line or config changed (scripts/lib/
+# daemons.sh); config files are rewritten only when their content changes, since kube-proxy exits
+# on any write to its own.
 #
 # The node lives in a network namespace of its own (the kubelet refuses a loopback node IP, and
 # every address the cluster uses stays inside namespaces we create): a veth pair joins it to this
@@ -53,18 +59,10 @@ IN_NODE=(nsenter "--net=/run/netns/$NETNS")
 
 log() { echo "local-cluster: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-# shellcheck source=lib/pidfiles.sh
-source scripts/lib/pidfiles.sh
+# shellcheck source=lib/daemons.sh
+source scripts/lib/daemons.sh
 # shellcheck source=lib/apt.sh
 source scripts/lib/apt.sh
-
-# start NAME COMMAND...: runs a daemon detached from this script, logging to NAME.log.
-start() {
-  local name=$1; shift
-  running "$STATE/$name.pid" && return 0
-  setsid "$@" > "$STATE/$name.log" 2>&1 < /dev/null &
-  echo $! > "$STATE/$name.pid"
-}
 
 # wait_for SECONDS WHAT COMMAND...: polls once a second until COMMAND succeeds.
 wait_for() {
@@ -105,7 +103,7 @@ network() {
   # `npm run smoke -- --stack dev --track canary` calls. The route goes with the veth.
   ip route replace "$SERVICE_CIDR" via "$NODE_IP" dev "$HOST_VETH"
   mkdir -p "$STATE/cni"
-  cat > "$STATE/cni/10-tfk8s.conflist" <<EOF
+  write_config "$STATE/cni/10-tfk8s.conflist" <<EOF
 {"cniVersion": "1.0.0", "name": "tfk8s", "plugins": [
   {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "dataDir": "$STATE/cni/ipam"}},
@@ -116,15 +114,18 @@ EOF
   start forward-apiserver socat "TCP-LISTEN:$APISERVER_PORT,bind=$HOST_IP,reuseaddr,fork" "TCP:127.0.0.1:$APISERVER_PORT"
   start forward-registry socat "TCP-LISTEN:$REGISTRY_PORT,bind=$HOST_IP,reuseaddr,fork" "TCP:127.0.0.1:$REGISTRY_PORT"
   start forward-registry-in-node "${IN_NODE[@]}" socat "TCP-LISTEN:$REGISTRY_PORT,bind=127.0.0.1,reuseaddr,fork" "TCP:$HOST_IP:$REGISTRY_PORT"
+  # nodelay on both sides: a relay that waits to coalesce small writes holds each response's
+  # second segment for the client's delayed ACK, about 40 ms a request on a kept-alive connection.
   local port
   for port in $NODE_PORTS; do
-    start "forward-nodeport-$port" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:$NODE_IP:$port"
+    start "forward-nodeport-$port" socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,nodelay" \
+      "TCP:$NODE_IP:$port,nodelay"
   done
 }
 
 containerd_up() {
   mkdir -p "$STATE/containerd/certs.d"
-  cat > "$STATE/containerd/config.toml" <<EOF
+  write_config "$STATE/containerd/config.toml" <<EOF
 version = 2
 root = "$STATE/containerd/root"
 state = "$STATE/containerd/state"
@@ -185,7 +186,7 @@ node_up() {
   local token; token=$(cut -d, -f1 "$KUBE_STATE/token.csv")
   mkdir -p "$STATE/kubelet" "$STATE/pod-logs"
   # The node's components use the admin token: a local cluster with one user (no TLS bootstrap).
-  cat > "$STATE/kubeconfig" <<EOF
+  write_config "$STATE/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -199,8 +200,7 @@ contexts:
   context: {cluster: local, user: node}
 current-context: local
 EOF
-  chmod 600 "$STATE/kubeconfig"
-  cat > "$STATE/kubelet.yaml" <<EOF
+  write_config "$STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false
@@ -220,7 +220,7 @@ imageGCHighThresholdPercent: 100
 EOF
   start kubelet "${IN_NODE[@]}" "$BIN/kubelet" --config "$STATE/kubelet.yaml" --kubeconfig "$STATE/kubeconfig" \
     --root-dir "$STATE/kubelet" --cert-dir "$STATE/kubelet/pki" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
-  cat > "$STATE/kube-proxy.yaml" <<EOF
+  write_config "$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE/kubeconfig}
@@ -257,6 +257,7 @@ up() {
   containerd_up
   node_up
   wait_for 120 "node $NODE_NAME" node_ready
+  cluster_status > /dev/null || die "a daemon of the cluster exited while it came up (above)"
   log "ready: node $NODE_NAME ($NODE_IP), NodePorts $NODE_PORTS on 127.0.0.1"
   echo "$kubeconfig"
 }
@@ -295,8 +296,19 @@ down() {
   bash scripts/kube-apiserver.sh down
 }
 
+# The node's daemons and forwarders, each running or exited since it started (with its log's last
+# lines), then the control plane's; fails when one has exited.
+cluster_status() {
+  local names=(containerd kubelet kube-proxy) p rc=0
+  for p in "$STATE"/forward-*.pid; do [ -e "$p" ] && names+=("$(basename "$p" .pid)"); done
+  status "${names[@]}" || rc=1
+  bash scripts/kube-apiserver.sh status || rc=1
+  return "$rc"
+}
+
 case ${1:-} in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  status) cluster_status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

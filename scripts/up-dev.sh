@@ -36,6 +36,14 @@ down=0
 
 [ -d node_modules ] || npm ci
 
+# `pulumi up` and `destroy` ask for confirmation, which needs a terminal. Without one (CI, a pipe),
+# pulumi would only refuse after every build below; the answer is given now instead, and said.
+confirm=()
+if [ ! -t 0 ] && ! printf '%s\n' "$@" | grep -qxE -- '--yes|-y|--skip-preview|-f|--preview-only'; then
+    confirm=(--yes)
+    log "stdin is not a terminal, so nobody can answer pulumi's confirmation: passing --yes"
+fi
+
 # The kubernetes provider copies the kubeconfig, credentials and all, to a temporary file each
 # time it starts and never removes it (writeKubeconfigToFile in its pkg/provider/util.go), so
 # `pulumi up` and `destroy` run with a TMPDIR of their own, removed when this script ends.
@@ -67,8 +75,8 @@ if [ -n "$context" ] && [ ! -f "$local_config" ]; then
     command -v pulumi >/dev/null || die "no pulumi CLI on PATH: install it (https://www.pulumi.com/docs/install/), or build it from Go modules with bash scripts/install-pulumi.sh and source $tools/env.sh"
     docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed): start Docker, or set DOCKER_HOST"
     pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider passphrase
-    if [ "$down" = 1 ]; then deploy destroy --stack dev "$@"; exit 0; fi
-    deploy up --stack dev "$@"
+    if [ "$down" = 1 ]; then deploy destroy --stack dev "${confirm[@]}" "$@"; exit 0; fi
+    deploy up --stack dev "${confirm[@]}" "$@"
     exit 0
 fi
 
@@ -98,7 +106,7 @@ pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider 
 
 if [ "$down" = 1 ]; then
     if [ -f "$local_config" ]; then
-        KUBECONFIG="$(bash scripts/local-cluster.sh up)" deploy destroy --stack dev --config-file "$local_config" "$@"
+        KUBECONFIG="$(bash scripts/local-cluster.sh up)" deploy destroy --stack dev --config-file "$local_config" "${confirm[@]}" "$@"
         rm -f "$local_config"
     fi
     bash scripts/local-cluster.sh down
@@ -128,6 +136,6 @@ set_config tfk8s:imageRepository "$registry/tfk8s/mymodel-serving"
 set_config tfk8s:createImagePullSecret true
 set_config tfk8s:nodeHost 127.0.0.1
 
-deploy up --stack dev --config-file "$local_config" "$@"
+deploy up --stack dev --config-file "$local_config" "${confirm[@]}" "$@"
 log "serving at $(pulumi stack output --stack dev endpoint); check it with: npm run smoke -- --url http://127.0.0.1:30111"
 log "stop it with: PULUMI_CONFIG_PASSPHRASE=… npm run down:dev"

@@ -4,6 +4,7 @@ import { parseArgs } from "util";
 import { parseBackendName } from "./backend";
 import { TrainOptions, trainModel } from "./train";
 import { parseTrainerName } from "./trainers";
+import { runCommand } from "../../verdict";
 
 /** What `npm run train -- --help` prints. */
 export const USAGE = `usage: npm run train -- [options]
@@ -79,8 +80,5 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-    main().catch((err: Error) => {
-        console.error(`error: ${err.message}`);
-        process.exit(1);
-    });
+    runCommand(main);
 }

@@ -37,6 +37,7 @@ import { DEFAULT_WARMUP_BATCH_SIZES } from "../../model/savedmodel/warmup";
 import { SAVED_MODEL_FILE, ServingSignatures } from "../../model/savedmodel/contract";
 import { findTensorFlowPython, withoutTensorFlowBanner } from "../support/venv";
 import { exportWithKeras, writeKerasSpec } from "../support/keras";
+import { runCommand } from "../../verdict";
 import { LAYER_CASES } from "./models";
 
 /** Largest absolute difference allowed between TensorFlow's and tfjs's outputs. */
@@ -331,11 +332,12 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-    main().then(
-        (code) => process.exit(code),
+    runCommand(
+        main,
         (err) => {
             console.error(`conformance FAILED: ${(err as Error).stack ?? err}`);
-            process.exit(1);
+            return 1;
         },
+        { exitAtVerdict: true },
     );
 }

@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { TEMP_PREFIX } from "../../model/atomicDir";
 import { RealStack, ok, realStackEnv, run } from "../support/realStack";
+import { runCommand } from "../../verdict";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const RESULTS = path.join(ROOT, "bench", "results", "faults.json");
@@ -362,7 +363,7 @@ function restart(script: string[], step: string): () => string[] {
 
 const phaseStarted = (phase: string) => fs.existsSync(path.join(phaseDir, phase));
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
     baseImage = await stack.pushStandInBaseImage();
     newStack("baseline");
     const b = await upWith("baseline");
@@ -575,15 +576,20 @@ async function main(): Promise<void> {
     console.log(
         `faults: ${injected} injected, ${converged} converged (of ${outcomes.length}); results in ${RESULTS}`,
     );
-    if (injected !== outcomes.length || converged !== outcomes.length) process.exitCode = 1;
+    return injected === outcomes.length && converged === outcomes.length ? 0 : 1;
 }
 
-main()
-    .catch((err: Error) => {
+runCommand(
+    async () => {
+        try {
+            return await main();
+        } finally {
+            fs.rmSync(phaseDir, { recursive: true, force: true });
+            stack.cleanUp();
+        }
+    },
+    (err) => {
         console.error(err);
-        process.exitCode = 1;
-    })
-    .finally(() => {
-        fs.rmSync(phaseDir, { recursive: true, force: true });
-        stack.cleanUp();
-    });
+        return 1;
+    },
+);

@@ -33,6 +33,7 @@ const PROJECT_FILES = [
     "configKeys.ts",
     "errors.ts",
     "programErrors.ts",
+    "verdict.ts",
     "components",
     "model",
     "policy",
