@@ -5,7 +5,8 @@
 # server (scripts/kube-apiserver.sh, no kubelet), fetches the Gateway API CRDs
 # (scripts/gateway-api-crds.sh), builds the manifest checker, installs kube-score
 # and checkov, exports what test/support/realStack.ts reads, runs the command, and stops the
-# engine and registry it started, whatever the outcome.
+# engine and registry it started, whatever the outcome. It fails when a process the command started
+# is still running once it has stopped its servers (see finish below).
 #
 # With --cluster the API server gets a node (scripts/local-cluster.sh: scheduler, kubelet,
 # containerd, kube-proxy) and the stand-in serving base image is built
@@ -52,11 +53,42 @@ if [ "$tools_only" = 1 ]; then
   exit 0
 fi
 
+# Everything this run starts inherits this mark in its environment. Once the run has stopped its
+# servers, a process that still carries it was left behind by the command (a plugin of a killed
+# `pulumi up`, a server a test forgot): it is named, killed by pid, and the run fails.
+mark="with-real-stack-$$-$RANDOM"
+export TFK8S_RUN_MARK=$mark
+
+# marked: pid and command line of each live process whose environment carries this run's mark.
+marked() {
+  local p
+  for p in /proc/[0-9]*; do
+    grep -qxz "TFK8S_RUN_MARK=$mark" "$p/environ" 2>/dev/null || continue
+    echo "${p#/proc/} $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"
+  done
+}
+
+# finish: stops the servers, then what else of this run still runs after 10 s; fails on the latter.
+finish() {
+  local rc=$? left pid
+  bash scripts/docker-down.sh
+  KUBE_PURGE=1 bash scripts/local-cluster.sh down
+  unset TFK8S_RUN_MARK
+  for _ in $(seq 20); do left=$(marked); [ -z "$left" ] && break; sleep 0.5; done
+  if [ -n "$left" ]; then
+    echo "with-real-stack: ERROR: still running after the run, killed now:" >&2
+    echo "$left" | sed 's/^/    /' >&2
+    for pid in $(echo "$left" | cut -d' ' -f1); do kill -9 "$pid" 2>/dev/null || true; done
+    rc=1
+  fi
+  exit "$rc"
+}
+
 # The cluster starts empty and is purged at the end: objects an earlier run left (a node port,
 # a namespace) would otherwise change what the tests see. Within a run its state is kept, so the
 # fault suite can restart the API server.
 KUBE_PURGE=1 bash scripts/local-cluster.sh down
-trap 'bash scripts/docker-down.sh; KUBE_PURGE=1 bash scripts/local-cluster.sh down' EXIT
+trap finish EXIT
 bash scripts/docker-up.sh
 # shellcheck source=/dev/null
 source "$docker_state/env.sh"

@@ -25,6 +25,7 @@ import {
     readyPodsOnTrack,
     settledVersion,
 } from "../support/clusterStack";
+import { clusterDaemonPids, daemonProblems } from "../support/clusterDaemons";
 import { ok, run } from "../support/realStack";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -32,12 +33,15 @@ const ROOT = path.resolve(__dirname, "..", "..");
 describe("the dev stack on the one-node local cluster", function () {
     let cluster: ClusterStack;
     let body = "";
+    let daemonsAtStart: Map<string, number>;
     after(() => cluster?.stack.cleanUp());
 
     it("creates the dev stack: pushed to the registry with its password, pulled through a pull Secret", async () => {
         body = predictBody();
         // Two pods, so one deleted by hand leaves the other serving.
         cluster = initClusterDevStack(2);
+        daemonsAtStart = clusterDaemonPids(cluster.nodeState);
+        assert.deepStrictEqual(daemonProblems(cluster.nodeState), []);
     });
 
     it("pulumi up waits for the real rollout and succeeds", () => {
@@ -209,5 +213,10 @@ describe("the dev stack on the one-node local cluster", function () {
             [],
         );
         assert.strictEqual(cluster.stack.kubeGet(`/api/v1/namespaces/${NAMESPACE}`), null);
+    });
+
+    it("no daemon or forwarder of the node exited or was restarted during the suite", () => {
+        assert.deepStrictEqual(daemonProblems(cluster.nodeState), []);
+        assert.deepStrictEqual(clusterDaemonPids(cluster.nodeState), daemonsAtStart);
     });
 });

@@ -12,7 +12,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { TEMP_PREFIX } from "../../model/atomicDir";
-import { RealStack, ok, realStackEnv, run } from "../support/realStack";
+import { killProcessesWithEnv } from "../support/processes";
+import { ENGINE_MARK, RealStack, ok, realStackEnv, run } from "../support/realStack";
 import { runCommand } from "../../verdict";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -49,29 +50,47 @@ const stack = new RealStack(env);
 const backendDir = path.join(stack.state, ".pulumi");
 
 /**
- * Runs `pulumi up` of `name`; `watch` is polled every 10 ms with the output so far and the CLI's
- * process, and acts (kills, stops a server) once, when it returns true.
+ * Runs `pulumi up` of `name`; `watch` is polled every 10 ms with the output so far and a function
+ * that kills the CLI, and acts (kills, stops a server) once, when it returns true.
  */
 async function upWith(
     name: string,
-    watch?: (output: string, child: ChildProcess) => boolean,
+    watch?: (output: string, kill: () => void) => boolean,
 ): Promise<{ status: number | null; output: string }> {
     for (const f of fs.readdirSync(phaseDir)) fs.rmSync(path.join(phaseDir, f));
     const up = stack.spawnPulumi(["up", "-s", name, "--yes", "--skip-preview"]);
+    let killed = false;
+    const kill = () => {
+        killed = true;
+        killEngine(up.child, up.mark);
+    };
     let acted = false;
     const timer = setInterval(() => {
-        if (!acted && watch !== undefined) acted = watch(up.output(), up.child);
+        if (!acted && watch !== undefined) acted = watch(up.output(), kill);
     }, 10);
-    const deadline = setTimeout(() => killGroup(up.child), UP_TIMEOUT_MS);
+    const deadline = setTimeout(kill, UP_TIMEOUT_MS);
     const status = await up.done;
     clearInterval(timer);
     clearTimeout(deadline);
+    // What the killed CLI had started after the kill above, or what had not gone yet.
+    if (killed) killEngine(up.child, up.mark);
     return { status, output: up.output() };
 }
 
-/** SIGKILL to the CLI and everything it started (plugins, language host, program). */
-function killGroup(child: ChildProcess): void {
-    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+/**
+ * SIGKILL to the CLI and everything it started: its process group (language host, program), and
+ * by pid each process that carries its mark (plugins, which run in process groups of their own
+ * and would otherwise outlive it, holding a kubeconfig and 165 MB each).
+ */
+function killEngine(child: ChildProcess, mark: string): void {
+    if (child.pid !== undefined) {
+        try {
+            process.kill(-child.pid, "SIGKILL");
+        } catch {
+            // The group has already gone.
+        }
+    }
+    killProcessesWithEnv(ENGINE_MARK, mark);
 }
 
 /** Kills the process whose pid file is `pidFile` (one we started), and waits for it to go. */
@@ -329,9 +348,9 @@ async function destroyAndReport(name: string, namespace: string): Promise<string
 function killWhen(when: (output: string) => string | undefined) {
     return async (name: string) => {
         let landed: string | undefined;
-        const r = await upWith(name, (output, child) => {
+        const r = await upWith(name, (output, kill) => {
             landed = when(output);
-            if (landed !== undefined) killGroup(child);
+            if (landed !== undefined) kill();
             return landed !== undefined;
         });
         return { landed, status: r.status, output: r.output };
@@ -421,9 +440,9 @@ async function main(): Promise<number> {
                 fs.existsSync(lockDir)
                     ? fs.readdirSync(lockDir).map((f) => path.join(lockDir, f))
                     : [];
-            await upWith(name, (_output, child) => {
+            await upWith(name, (_output, kill) => {
                 if (!lockFiles().some((f) => f.endsWith(".json"))) return false;
-                killGroup(child);
+                kill();
                 return true;
             });
             const sidecars = [

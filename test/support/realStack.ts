@@ -18,6 +18,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
+import { killProcessesWithEnv, processesWithEnv } from "./processes";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 /** What `pulumi up` needs of the project; tests and docs stay behind. */
@@ -39,6 +40,11 @@ const PROJECT_FILES = [
     "policy",
     "client",
 ];
+/**
+ * The variable that marks the environment of one spawned CLI, and so of every plugin and program
+ * it starts: plugins run in process groups of their own and outlive a CLI killed with its group.
+ */
+export const ENGINE_MARK = "TFK8S_ENGINE_MARK";
 const REQUIRED_ENV = [
     "DOCKER_HOST",
     "TFK8S_REGISTRY",
@@ -208,10 +214,13 @@ export class RealStack {
         child: ChildProcess;
         output: () => string;
         done: Promise<number | null>;
+        /** The value of `ENGINE_MARK` in the environment of everything this CLI starts. */
+        mark: string;
     } {
+        const mark = crypto.randomBytes(8).toString("hex");
         const child = spawn("pulumi", ["--non-interactive", ...args], {
             cwd: this.project,
-            env: this.pulumiEnv,
+            env: { ...this.pulumiEnv, [ENGINE_MARK]: mark },
             detached: true,
             stdio: ["ignore", "pipe", "pipe"],
         });
@@ -224,7 +233,7 @@ export class RealStack {
                 resolve(status);
             }),
         );
-        return { child, output: () => output, done };
+        return { child, output: () => output, done, mark };
     }
 
     /** `--policy-pack` flags with the pack config of `rules`. */
@@ -422,8 +431,26 @@ export class RealStack {
     }
 
     /** Removes the scratch directory (kept when TFK8S_KEEP=1). */
+    /**
+     * Removes the scratch copy, after making sure that nothing this stack's commands started is
+     * still running: every such process has the copy's TMPDIR in its environment. One still
+     * there after 10 s (a plugin of a killed CLI) is killed by pid, and the clean-up fails naming
+     * it, since a suite must stop what it started.
+     */
     cleanUp(): void {
+        let left = processesWithEnv("TMPDIR", this.tmp);
+        for (let waited = 0; left.length > 0 && waited < 40; waited++) {
+            spawnSync("sleep", ["0.25"]);
+            left = processesWithEnv("TMPDIR", this.tmp);
+        }
+        killProcessesWithEnv("TMPDIR", this.tmp);
         if (process.env.TFK8S_KEEP === "1") console.log(`kept ${this.work}`);
         else fs.rmSync(this.work, { recursive: true, force: true });
+        if (left.length > 0) {
+            throw new Error(
+                `still running 10 s after the last command of the stack in ${this.work} (killed now): ` +
+                    left.map((p) => `pid ${p.pid}: ${p.command}`).join("; "),
+            );
+        }
     }
 }
