@@ -1,0 +1,166 @@
+/**
+ * `npm run bench:endpoint`: how fast the README's endpoint is against the cluster behind it. The
+ * dev stack (one pod) on the one-node local cluster (through scripts/with-real-stack.sh
+ * --cluster); kept-alive clients send batch-1 predicts, side by side in one run, through:
+ *   - `forwarder`: http://127.0.0.1:30111, the host's forwarder into the node (local-cluster.sh);
+ *   - `nodeIp`: the node's own address, no relay in between;
+ *   - `forwarderWithoutNodelay`: a relay like the forwarder but without TCP_NODELAY, which this
+ *     bench starts on 127.0.0.1:30199 and stops (by pid): the reference, as the forwarder was.
+ * One client, then 16, in rounds that alternate the paths so that drift hits each alike. Writes
+ * `bench/results/endpoint.json`: per path and client count, requests, failures, p50/p95/p99 in ms
+ * and requests per second. Target: one client's p50 through the forwarder within 1 ms of the
+ * node's IP; exits 1 when it is missed or any request failed.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import { percentile } from "../test/support/clientLoop";
+import { initClusterDevStack, predictBody } from "../test/support/clusterStack";
+import { ok } from "../test/support/realStack";
+import { runCommand } from "../verdict";
+
+const NODE_IP = "10.203.0.2";
+const REFERENCE_PORT = 30199;
+const ROUNDS = 3;
+const REQUESTS_PER_CLIENT = 200;
+
+/** What one path gave over every round at one client count. */
+interface PathFigures {
+    requests: number;
+    failed: number;
+    p50Ms: number;
+    p95Ms: number;
+    p99Ms: number;
+    requestsPerSecond: number;
+}
+
+/** `clients` kept-alive connections, each sending `perClient` predicts one after another. */
+async function keepAliveRun(
+    url: string,
+    body: string,
+    clients: number,
+    perClient: number,
+): Promise<{ latencies: number[]; failed: number; seconds: number }> {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+    const latencies: number[] = [];
+    let failed = 0;
+    const once = () =>
+        new Promise<void>((resolve) => {
+            const started = process.hrtime.bigint();
+            const req = http.request(
+                url,
+                {
+                    method: "POST",
+                    agent,
+                    timeout: 10_000,
+                    headers: { "content-type": "application/json" },
+                },
+                (res) => {
+                    res.resume();
+                    res.on("end", () => {
+                        if (res.statusCode === 200) {
+                            latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+                        } else failed++;
+                        resolve();
+                    });
+                },
+            );
+            req.on("timeout", () => req.destroy(new Error("timed out")));
+            req.on("error", () => {
+                failed++;
+                resolve();
+            });
+            req.end(body);
+        });
+    const t0 = process.hrtime.bigint();
+    await Promise.all(
+        Array.from({ length: clients }, async () => {
+            for (let i = 0; i < perClient; i++) await once();
+        }),
+    );
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    agent.destroy();
+    return { latencies, failed, seconds };
+}
+
+function figures(latencies: number[], failed: number, seconds: number): PathFigures {
+    const ms = (p: number) => Number(percentile(latencies, p).toFixed(3));
+    return {
+        requests: latencies.length + failed,
+        failed,
+        p50Ms: ms(50),
+        p95Ms: ms(95),
+        p99Ms: ms(99),
+        requestsPerSecond: Number((latencies.length / seconds).toFixed(1)),
+    };
+}
+
+async function main(): Promise<number> {
+    const { stack } = initClusterDevStack(1);
+    // The reference relay: the forwarder's command line without nodelay.
+    const reference = spawn(
+        "socat",
+        [`TCP-LISTEN:${REFERENCE_PORT},bind=127.0.0.1,reuseaddr,fork`, `TCP:${NODE_IP}:30111`],
+        { stdio: "ignore" },
+    );
+    try {
+        ok(stack.pulumi(["up", "--yes", "--skip-preview", "--stack", "dev"]), "pulumi up");
+        const body = predictBody();
+        const paths = {
+            forwarder: "http://127.0.0.1:30111",
+            nodeIp: `http://${NODE_IP}:30111`,
+            forwarderWithoutNodelay: `http://127.0.0.1:${REFERENCE_PORT}`,
+        };
+        const results: Record<string, Record<string, PathFigures>> = {};
+        for (const clients of [1, 16]) {
+            const runs = new Map<
+                string,
+                { latencies: number[]; failed: number; seconds: number }
+            >();
+            // A warm-up per path, then rounds in turn.
+            for (const url of Object.values(paths)) await keepAliveRun(url, body, clients, 20);
+            for (let round = 0; round < ROUNDS; round++) {
+                for (const [name, url] of Object.entries(paths)) {
+                    const r = await keepAliveRun(url, body, clients, REQUESTS_PER_CLIENT);
+                    const sum = runs.get(name) ?? { latencies: [], failed: 0, seconds: 0 };
+                    sum.latencies.push(...r.latencies);
+                    sum.failed += r.failed;
+                    sum.seconds += r.seconds;
+                    runs.set(name, sum);
+                }
+            }
+            results[`clients${clients}`] = Object.fromEntries(
+                [...runs].map(([name, r]) => [name, figures(r.latencies, r.failed, r.seconds)]),
+            );
+        }
+        const one = results.clients1;
+        const p50GapMs = Number((one.forwarder.p50Ms - one.nodeIp.p50Ms).toFixed(3));
+        const failed = Object.values(results)
+            .flatMap((r) => Object.values(r))
+            .reduce((n, f) => n + f.failed, 0);
+        const met = Math.abs(p50GapMs) <= 1 && failed === 0;
+        const report = {
+            command: "npm run bench:endpoint",
+            requestsPerClientPerRound: REQUESTS_PER_CLIENT,
+            rounds: ROUNDS,
+            ...results,
+            oneClientP50GapMs: p50GapMs,
+            target: `one kept-alive client's p50 through 127.0.0.1:30111 within 1 ms of the node's IP, no failed request: ${met ? "met" : "MISSED"}`,
+        };
+        console.log(JSON.stringify(report, null, 2));
+        const out = path.join(__dirname, "results", "endpoint.json");
+        fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+        console.log(`wrote ${out}`);
+        return met ? 0 : 1;
+    } finally {
+        reference.kill();
+        ok(stack.pulumi(["destroy", "--yes", "--skip-preview", "--stack", "dev"]), "destroy");
+        stack.cleanUp();
+    }
+}
+
+runCommand(main, (err) => {
+    console.error(err);
+    return 1;
+});
