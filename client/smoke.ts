@@ -17,6 +17,7 @@ import * as path from "path";
 import type { Tensor } from "@tensorflow/tfjs";
 import type { Track } from "../components/modelServing";
 import { errorMessage } from "../errors";
+import { loadTfjsNode } from "../model/tfjsNode";
 import {
     IMAGE_SIZE,
     SAVED_MODEL_FILE,
@@ -239,8 +240,7 @@ async function savedModelLogits(
 ): Promise<number[][]> {
     let tfn: typeof import("@tensorflow/tfjs-node");
     try {
-        process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
-        tfn = require("@tensorflow/tfjs-node");
+        tfn = loadTfjsNode();
     } catch (err) {
         throw new Error(
             `comparing with the SavedModel ${dir} needs @tensorflow/tfjs-node, which did not load (${errorMessage(err)}); ` +

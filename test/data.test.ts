@@ -148,11 +148,15 @@ describe("IDX loader", () => {
             );
             return;
         }
-        // Root reads any file, so the loader runs as the unprivileged user nobody instead.
+        // Root reads any file, so the loader runs as the unprivileged user nobody instead, with a
+        // copy of this Node where nobody can run it (a Node installed under root's home is not).
         fs.chmodSync(dir, 0o755);
+        const node = path.join(dir, "node");
+        fs.copyFileSync(process.execPath, node);
+        fs.chmodSync(node, 0o755);
         const loader = path.join(__dirname, "..", "model", "training", "data");
         const r = spawnSync(
-            process.execPath,
+            node,
             [
                 "-r",
                 "tsx/cjs",

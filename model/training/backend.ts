@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { errorMessage, parseChoice } from "../../errors";
+import { loadTfjsNode } from "../tfjsNode";
 
 /** Backends we know how to start, in order of preference. */
 export const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
@@ -34,10 +35,7 @@ export function parseBackendName(
 
 async function start(name: BackendName): Promise<void> {
     if (name === "tensorflow") {
-        // libtensorflow logs CPU-feature notices on load unless told otherwise.
-        process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
-        // Requiring the package registers the "tensorflow" backend with the shared tfjs-core.
-        require("@tensorflow/tfjs-node");
+        loadTfjsNode();
     } else if (name === "wasm") {
         require("@tensorflow/tfjs-backend-wasm");
     }

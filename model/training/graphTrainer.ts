@@ -16,6 +16,7 @@ import { encodeSavedModel } from "../savedmodel/proto/tensorflow";
 import { MnistSplit } from "./data";
 import { TrainingHistory } from "./layersTrainer";
 import { EpochProgress } from "./progress";
+import { loadTfjsNode } from "../tfjsNode";
 import { seededRandom } from "./random";
 import {
     TRAINING_SIGNATURES,
@@ -53,10 +54,6 @@ export interface GraphFitOptions extends Hyperparameters {
 interface SessionModel {
     predict(inputs: tf.NamedTensorMap): tf.NamedTensorMap;
     dispose(): void;
-}
-
-interface TfjsNode {
-    node: { loadSavedModel(dir: string, tags: string[], signature: string): Promise<SessionModel> };
 }
 
 /** The order of the training examples in each epoch: seeded Fisher-Yates shuffles. */
@@ -122,7 +119,7 @@ export class TrainingSession {
 
     /** Builds the graph for `options`, writes it and loads every signature. */
     static async open(options: TrainingGraphOptions): Promise<TrainingSession> {
-        const tfnode = require("@tensorflow/tfjs-node") as TfjsNode;
+        const { node } = loadTfjsNode();
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-train-graph-"));
         const loaded: SessionModel[] = [];
         try {
@@ -130,7 +127,12 @@ export class TrainingSession {
             fs.writeFileSync(path.join(dir, SAVED_MODEL_FILE), bytes);
             const handles: Partial<Record<keyof typeof TRAINING_SIGNATURES, SessionModel>> = {};
             for (const [key, signature] of Object.entries(TRAINING_SIGNATURES)) {
-                const handle = await tfnode.node.loadSavedModel(dir, [SERVE_TAG], signature);
+                // Our training signatures take and give named maps of tensors.
+                const handle = (await node.loadSavedModel(
+                    dir,
+                    [SERVE_TAG],
+                    signature,
+                )) as unknown as SessionModel;
                 loaded.push(handle);
                 handles[key as keyof typeof TRAINING_SIGNATURES] = handle;
             }

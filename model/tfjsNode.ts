@@ -1,0 +1,34 @@
+/**
+ * The one place the project loads `@tensorflow/tfjs-node` (the "tensorflow" backend, TensorFlow
+ * sessions for SavedModels), so that it also loads on Node 23 and later.
+ *
+ * tfjs-node 4.22.0, its latest release, calls `util.isNullOrUndefined` in
+ * `nodejs_kernel_backend.js`, a function Node 23 removed: every op with a dtype or tensor list
+ * check then fails with "isNullOrUndefined is not a function". The fix is merged upstream
+ * (tensorflow/tfjs#8425) but unreleased; tensorflow/tfjs#8609 tracks the breakage on Node 24.
+ * Until a release carries it, the function is supplied, with its documented meaning, only where
+ * it is missing. Delete `supplyRemovedUtil` once package.json names a tfjs-node with that fix.
+ */
+// The module object itself (a namespace import would be a copy): tfjs-node reads the function
+// from it at each call.
+import util from "util";
+
+type TfjsNode = typeof import("@tensorflow/tfjs-node");
+
+/** Puts back `util.isNullOrUndefined` where this Node removed it; leaves an existing one alone. */
+export function supplyRemovedUtil(): void {
+    const u = util as unknown as Record<string, unknown>;
+    if (typeof u.isNullOrUndefined !== "function") {
+        u.isNullOrUndefined = (value: unknown) => value === null || value === undefined;
+    }
+}
+
+/**
+ * Loads tfjs-node (which registers the "tensorflow" backend with the shared tfjs-core), quieting
+ * libtensorflow's CPU-feature notices unless TF_CPP_MIN_LOG_LEVEL says otherwise.
+ */
+export function loadTfjsNode(): TfjsNode {
+    supplyRemovedUtil();
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+    return require("@tensorflow/tfjs-node") as TfjsNode;
+}
