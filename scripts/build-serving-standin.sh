@@ -49,13 +49,8 @@ SERVING_UID=10001   # components/servingImage.ts SERVING_UID: the build checks t
 
 die() { echo "build-serving-standin: error: $*" >&2; exit 1; }
 log() { echo "build-serving-standin: $*" >&2; }
-# step NAME CMD...: runs CMD and logs how long it took, so a slow cold build shows where.
-step() {
-    local name=$1 t0=$EPOCHREALTIME
-    shift
-    "$@"
-    log "$(awk -v n="$name" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%-28s %6.1fs", n, b - a }')"
-}
+# shellcheck source=lib/progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/progress.sh"
 
 # debootstrap mounts /proc and /sys in its target: unmount anything below a scratch directory
 # before deleting it, and never let rm cross into a mount.

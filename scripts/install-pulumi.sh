@@ -32,8 +32,8 @@ command -v go >/dev/null   || die "go not found on PATH (need Go >= 1.24 for the
 command -v node >/dev/null || die "node not found on PATH"
 
 # Time each step so slow cold builds are visible in CI logs.
-step() { local name=$1 t0=$EPOCHREALTIME; shift
-  "$@"; log "$(awk -v n="$name" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "step %-24s %7.1fs", n, b-a}')"; }
+# shellcheck source=lib/progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/progress.sh"
 
 npm_version() { node -p "require('$ROOT/node_modules/$1/package.json').version" 2>/dev/null \
   || die "$1 is not installed in $ROOT/node_modules (run npm ci first)"; }

@@ -39,6 +39,8 @@ die() { log "ERROR: $*"; exit 1; }
 source "$(dirname "$0")/lib/daemons.sh"
 # shellcheck source=lib/apt.sh
 source "$(dirname "$0")/lib/apt.sh"
+# shellcheck source=lib/progress.sh
+source "$(dirname "$0")/lib/progress.sh"
 current() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "Kubernetes v$K8S_VERSION" ]; }
 
 # k8s.io/kubernetes cannot be built as a dependency directly: its go.mod
@@ -46,7 +48,7 @@ current() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "Kubernetes v$K8S
 # outside the main module. So a wrapper module redirects each one to its
 # published tag (kubernetes v1.X.Y <-> staging v0.X.Y), read from that go.mod.
 build() {
-  local src=$TOOLS/src/kube-apiserver-v$K8S_VERSION mod pkg=k8s.io/component-base/version t0=$SECONDS c stale=0
+  local src=$TOOLS/src/kube-apiserver-v$K8S_VERSION mod t0=$SECONDS c stale=0
   for c in $COMMANDS; do current "$BIN/$c" || stale=1; done
   [ "$stale" = 0 ] && return 0                       # warm: every binary's version already matches
   log "building $COMMANDS v$K8S_VERSION (cold: about 11.5 min and 2.9 GB of Go build cache on 2 cores)"
@@ -59,18 +61,23 @@ build() {
   [ -f "$mod" ] || die "k8s.io/kubernetes@v$K8S_VERSION not served by the Go proxy"
   sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$mod" \
     | while read -r m; do echo "replace $m => $m v0.${K8S_VERSION#1.}"; done >> "$src/go.mod"
-  (cd "$src" && go mod tidy)
+  step "go mod tidy (downloads the modules k8s.io/kubernetes needs)" bash -c "cd '$src' && go mod tidy"
   # Stamp the version: the default "v0.0.0-master" confuses clients (and our --version check).
   for c in $COMMANDS; do
     current "$BIN/$c" && continue
-    log "building $c"
-    (cd "$src" && go build -trimpath -o "$BIN/$c.tmp" -ldflags "-s -w \
-        -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*} \
-        -X $pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $pkg.gitTreeState=clean \
-        -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "k8s.io/kubernetes/cmd/$c")
+    step "go build $c" go_build "$c"
     mv "$BIN/$c.tmp" "$BIN/$c"                 # atomic: a failed build never leaves a half binary
   done
   log "built $COMMANDS $("$APISERVER" --version) in $((SECONDS - t0))s"
+}
+
+# go_build COMMAND: builds k8s.io/kubernetes/cmd/COMMAND into $BIN/COMMAND.tmp, version stamped.
+go_build() {
+  local c=$1 src=$TOOLS/src/kube-apiserver-v$K8S_VERSION pkg=k8s.io/component-base/version
+  (cd "$src" && go build -trimpath -o "$BIN/$c.tmp" -ldflags "-s -w \
+      -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*} \
+      -X $pkg.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $pkg.gitTreeState=clean \
+      -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "k8s.io/kubernetes/cmd/$c")
 }
 
 up() {

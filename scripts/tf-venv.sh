@@ -21,6 +21,8 @@ PYTHON="${PYTHON:-python3}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LINK="$ROOT/.venv"
 log() { echo "tf-venv: $*"; }
+# shellcheck source=lib/progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/progress.sh"
 
 installed_version() { # <venv> [distribution]
     # Reads the installed distribution's metadata: importing tensorflow would take seconds.
@@ -53,7 +55,7 @@ if [[ ! -f "$venv/.complete" ]]; then
     log "creating $venv with $("$PYTHON" --version 2>&1)"
     "$PYTHON" -m venv "$venv"
     log "installing tensorflow-cpu==$TF_VERSION into $venv"
-    "$venv/bin/python" -m pip install "tensorflow-cpu==$TF_VERSION"
+    step "pip install tensorflow-cpu (cold: a few minutes)" "$venv/bin/python" -m pip install "tensorflow-cpu==$TF_VERSION"
     "$venv/bin/python" -c "import tensorflow as tf; print('tf-venv: tensorflow', tf.__version__)"
     touch "$venv/.complete"
 else

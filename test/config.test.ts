@@ -736,13 +736,6 @@ describe("Pulumi.yaml", () => {
         }
     });
 
-    it("README documents every key", () => {
-        const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
-        for (const key of Object.keys(CONFIG_KEYS)) {
-            assert.ok(readme.includes(`| \`${key}\``), `README lacks config key ${key}`);
-        }
-    });
-
     for (const stack of ["dev", "prod"]) {
         it(`Pulumi.${stack}.yaml sets only declared keys`, () => {
             const file = YAML.parse(
