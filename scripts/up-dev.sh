@@ -75,8 +75,22 @@ if [ -n "$context" ] && [ ! -f "$local_config" ]; then
     command -v pulumi >/dev/null || die "no pulumi CLI on PATH: install it (https://www.pulumi.com/docs/install/), or build it from Go modules with bash scripts/install-pulumi.sh and source $tools/env.sh"
     docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info failed): start Docker, or set DOCKER_HOST"
     pulumi stack select dev 2>/dev/null || pulumi stack init dev --secrets-provider passphrase
-    if [ "$down" = 1 ]; then deploy destroy --stack dev "${confirm[@]}" "$@"; exit 0; fi
+    # shellcheck source=lib/kind-minikube.sh
+    source scripts/lib/kind-minikube.sh
+    runtime=$(node_runtime "$context")
+    if [ "$down" = 1 ]; then
+        stop_forward
+        deploy destroy --stack dev "${confirm[@]}" "$@"
+        exit 0
+    fi
+    up_args=("$@")
+    preview_args=()
+    for arg in "$@"; do
+        case $arg in --yes | -y | --skip-preview | -f) ;; *) preview_args+=("$arg") ;; esac
+    done
+    [ -n "$runtime" ] && load_images "$context"
     deploy up --stack dev "${confirm[@]}" "$@"
+    [ -n "$runtime" ] && forward_endpoint
     exit 0
 fi
 
