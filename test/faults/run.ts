@@ -269,6 +269,9 @@ function newStack(name: string, extra: Record<string, string> = {}): string {
 let baseImage = "";
 let baseline = "";
 
+/** How many fresh stacks a fault whose watcher missed its phase gets. */
+const INJECTION_TRIES = 3;
+
 /**
  * One fault: `inject` runs the first `up` (or what replaces it) and says where the fault landed,
  * or undefined when it missed its phase; then recovery, the converging `up`, the inspection, and
@@ -286,11 +289,22 @@ async function fault(
     } = {},
 ): Promise<Outcome> {
     const started = Date.now();
-    const namespace = newStack(name, opts.config);
-    const first = await inject(name);
+    let stackName = name;
+    let namespace = newStack(stackName, opts.config);
+    let first = await inject(stackName);
+    // A phase can pass between two polls of the watcher (an export of a cached model takes a few
+    // milliseconds): that try's up simply succeeded, so its stack goes and a fresh one tries again.
+    for (let attempt = 2; first.landed === undefined && attempt <= INJECTION_TRIES; attempt++) {
+        console.log(`fault ${name}: missed its phase; try ${attempt} on a fresh stack`);
+        const [missedStack, missedNamespace] = [stackName, namespace];
+        destroys.push(destroyAndReport(missedStack, missedNamespace).then(() => undefined));
+        stackName = `${name}-try${attempt}`;
+        namespace = newStack(stackName, opts.config);
+        first = await inject(stackName);
+    }
     const outcome: Outcome = {
         fault: name,
-        landed: first.landed ?? "missed its phase",
+        landed: first.landed ?? `missed its phase ${INJECTION_TRIES} times`,
         injected: first.landed !== undefined,
         firstUp: {
             status: first.status,
@@ -303,19 +317,19 @@ async function fault(
     };
     outcome.problems.push(...(first.problems ?? []));
     outcome.recovery.push(...(opts.afterInjection?.() ?? []));
-    const up = await upRecovering(name);
+    const up = await upRecovering(stackName);
     outcome.recovery.push(...up.steps);
     if (up.status !== 0) {
         outcome.problems.push(`the up after recovery failed: ${errorLines(up.output)}`);
     } else {
         outcome.problems.push(
-            ...inspect(name, namespace, baseline, opts.cacheDirs ?? [stack.cacheDir]),
+            ...inspect(stackName, namespace, baseline, opts.cacheDirs ?? [stack.cacheDir]),
         );
     }
     // The destroy mostly waits for the namespace controller to empty and remove the namespace,
     // so it runs on while the next fault starts (settleDestroys waits for it).
     destroys.push(
-        destroyAndReport(name, namespace).then((problems) => {
+        destroyAndReport(stackName, namespace).then((problems) => {
             outcome.problems.push(...problems);
             outcome.converged = outcome.problems.length === 0;
             outcome.seconds = (Date.now() - started) / 1000;
@@ -344,12 +358,12 @@ async function destroyAndReport(name: string, namespace: string): Promise<string
     return [];
 }
 
-/** A kill of the whole `pulumi up` once `when` says where it lands. */
-function killWhen(when: (output: string) => string | undefined) {
+/** A kill of the whole `pulumi up` of a stack once `when` says where it lands. */
+function killWhen(when: (output: string, stackName: string) => string | undefined) {
     return async (name: string) => {
         let landed: string | undefined;
         const r = await upWith(name, (output, kill) => {
-            landed = when(output);
+            landed = when(output, name);
             if (landed !== undefined) kill();
             return landed !== undefined;
         });
@@ -408,8 +422,8 @@ async function main(): Promise<number> {
     outcomes.push(
         await fault(
             "kill-export",
-            killWhen(() => {
-                const dir = path.join(stack.project, ".build", "kill-export", "export", "mymodel");
+            killWhen((_output, stackName) => {
+                const dir = path.join(stack.project, ".build", stackName, "export", "mymodel");
                 const temps = fs.existsSync(dir)
                     ? fs.readdirSync(dir).filter((n) => n.startsWith(TEMP_PREFIX))
                     : [];
