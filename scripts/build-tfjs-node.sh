@@ -75,12 +75,13 @@ ln -sf libtensorflow_framework.so.2 "$lib/libtensorflow_framework.so.$libtf_vers
 
 # Loads the addon with every symbol bound up front (LD_BIND_NOW), so a C API function missing
 # from the wheel fails here, naming the symbol, rather than at its first call during training.
-# Prints one line on success; on failure the error is in $smoke_log.
+# Prints one line on success; on failure the error is in $smoke_log. It loads the package as the
+# project does (model/tfjsNode.ts, which supplies what Node 23 and later removed from util).
 smoke_log=$(mktemp)
 trap 'rm -f "$smoke_log"' EXIT
 smoke_test() {
-    (cd "$project" && LD_BIND_NOW=1 TF_CPP_MIN_LOG_LEVEL=2 node -e '
-        const tf = require("@tensorflow/tfjs-node");
+    (cd "$project" && LD_BIND_NOW=1 TF_CPP_MIN_LOG_LEVEL=2 node --require tsx/cjs -e '
+        const tf = require("./model/tfjsNode").loadTfjsNode();
         const y = tf.tensor2d([[1, 2], [3, 4]]).matMul(tf.tensor2d([[5, 6], [7, 8]])).arraySync();
         if (JSON.stringify(y) !== "[[19,22],[43,50]]") throw new Error("matMul gave " + JSON.stringify(y));
         console.log(`tfjs-node ${tf.version["tfjs-node"]} runs on libtensorflow ${tf.backend().binding.TF_Version} from '"$tf_dir"'`);
