@@ -280,7 +280,7 @@ export class ModelDeployment extends pulumi.ComponentResource {
                                     image: args.image,
                                     // Pushed images are pinned by digest and local ones carry a
                                     // content-addressed tag: neither can change under a name,
-                                    // so the kubelet pulls once (see the README's checker notes).
+                                    // so the kubelet pulls once (see docs/policies.md, "What manifest checkers say").
                                     imagePullPolicy: "IfNotPresent",
                                     ports: [
                                         { name: "http", containerPort: REST_PORT },

@@ -25,7 +25,7 @@ import {
     buildTrainingGraph,
 } from "./trainingGraph";
 
-/** Steps per session run, picked by measurement (see README, "Backends and speed"). */
+/** Steps per session run, picked by measurement (see docs/training.md, "Two trainers"). */
 export const DEFAULT_STEPS_PER_RUN = 8;
 
 /** The hyperparameters a training run records and the graph trainer takes. */

@@ -260,9 +260,9 @@ describe("pulumi up of the dev stack, for real", function () {
         );
     });
 
-    it("kube-score and checkov: every finding on the dev and prod manifests is fixed or documented in the README", () => {
+    it("kube-score and checkov: every finding on the dev and prod manifests is fixed or documented in docs/policies.md", () => {
         const accepted = acceptedFindings();
-        assert.ok(accepted.length > 0, "the README's table of checker findings is empty");
+        assert.ok(accepted.length > 0, "docs/policies.md's table of checker findings is empty");
         const unexplained: Finding[] = [];
         const used = new Set<string>();
         for (const from of ["dev", "prod"] as const) {
@@ -305,14 +305,18 @@ describe("pulumi up of the dev stack, for real", function () {
                 `destroy lint-${from}`,
             );
         }
-        assert.deepStrictEqual(unexplained, [], "findings neither fixed nor in the README's table");
+        assert.deepStrictEqual(
+            unexplained,
+            [],
+            "findings neither fixed nor in docs/policies.md's table",
+        );
         // A row whose finding is gone is stale and must go too.
         const stale = accepted.flatMap((a) =>
             a.stacks
                 .filter((st) => !used.has(`${a.checker} ${a.rule} ${st}`))
                 .map((st) => `${a.checker} ${a.rule} (${st})`),
         );
-        assert.deepStrictEqual(stale, [], "README rows no checker reports any more");
+        assert.deepStrictEqual(stale, [], "docs/policies.md rows no checker reports any more");
     });
 
     it("pulumi destroy leaves nothing behind", () => {

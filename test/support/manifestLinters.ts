@@ -1,7 +1,7 @@
 /**
  * kube-score and checkov, two widely used third-party manifest checkers, run on a directory of
  * rendered manifests (scripts/install-manifest-linters.sh pins and installs them), and the
- * README's table of findings that do not apply, which every remaining finding must appear in.
+ * docs/policies.md's table of findings that do not apply, which every remaining finding must appear in.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -93,7 +93,7 @@ export function lintManifests(
     return [...kubeScore(tools.kubeScore, dir), ...checkov(tools.checkov, dir)];
 }
 
-/** A row of the README's table: a rule that does not apply to the named stacks, and why. */
+/** A row of docs/policies.md's table: a rule that does not apply to the named stacks, and why. */
 export interface AcceptedFinding {
     readonly checker: string;
     readonly rule: string;
@@ -102,13 +102,15 @@ export interface AcceptedFinding {
 }
 
 /**
- * The rows of the README's "What manifest checkers say" table:
+ * The rows of docs/policies.md's "What manifest checkers say" table:
  * `| checker | \`rule\` | stack, stack | why it does not apply |`.
  */
-export function acceptedFindings(readmePath = path.join(__dirname, "..", "..", "README.md")) {
-    const readme = fs.readFileSync(readmePath, "utf8");
+export function acceptedFindings(
+    pagePath = path.join(__dirname, "..", "..", "docs", "policies.md"),
+) {
+    const readme = fs.readFileSync(pagePath, "utf8");
     const start = readme.indexOf("### What manifest checkers say");
-    if (start < 0) throw new Error(`${readmePath} has no "What manifest checkers say" section`);
+    if (start < 0) throw new Error(`${pagePath} has no "What manifest checkers say" section`);
     const section = readme.slice(start, readme.indexOf("\n#", start + 4));
     const rows: AcceptedFinding[] = [];
     for (const line of section.split("\n")) {
