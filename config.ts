@@ -453,7 +453,11 @@ function readServing(
         autoscaling:
             maxReplicas === undefined
                 ? undefined
-                : { maxReplicas, cpuPercent: r.integer("autoscaleCpuPercent", 1, 100) as number },
+                : {
+                      maxReplicas,
+                      cpuPercent: r.integer("autoscaleCpuPercent", 1, 100) as number,
+                      scaleDownWindowSeconds: r.integer("autoscaleScaleDownWindowSeconds", 0, 3600),
+                  },
         pdbMinAvailable,
         imagePullSecret: r.matching(
             "imagePullSecret",

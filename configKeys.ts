@@ -245,6 +245,12 @@ export const CONFIG_KEYS = {
         default: 70,
         description: "HPA target CPU utilization in percent.",
     },
+    autoscaleScaleDownWindowSeconds: {
+        type: "string",
+        default: "",
+        description:
+            "Seconds the HPA waits after load falls before it scales down (0-3600); empty for Kubernetes' 300.",
+    },
     pdbMinAvailable: {
         type: "string",
         default: "",

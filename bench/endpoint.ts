@@ -29,6 +29,8 @@ const REQUESTS_PER_CLIENT = 200;
 interface PathFigures {
     requests: number;
     failed: number;
+    /** Failed requests by cause: the error code, "timeout" or "HTTP <status>". */
+    failedBy: Record<string, number>;
     p50Ms: number;
     p95Ms: number;
     p99Ms: number;
@@ -41,10 +43,11 @@ async function keepAliveRun(
     body: string,
     clients: number,
     perClient: number,
-): Promise<{ latencies: number[]; failed: number; seconds: number }> {
+): Promise<Run> {
     const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
     const latencies: number[] = [];
-    let failed = 0;
+    const failedBy: Record<string, number> = {};
+    const fail = (cause: string) => (failedBy[cause] = (failedBy[cause] ?? 0) + 1);
     const once = () =>
         new Promise<void>((resolve) => {
             const started = process.hrtime.bigint();
@@ -61,14 +64,16 @@ async function keepAliveRun(
                     res.on("end", () => {
                         if (res.statusCode === 200) {
                             latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
-                        } else failed++;
+                        } else fail(`HTTP ${res.statusCode}`);
                         resolve();
                     });
                 },
             );
-            req.on("timeout", () => req.destroy(new Error("timed out")));
-            req.on("error", () => {
-                failed++;
+            req.on("timeout", () =>
+                req.destroy(Object.assign(new Error("timed out"), { code: "timeout" })),
+            );
+            req.on("error", (err: NodeJS.ErrnoException) => {
+                fail(err.code ?? err.message);
                 resolve();
             });
             req.end(body);
@@ -81,14 +86,23 @@ async function keepAliveRun(
     );
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     agent.destroy();
-    return { latencies, failed, seconds };
+    return { latencies, failedBy, seconds };
 }
 
-function figures(latencies: number[], failed: number, seconds: number): PathFigures {
+/** What one or more runs of a path gave. */
+interface Run {
+    latencies: number[];
+    failedBy: Record<string, number>;
+    seconds: number;
+}
+
+function figures({ latencies, failedBy, seconds }: Run): PathFigures {
     const ms = (p: number) => Number(percentile(latencies, p).toFixed(3));
+    const failed = Object.values(failedBy).reduce((a, b) => a + b, 0);
     return {
         requests: latencies.length + failed,
         failed,
+        failedBy,
         p50Ms: ms(50),
         p95Ms: ms(95),
         p99Ms: ms(99),
@@ -107,35 +121,40 @@ async function main(): Promise<number> {
     try {
         ok(stack.pulumi(["up", "--yes", "--skip-preview", "--stack", "dev"]), "pulumi up");
         const body = predictBody();
+        const predict = "/v1/models/mymodel:predict";
         const paths = {
-            forwarder: "http://127.0.0.1:30111",
-            nodeIp: `http://${NODE_IP}:30111`,
-            forwarderWithoutNodelay: `http://127.0.0.1:${REFERENCE_PORT}`,
+            forwarder: `http://127.0.0.1:30111${predict}`,
+            nodeIp: `http://${NODE_IP}:30111${predict}`,
+            forwarderWithoutNodelay: `http://127.0.0.1:${REFERENCE_PORT}${predict}`,
         };
         const results: Record<string, Record<string, PathFigures>> = {};
         for (const clients of [1, 16]) {
-            const runs = new Map<
-                string,
-                { latencies: number[]; failed: number; seconds: number }
-            >();
+            const runs = new Map<string, Run>();
             // A warm-up per path, then rounds in turn.
             for (const url of Object.values(paths)) await keepAliveRun(url, body, clients, 20);
             for (let round = 0; round < ROUNDS; round++) {
                 for (const [name, url] of Object.entries(paths)) {
                     const r = await keepAliveRun(url, body, clients, REQUESTS_PER_CLIENT);
-                    const sum = runs.get(name) ?? { latencies: [], failed: 0, seconds: 0 };
+                    const sum = runs.get(name) ?? { latencies: [], failedBy: {}, seconds: 0 };
                     sum.latencies.push(...r.latencies);
-                    sum.failed += r.failed;
+                    for (const [cause, n] of Object.entries(r.failedBy)) {
+                        sum.failedBy[cause] = (sum.failedBy[cause] ?? 0) + n;
+                    }
                     sum.seconds += r.seconds;
                     runs.set(name, sum);
                 }
             }
             results[`clients${clients}`] = Object.fromEntries(
-                [...runs].map(([name, r]) => [name, figures(r.latencies, r.failed, r.seconds)]),
+                [...runs].map(([name, r]) => [name, figures(r)]),
             );
         }
         const one = results.clients1;
         const p50GapMs = Number((one.forwarder.p50Ms - one.nodeIp.p50Ms).toFixed(3));
+        if (one.forwarder.requests === one.forwarder.failed) {
+            throw new Error(
+                `every request through the forwarder failed; is the model served at ${paths.forwarder}?`,
+            );
+        }
         const failed = Object.values(results)
             .flatMap((r) => Object.values(r))
             .reduce((n, f) => n + f.failed, 0);
@@ -150,6 +169,7 @@ async function main(): Promise<number> {
         };
         console.log(JSON.stringify(report, null, 2));
         const out = path.join(__dirname, "results", "endpoint.json");
+        fs.mkdirSync(path.dirname(out), { recursive: true });
         fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
         console.log(`wrote ${out}`);
         return met ? 0 : 1;

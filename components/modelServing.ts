@@ -13,6 +13,18 @@ import { REST_PORT, RegistryArgs } from "./servingImage";
 
 /** Kubernetes' own default namespace. */
 export const DEFAULT_NAMESPACE = "default";
+/**
+ * Pod Security admission labels of the namespace the stack creates: the API server refuses any
+ * pod there that breaks the `restricted` standard (a privileged container, a root user, a host
+ * path), with the standard's version pinned so a cluster upgrade cannot change what it checks.
+ * Our pods meet it (runAsNonRoot, no privilege escalation, every capability dropped, the
+ * RuntimeDefault seccomp profile).
+ */
+export const POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "v1.34",
+};
+
 /** The node host of the endpoint URL when nothing else is said: a local cluster. */
 export const DEFAULT_NODE_HOST = "localhost";
 
@@ -33,7 +45,12 @@ export interface ServingSettings {
     /** Node host name for the endpoint of a NodePort Service. Defaults to `DEFAULT_NODE_HOST`. */
     readonly nodeHost?: string;
     /** Adds a HorizontalPodAutoscaler on CPU. */
-    readonly autoscaling?: { readonly maxReplicas: number; readonly cpuPercent: number };
+    readonly autoscaling?: {
+        readonly maxReplicas: number;
+        readonly cpuPercent: number;
+        /** Seconds of lower load before a scale-down. Defaults to Kubernetes' 300. */
+        readonly scaleDownWindowSeconds?: number;
+    };
     /** Adds a PodDisruptionBudget keeping this many pods. */
     readonly pdbMinAvailable?: number;
     /** Name of an existing image pull Secret. */
@@ -363,7 +380,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 {
                     metadata: {
                         name: args.namespace,
-                        labels: { "app.kubernetes.io/part-of": "tfk8s" },
+                        labels: { "app.kubernetes.io/part-of": "tfk8s", ...POD_SECURITY_LABELS },
                     },
                 },
                 child,
@@ -530,6 +547,16 @@ export class ModelServing extends pulumi.ComponentResource {
                         },
                         minReplicas: replicas,
                         maxReplicas: args.autoscaling.maxReplicas,
+                        ...(args.autoscaling.scaleDownWindowSeconds === undefined
+                            ? {}
+                            : {
+                                  behavior: {
+                                      scaleDown: {
+                                          stabilizationWindowSeconds:
+                                              args.autoscaling.scaleDownWindowSeconds,
+                                      },
+                                  },
+                              }),
                         metrics: [
                             {
                                 type: "Resource",

@@ -10,6 +10,7 @@ import {
     StackValidationPolicy,
     validateResourceOfType,
 } from "@pulumi/policy";
+import { podSecurityInProduction } from "./podSecurity";
 
 // Policies see resolved values, never Outputs, so each input type is unwrapped. Every field stays
 // optional: a preview may leave out what is not known yet, and the checks must not assume it.
@@ -21,10 +22,10 @@ type HorizontalPodAutoscaler = Unwrap<k8s.types.input.autoscaling.v2.HorizontalP
 type NetworkPolicy = Unwrap<k8s.types.input.networking.v1.NetworkPolicy>;
 
 /** A stack resource whose `props` (a `Record<string, any>` in the policy SDK) have shape `P`. */
-type ResourceWith<P> = Omit<PolicyResource, "props"> & { readonly props: P };
+export type ResourceWith<P> = Omit<PolicyResource, "props"> & { readonly props: P };
 
 /** Narrows a stack resource to a Deployment, by type token as the policy engine tells it. */
-function isDeployment(r: PolicyResource): r is ResourceWith<Deployment> {
+export function isDeployment(r: PolicyResource): r is ResourceWith<Deployment> {
     return r.isType(k8s.apps.v1.Deployment);
 }
 
@@ -382,5 +383,6 @@ export function tfk8sPolicies(
         productionAvailability(enforcementLevel),
         networkPolicyInProduction(enforcementLevel),
         gpuMatchesImage(enforcementLevel),
+        podSecurityInProduction(enforcementLevel),
     ];
 }

@@ -26,6 +26,85 @@ interface FiguresSource {
 
 /** The figures of each bench the docs show, by the name of their block in docs/performance.md. */
 export const FIGURES: Record<string, FiguresSource> = {
+    train: {
+        command: "npm run bench:train",
+        file: "bench/results/train.json",
+        figures: [
+            ["epochs", "epochs"],
+            ["batch size", "batchSize"],
+            ["graph trainer: seconds per epoch", "graph.secondsPerEpoch"],
+            ["graph trainer: test accuracy", "graph.testAccuracy"],
+            ["graph trainer: peak RSS, MB", "graph.peakRssMb"],
+            ["layers trainer: seconds per epoch", "layers.secondsPerEpoch"],
+            ["layers trainer: test accuracy", "layers.testAccuracy"],
+            ["layers trainer: peak RSS, MB", "layers.peakRssMb"],
+            ["Keras: seconds per epoch", "keras.secondsPerEpoch"],
+            ["Keras: test accuracy", "keras.testAccuracy"],
+            ["graph / Keras seconds per epoch", "ratio"],
+        ],
+    },
+    graph: {
+        command: "npm run bench:graph",
+        file: "bench/results/graph.json",
+        figures: [
+            ["export of the SavedModel, median ms", "export.medianMs"],
+            ["saved_model.pb size / raw weight bytes", "export.sizeRatio"],
+            ["batch 1: ours, median ms per call", "batches.1.medianMs.ours_serving_default"],
+            ["batch 1: Keras export, median ms per call", "batches.1.medianMs.keras_export"],
+            ["batch 1: Keras ms / ours ms", "batches.1.ratioServingDefault"],
+            ["batch 1000: ours, median ms per call", "batches.1000.medianMs.ours_serving_default"],
+            ["batch 1000: Keras export, median ms per call", "batches.1000.medianMs.keras_export"],
+            ["batch 1000: Keras ms / ours ms", "batches.1000.ratioServingDefault"],
+            [
+                "batch 1000: largest output difference from Keras",
+                "batches.1000.maxAbsDiffOursVsKeras",
+            ],
+        ],
+    },
+    client: {
+        command: "npm run bench:client",
+        file: "bench/results/client.json",
+        figures: [
+            ["batch 1, REST: p50 ms", "batch1.rest.p50Ms"],
+            ["batch 1, gRPC: p50 ms", "batch1.grpc.p50Ms"],
+            ["batch 1, REST: request bytes", "batch1.rest.requestBytes"],
+            ["batch 1, gRPC: request bytes", "batch1.grpc.requestBytes"],
+            ["batch 100, REST: p50 ms", "batch100.rest.p50Ms"],
+            ["batch 100, gRPC: p50 ms", "batch100.grpc.p50Ms"],
+            ["batch 100, REST: p99 ms", "batch100.rest.p99Ms"],
+            ["batch 100, gRPC: p99 ms", "batch100.grpc.p99Ms"],
+            ["batch 100, REST: response bytes", "batch100.rest.responseBytes"],
+            ["batch 100, gRPC: response bytes", "batch100.grpc.responseBytes"],
+        ],
+    },
+    stack: {
+        command: "npm run bench:stack",
+        file: "bench/results/stack.json",
+        figures: [
+            ["pulumi preview, cold model cache (trains), s", "coldPreviewSeconds"],
+            ["pulumi preview, warm model cache, s", "warmPreviewSeconds"],
+            ["pulumi up from an empty stack, s", "upFromEmptySeconds"],
+            ["pulumi up with nothing changed, s", "noChangeUpSeconds"],
+        ],
+    },
+    rollout: {
+        command: "npm run bench:rollout",
+        file: "bench/results/rollout.json",
+        figures: [
+            ["requests during the rollout", "rollout.sent"],
+            ["failed requests during the rollout", "rollout.failed"],
+            ["p50 latency, ms", "rollout.p50Ms"],
+            ["p99 latency, ms", "rollout.p99Ms"],
+            ["rollout (the pulumi up that waits for it), s", "rollout.rolloutSeconds"],
+            ["new pods, creation to Ready, s", "podStartToReadySeconds"],
+            ["canary: observed share of calls", "canary.observedShare"],
+            ["canary: share its ready pods imply", "canary.expectedShare"],
+            ["failed requests during the rollback", "rollback.failed"],
+            ["failed requests during the promotion", "promote.failed"],
+            ["peak memory of the node's processes, MiB", "peakMemoryMiB.nodeMiB"],
+            ["peak memory of the pods, MiB", "peakMemoryMiB.podsMiB"],
+        ],
+    },
     endpoint: {
         command: "npm run bench:endpoint",
         file: "bench/results/endpoint.json",
@@ -66,8 +145,10 @@ function valueAt(json: unknown, field: string, file: string): unknown {
     return value;
 }
 
-/** A figure as a table cell: numbers as the JSON holds them. */
+/** A figure as a table cell: numbers to four decimals at most, lists comma-separated. */
 function cell(value: unknown): string {
+    if (typeof value === "number") return String(Number(value.toFixed(4)));
+    if (Array.isArray(value)) return value.map(cell).join(", ");
     return typeof value === "string" ? value : JSON.stringify(value);
 }
 

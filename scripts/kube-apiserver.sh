@@ -80,6 +80,17 @@ go_build() {
       -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "k8s.io/kubernetes/cmd/$c")
 }
 
+# front_proxy_certs: a CA of its own, and the client certificate (CN front-proxy-client) it signs.
+front_proxy_certs() {
+  local d=$STATE/certs
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=front-proxy-ca \
+    -keyout "$d/front-proxy-ca.key" -out "$d/front-proxy-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=front-proxy-client \
+    -keyout "$d/front-proxy-client.key" -out "$d/front-proxy-client.csr" 2>/dev/null
+  openssl x509 -req -in "$d/front-proxy-client.csr" -CA "$d/front-proxy-ca.crt" -CAkey "$d/front-proxy-ca.key" \
+    -CAcreateserial -days 3650 -out "$d/front-proxy-client.crt" 2>/dev/null
+}
+
 up() {
   if ! command -v etcd >/dev/null; then
     log "installing Debian's etcd-server"
@@ -91,6 +102,10 @@ up() {
   [ -f "$STATE/certs/sa.key" ] || { openssl genrsa -out "$STATE/certs/sa.key" 2048 2>/dev/null
                                    openssl rsa -in "$STATE/certs/sa.key" -pubout -out "$STATE/certs/sa.pub" 2>/dev/null; }
   [ -f "$STATE/token.csv" ] || echo "$(openssl rand -hex 16),admin,admin,system:masters" > "$STATE/token.csv"
+  # The front proxy's CA and client certificate: the API server presents it when it forwards a
+  # request to an aggregated API (metrics-server's metrics.k8s.io), which trusts the forwarded
+  # user only from a client that CA signed.
+  [ -f "$STATE/certs/front-proxy-client.crt" ] || front_proxy_certs
   local token; token=$(cut -d, -f1 "$STATE/token.csv")
 
   start etcd etcd --name local --data-dir "$STATE/etcd" \
@@ -106,7 +121,12 @@ up() {
     --token-auth-file "$STATE/token.csv" --authorization-mode RBAC \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$STATE/certs/sa.pub" --service-account-signing-key-file "$STATE/certs/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/16 --service-node-port-range 30000-32767
+    --service-cluster-ip-range 10.96.0.0/16 --service-node-port-range 30000-32767 \
+    --requestheader-client-ca-file "$STATE/certs/front-proxy-ca.crt" \
+    --requestheader-allowed-names front-proxy-client --requestheader-username-headers X-Remote-User \
+    --requestheader-group-headers X-Remote-Group --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$STATE/certs/front-proxy-client.crt" \
+    --proxy-client-key-file "$STATE/certs/front-proxy-client.key" --enable-aggregator-routing=true
 
   # /readyz covers etcd, RBAC bootstrap roles and the default namespace.
   for _ in $(seq 90); do

@@ -3,7 +3,8 @@
 # scripts/kube-apiserver.sh (etcd, kube-apiserver, kube-controller-manager with the controllers a
 # Deployment rollout needs, kube-scheduler) and a node of kubelet + kube-proxy built from
 # k8s.io/kubernetes through the same wrapper module, Debian's containerd and runc as the CRI
-# runtime, and Debian's CNI plugins (bridge + host-local) for pod networking.
+# runtime, Debian's CNI plugins (bridge + host-local) for pod networking, and metrics-server (built
+# from its Go module) serving the pods' CPU and memory to the autoscaler.
 #
 #   scripts/local-cluster.sh up     # build what is missing, start everything, print the KUBECONFIG path
 #   scripts/local-cluster.sh down   # stop pods and processes (state kept; KUBE_PURGE=1 deletes it)
@@ -50,8 +51,12 @@ APISERVER_PORT=${KUBE_APISERVER_PORT:-6443}
 REGISTRY_PORT=${TFK8S_REGISTRY_PORT:-5000}
 NODE_PORTS=${TFK8S_NODE_PORTS:-30111}
 PAUSE_IMAGE=tfk8s.local/pause:1
-# nodelifecycle lifts the not-ready taint the kubelet registers its node with.
-CONTROLLERS=deployment,replicaset,endpoint,endpointslice,serviceaccount,nodelifecycle,garbagecollector,namespace
+METRICS_SERVER_VERSION=v0.8.0       # the proxy serves v0.9.0 too, which is not an approved release
+METRICS_PORT=4443
+# nodelifecycle lifts the not-ready taint the kubelet registers its node with; disruption keeps each
+# PodDisruptionBudget's status (how many pods an eviction may take now), without which the API
+# server refuses every eviction; horizontalpodautoscaling runs the stacks' autoscalers.
+CONTROLLERS=deployment,replicaset,endpoint,endpointslice,serviceaccount,nodelifecycle,garbagecollector,namespace,disruption,horizontalpodautoscaling
 CTR=(ctr --address "$STATE/containerd/containerd.sock" --namespace k8s.io)
 # nsenter, not `ip netns exec`: that one also remounts /sys, which hides the cgroup mounts the
 # kubelet needs ("failed to find cgroup mounts").
@@ -63,6 +68,8 @@ die() { log "ERROR: $*"; exit 1; }
 source scripts/lib/daemons.sh
 # shellcheck source=lib/apt.sh
 source scripts/lib/apt.sh
+# shellcheck source=lib/progress.sh
+source scripts/lib/progress.sh
 
 # wait_for SECONDS WHAT COMMAND...: polls once a second until COMMAND succeeds.
 wait_for() {
@@ -208,7 +215,9 @@ cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://$STATE/containerd/containerd.sock
 address: $NODE_IP
 readOnlyPort: 0
-authentication: {anonymous: {enabled: false}, webhook: {enabled: false}}
+# Webhook: the kubelet asks the API server about a bearer token (metrics-server's, when it reads
+# the pods' resource use from /metrics/resource).
+authentication: {anonymous: {enabled: false}, webhook: {enabled: true}}
 authorization: {mode: AlwaysAllow}
 podLogsDir: $STATE/pod-logs
 failSwapOn: false
@@ -257,9 +266,58 @@ up() {
   containerd_up
   node_up
   wait_for 120 "node $NODE_NAME" node_ready
+  metrics_up
   cluster_status > /dev/null || die "a daemon of the cluster exited while it came up (above)"
   log "ready: node $NODE_NAME ($NODE_IP), NodePorts $NODE_PORTS on 127.0.0.1"
   echo "$kubeconfig"
+}
+
+# metrics-server (sigs.k8s.io/metrics-server), built from its Go module: it reads each pod's CPU
+# and memory from the kubelet and serves them as the metrics.k8s.io API, which the autoscaler
+# (and `kubectl top`) read through the API server. It runs on this host at $HOST_IP, where the
+# API server's aggregator reaches it through a Service without selector and its endpoints.
+metrics_up() {
+  local src=$TOOLS/src/metrics-server-$METRICS_SERVER_VERSION
+  if [ "$(cat "$BIN/metrics-server.version" 2>/dev/null)" != "$METRICS_SERVER_VERSION" ]; then
+    mkdir -p "$src"
+    printf 'module tfk8s.local/metrics-server\n\ngo 1.24.0\n' > "$src/go.mod"
+    step "go build metrics-server $METRICS_SERVER_VERSION (cold: a few minutes)" bash -c "cd '$src' \
+      && GOFLAGS=-mod=mod go get -tool sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION \
+      && GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w' -o '$BIN/metrics-server.tmp' sigs.k8s.io/metrics-server/cmd/metrics-server"
+    mv "$BIN/metrics-server.tmp" "$BIN/metrics-server"
+    echo "$METRICS_SERVER_VERSION" > "$BIN/metrics-server.version"
+  fi
+  start metrics-server "$BIN/metrics-server" --kubeconfig "$KUBE_STATE/kubeconfig" \
+    --authentication-kubeconfig "$KUBE_STATE/kubeconfig" --authorization-kubeconfig "$KUBE_STATE/kubeconfig" \
+    --bind-address "$HOST_IP" --secure-port "$METRICS_PORT" --cert-dir "$STATE/metrics-server" \
+    --kubelet-insecure-tls --kubelet-preferred-address-types InternalIP --metric-resolution 15s
+  kube_create /api/v1/namespaces/kube-system/services '{"apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "metrics-server", "namespace": "kube-system"},
+    "spec": {"ports": [{"name": "https", "port": 443, "targetPort": '"$METRICS_PORT"'}]}}'
+  kube_create /apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices '{"apiVersion":
+    "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+    "metadata": {"name": "metrics-server", "namespace": "kube-system",
+      "labels": {"kubernetes.io/service-name": "metrics-server", "endpointslice.kubernetes.io/managed-by": "tfk8s.local"}},
+    "endpoints": [{"addresses": ["'"$HOST_IP"'"], "conditions": {"ready": true}}],
+    "ports": [{"name": "https", "port": '"$METRICS_PORT"', "protocol": "TCP"}]}'
+  kube_create /apis/apiregistration.k8s.io/v1/apiservices '{"apiVersion": "apiregistration.k8s.io/v1",
+    "kind": "APIService", "metadata": {"name": "v1beta1.metrics.k8s.io"},
+    "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": true,
+      "groupPriorityMinimum": 100, "versionPriority": 100,
+      "service": {"namespace": "kube-system", "name": "metrics-server", "port": 443}}}'
+  # The node's figures appear after the first scrape: metrics-server then answers for pods too.
+  wait_for 120 "metrics-server (metrics.k8s.io)" node_metrics
+}
+
+node_metrics() { kubectl_get "/apis/metrics.k8s.io/v1beta1/nodes/$NODE_NAME" > /dev/null; }
+
+# kube_create PATH JSON: POSTs an object unless it exists (409).
+kube_create() {
+  local code
+  code=$(curl -sk -o /dev/null -w '%{http_code}' -X POST -H "Content-Type: application/json" \
+    -H "Authorization: Bearer $(cut -d, -f1 "$KUBE_STATE/token.csv")" --data-binary "$2" \
+    "https://127.0.0.1:$APISERVER_PORT$1")
+  case $code in 201 | 409) ;; *) die "POST $1 answered $code" ;; esac
 }
 
 # Every pod sandbox and container our containerd runs: killed, deleted, its network namespace
@@ -283,6 +341,7 @@ down() {
   # No node state, no node of ours: the network namespace and the kubepods cgroups below are
   # named machine-wide, and may belong to the cluster of another state directory.
   [ -d "$STATE" ] || { bash scripts/kube-apiserver.sh down; return 0; }
+  stop metrics-server
   stop kube-proxy
   stop kubelet
   remove_containers
@@ -299,7 +358,7 @@ down() {
 # The node's daemons and forwarders, each running or exited since it started (with its log's last
 # lines), then the control plane's; fails when one has exited.
 cluster_status() {
-  local names=(containerd kubelet kube-proxy) p rc=0
+  local names=(containerd kubelet kube-proxy metrics-server) p rc=0
   for p in "$STATE"/forward-*.pid; do [ -e "$p" ] && names+=("$(basename "$p" .pid)"); done
   status "${names[@]}" || rc=1
   bash scripts/kube-apiserver.sh status || rc=1

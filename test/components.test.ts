@@ -424,6 +424,12 @@ describe("ModelServing", () => {
         });
         await settle(s);
         assert.strictEqual(single(NAMESPACE).inputs.metadata.name, "tfk8s-dev");
+        // Pod Security admission enforces the restricted standard there, at a pinned version.
+        assert.deepStrictEqual(single(NAMESPACE).inputs.metadata.labels, {
+            "app.kubernetes.io/part-of": "tfk8s",
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "v1.34",
+        });
         const namespaced = recorded.filter(
             (r) => r.type.startsWith("kubernetes:") && r.type !== NAMESPACE,
         );
@@ -541,6 +547,8 @@ describe("ModelServing", () => {
         assert.strictEqual(deployment.strategy.rollingUpdate.maxUnavailable, 0);
         assert.strictEqual(hpa.metrics[0].resource.target.averageUtilization, 70);
         assert.strictEqual(hpa.scaleTargetRef.name, "mymodel-serving");
+        // No window configured: Kubernetes' own scale-down behaviour.
+        assert.strictEqual(hpa.behavior, undefined);
         const pdb = single("kubernetes:policy/v1:PodDisruptionBudget").inputs.spec;
         assert.strictEqual(pdb.minAvailable, 2);
         assert.deepStrictEqual(pdb.selector.matchLabels, trackLabels("mymodel", "stable"));
@@ -548,6 +556,19 @@ describe("ModelServing", () => {
             await promiseOf(s.endpoint),
             "http://mymodel-serving.ml.svc.cluster.local:8501",
         );
+    });
+
+    it("sets the HPA's scale-down window when one is given", async () => {
+        const s = new ModelServing("mnist", {
+            image: "i",
+            modelName: "mymodel",
+            modelVersion: 1,
+            replicas: 1,
+            autoscaling: { maxReplicas: 3, cpuPercent: 50, scaleDownWindowSeconds: 0 },
+        });
+        await settle(s);
+        const hpa = single("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs.spec;
+        assert.deepStrictEqual(hpa.behavior, { scaleDown: { stabilizationWindowSeconds: 0 } });
     });
 
     it("gives every child a name derived from the component's", async () => {

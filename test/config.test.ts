@@ -191,6 +191,11 @@ describe("stack config", () => {
             /`tfk8s:pdbMinAvailable` is 2; expected fewer than replicas \(2\)/,
         ],
         [
+            "a scale-down window out of range",
+            { autoscaleMaxReplicas: "3", autoscaleScaleDownWindowSeconds: "7200" },
+            /`tfk8s:autoscaleScaleDownWindowSeconds` is "7200"; expected an integer in 0-3600/,
+        ],
+        [
             "an HPA maximum below replicas",
             { replicas: "3", autoscaleMaxReplicas: "2" },
             /`tfk8s:autoscaleMaxReplicas` is 2; expected at least replicas \(3\)/,

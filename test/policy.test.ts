@@ -28,6 +28,11 @@ import {
     gpuMatchesImage,
     tfk8sPolicies,
 } from "../policy/policies";
+import {
+    ENFORCE_LABEL,
+    ENFORCE_VERSION_LABEL,
+    podSecurityInProduction,
+} from "../policy/podSecurity";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const SERVICE = "kubernetes:core/v1:Service";
@@ -98,6 +103,7 @@ async function stackViolations(
     policy: StackValidationPolicy,
     resources: Array<[string, any]>,
     production: boolean,
+    config: object = {},
 ): Promise<string[]> {
     const found: string[] = [];
     const args = {
@@ -111,7 +117,7 @@ async function stackViolations(
                     isType: isTypeOf(type),
                 }) as unknown as PolicyResource,
         ),
-        getConfig: () => ({ production }),
+        getConfig: () => ({ production, ...config }),
     } as unknown as StackValidationArgs;
     await policy.validateStack(args, (m: string) => found.push(m));
     return found;
@@ -135,6 +141,7 @@ describe("policy pack", () => {
                 "production-availability",
                 "network-policy-in-production",
                 "gpu-matches-image",
+                "pod-security-in-production",
             ],
         );
         assert.ok(pack.every((p) => p.enforcementLevel === "advisory"));
@@ -329,6 +336,81 @@ describe("policy pack", () => {
         assert.deepStrictEqual(await run([[DEPLOYMENT, thin], ...all.slice(1)]), [
             "Deployment r0 runs 1 replica(s); production needs at least 2",
         ]);
+    });
+
+    it("pod-security-in-production: production pods run in a namespace labelled restricted, or a reason is given", async () => {
+        const NS = "kubernetes:core/v1:Namespace";
+        const run = (resources: Array<[string, any]>, production: boolean, config = {}) =>
+            stackViolations(podSecurityInProduction("mandatory"), resources, production, config);
+        resetRecorded();
+        const s = new ModelServing("p", {
+            image: DIGEST,
+            modelName: "mymodel",
+            modelVersion: 1,
+            namespace: "ml",
+            createNamespace: true,
+        });
+        await promiseOf(pulumi.output(s.urn));
+        await new Promise((r) => setImmediate(r));
+        const namespace = single(NS).inputs;
+        const deployment = single(DEPLOYMENT).inputs;
+        // What the component labels its namespace with is what the policy asks for.
+        assert.strictEqual(namespace.metadata.labels[ENFORCE_LABEL], "restricted");
+        assert.ok(namespace.metadata.labels[ENFORCE_VERSION_LABEL]);
+        assert.deepStrictEqual(
+            await run(
+                [
+                    [NS, namespace],
+                    [DEPLOYMENT, deployment],
+                ],
+                true,
+            ),
+            [],
+        );
+        const baseline = clone(namespace);
+        baseline.metadata.labels[ENFORCE_LABEL] = "baseline";
+        assert.deepStrictEqual(
+            await run(
+                [
+                    [NS, baseline],
+                    [DEPLOYMENT, deployment],
+                ],
+                true,
+            ),
+            [
+                `Namespace r0 ("ml") has ${ENFORCE_LABEL}: baseline and ${ENFORCE_VERSION_LABEL}: v1.34; production needs restricted at a pinned version`,
+            ],
+        );
+        const unpinned = clone(namespace);
+        delete unpinned.metadata.labels[ENFORCE_VERSION_LABEL];
+        assert.strictEqual(
+            (
+                await run(
+                    [
+                        [NS, unpinned],
+                        [DEPLOYMENT, deployment],
+                    ],
+                    true,
+                )
+            ).length,
+            1,
+        );
+        // A namespace the stack does not create: refused unless the config says why.
+        const outside = await run([[DEPLOYMENT, deployment]], true);
+        assert.strictEqual(outside.length, 1);
+        assert.match(outside[0], /namespace "ml", which this stack does not create/);
+        const reason = { exemptionReason: "ml is created and labelled by the platform team" };
+        assert.deepStrictEqual(await run([[DEPLOYMENT, deployment]], true, reason), []);
+        assert.deepStrictEqual(
+            await run(
+                [
+                    [NS, baseline],
+                    [DEPLOYMENT, deployment],
+                ],
+                false,
+            ),
+            [],
+        );
     });
 
     it("network-policy-in-production: production pods need an ingress NetworkPolicy selecting them", async () => {

@@ -137,11 +137,14 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         );
         assert.strictEqual(single(PDB).inputs.spec.minAvailable, 2);
         assert.strictEqual(single("kubernetes:core/v1:Service").inputs.spec.type, "ClusterIP");
-        // Production admits callers through a NetworkPolicy, and expects its namespace to exist.
+        // Production admits callers through a NetworkPolicy, in a namespace of its own where Pod
+        // Security admission enforces the restricted standard.
         const netpol = single("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs;
         assert.strictEqual(netpol.metadata.namespace, "ml-serving");
         assert.deepStrictEqual(netpol.spec.ingress[0].from, [{ podSelector: {} }]);
-        assert.strictEqual(ofType(NAMESPACE).length, 0);
+        const namespace = single(NAMESPACE).inputs.metadata;
+        assert.strictEqual(namespace.name, "ml-serving");
+        assert.strictEqual(namespace.labels["pod-security.kubernetes.io/enforce"], "restricted");
         assert.strictEqual(
             out.endpoint,
             "http://mymodel-serving.ml-serving.svc.cluster.local:8501",

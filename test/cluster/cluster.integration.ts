@@ -24,6 +24,7 @@ import {
     readyPods,
     readyPodsOnTrack,
     settledVersion,
+    upDev,
 } from "../support/clusterStack";
 import { clusterDaemonPids, daemonProblems } from "../support/clusterDaemons";
 import { ok, run } from "../support/realStack";
@@ -143,6 +144,82 @@ describe("the dev stack on the one-node local cluster", function () {
         assert.ok(result.sent >= 10, `only ${result.sent} requests while the pod was replaced`);
     });
 
+    it("Pod Security admission admits our pods and refuses a privileged one in the stack's namespace", () => {
+        const ns = cluster.stack.kubeGet(`/api/v1/namespaces/${NAMESPACE}`);
+        assert.strictEqual(ns?.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
+        assert.strictEqual(readyPods(cluster.stack).length, 2, "our pods were not admitted");
+        const privileged = {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "privileged-neighbour", namespace: NAMESPACE },
+            spec: {
+                containers: [
+                    {
+                        name: "c",
+                        image: "tfk8s.local/pause:1",
+                        securityContext: { privileged: true },
+                    },
+                ],
+            },
+        };
+        assert.throws(
+            () => cluster.stack.kube("POST", `/api/v1/namespaces/${NAMESPACE}/pods`, privileged),
+            /answered 403[\s\S]*violates PodSecurity \\"restricted:v1\.34\\": privileged/,
+        );
+        assert.strictEqual(
+            cluster.stack.kubeGet(`/api/v1/namespaces/${NAMESPACE}/pods/privileged-neighbour`),
+            null,
+        );
+    });
+
+    it("evictions respect the disruption budget: the second is refused (429) until a replacement is ready; no request fails", async () => {
+        const pdb = `/apis/policy/v1/namespaces/${NAMESPACE}/poddisruptionbudgets/mymodel-serving-pdb`;
+        // The disruption controller computes how many pods an eviction may take now.
+        for (
+            let i = 0;
+            i < 60 && cluster.stack.kubeGet(pdb)?.status?.disruptionsAllowed !== 1;
+            i++
+        ) {
+            await new Promise((r) => setTimeout(r, 1000));
+        }
+        assert.strictEqual(cluster.stack.kubeGet(pdb)?.status?.disruptionsAllowed, 1);
+        const evict = (pod: string) =>
+            cluster.stack.kube("POST", `/api/v1/namespaces/${NAMESPACE}/pods/${pod}/eviction`, {
+                apiVersion: "policy/v1",
+                kind: "Eviction",
+                metadata: { name: pod, namespace: NAMESPACE },
+            });
+        const [first, second] = readyPods(cluster.stack).map((p) => p.metadata.name as string);
+        const loop = startClientLoop(PREDICT_URL, body, { maxRequests: 100_000, maxSeconds: 600 });
+        evict(first);
+        assert.throws(() => evict(second), /answered 429[\s\S]*disruption budget/);
+        // As `kubectl drain` does: try again until the budget allows it.
+        let refused = 1;
+        for (let i = 0; i < 300; i++) {
+            try {
+                evict(second);
+                break;
+            } catch (err) {
+                if (!/answered 429/.test(String(err))) throw err;
+                refused++;
+                await new Promise((r) => setTimeout(r, 1000));
+            }
+        }
+        let settled = false;
+        for (let i = 0; i < 300 && !settled; i++) {
+            await new Promise((r) => setTimeout(r, 1000));
+            const names = readyPods(cluster.stack).map((p) => p.metadata.name as string);
+            settled = names.length === 2 && !names.includes(first) && !names.includes(second);
+        }
+        const result = await loop.stop();
+        assert.ok(settled, "the two evicted pods were not replaced by two Ready pods within 300 s");
+        assert.ok(refused >= 2, `the second eviction was refused only ${refused} time(s)`);
+        assert.strictEqual(result.failed, 0, result.failures.join("\n"));
+        console.log(
+            `      evictions: the second refused ${refused} times; ${result.sent} requests, ${result.failed} failed`,
+        );
+    });
+
     it("a canary at 25% answers its share of 1000 calls; rollback and promotion drop no request", async () => {
         // Each track's smoke check through its own Service, against the track's own export.
         const smoke: Record<string, string> = {};
@@ -200,6 +277,76 @@ describe("the dev stack on the one-node local cluster", function () {
         assert.deepStrictEqual(
             (deployments?.items ?? []).map((d: any) => d.metadata.name),
             [DEPLOYMENT],
+        );
+    });
+
+    it("the autoscaler scales from 2 to 3 pods under load and back to 2 when it stops; no request fails", async () => {
+        const deployment = `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${DEPLOYMENT}`;
+        const replicas = () => {
+            const status = cluster.stack.kubeGet(deployment)?.status;
+            return { wanted: status?.replicas as number, ready: status?.readyReplicas as number };
+        };
+        /** Seconds until `done` holds (polled every second), or a failure after `seconds`. */
+        const until = async (what: string, seconds: number, done: () => boolean) => {
+            const started = Date.now();
+            for (let i = 0; i < seconds && !done(); i++) {
+                await new Promise((r) => setTimeout(r, 1000));
+            }
+            assert.ok(done(), `${what} not within ${seconds} s: ${JSON.stringify(replicas())}`);
+            return (Date.now() - started) / 1000;
+        };
+        cluster.stack.setConfig("dev", {
+            replicas: "2",
+            autoscaleMaxReplicas: "3",
+            autoscaleCpuPercent: "50",
+            autoscaleScaleDownWindowSeconds: "0",
+        });
+        await upDev(cluster.stack);
+        const idle = await until(
+            "2 pods while idle",
+            180,
+            () => replicas().ready === 2 && replicas().wanted === 2,
+        );
+        // The pods' CPU, as metrics-server serves it (what `kubectl top pods` shows).
+        const top = cluster.stack.kubeGet(
+            `/apis/metrics.k8s.io/v1beta1/namespaces/${NAMESPACE}/pods`,
+        );
+        assert.ok((top?.items ?? []).length >= 2, JSON.stringify(top));
+        // Load: four clients, each a batch of 100 images at a time, against two 250m CPU requests.
+        const heavy = predictBody(100);
+        const loops = Array.from({ length: 4 }, () =>
+            startClientLoop(PREDICT_URL, heavy, {
+                maxRequests: 20_000,
+                maxSeconds: 400,
+                timeoutMs: 20_000,
+            }),
+        );
+        const light = startClientLoop(PREDICT_URL, body, { maxRequests: 100_000, maxSeconds: 600 });
+        const up = await until("3 ready pods under load", 240, () => replicas().ready === 3);
+        const heavyResults = await Promise.all(loops.map((l) => l.stop()));
+        const down = await until(
+            "back to 2 pods after the load",
+            240,
+            () => replicas().wanted === 2 && replicas().ready === 2,
+        );
+        const result = await light.stop();
+        const heavyFailed = heavyResults.reduce((n, r) => n + r.failed, 0);
+        console.log(
+            `      autoscaler: idle in ${idle.toFixed(0)} s, 3 ready ${up.toFixed(0)} s into the load, back to 2 ${down.toFixed(0)} s after it; ` +
+                `${result.sent + heavyResults.reduce((n, r) => n + r.sent, 0)} requests, ${result.failed + heavyFailed} failed`,
+        );
+        assert.strictEqual(heavyFailed, 0, heavyResults.flatMap((r) => r.failures).join("\n"));
+        assert.strictEqual(result.failed, 0, result.failures.join("\n"));
+        cluster.stack.setConfig(
+            "dev",
+            {},
+            {
+                rm: [
+                    "autoscaleMaxReplicas",
+                    "autoscaleCpuPercent",
+                    "autoscaleScaleDownWindowSeconds",
+                ],
+            },
         );
     });
 

@@ -15,6 +15,7 @@ export const CLUSTER_DAEMONS = [
     "containerd",
     "kubelet",
     "kube-proxy",
+    "metrics-server",
     "forward-apiserver",
     "forward-registry",
     "forward-registry-in-node",

@@ -53,16 +53,18 @@ export function initClusterDevStack(replicas: number): ClusterStack {
         set: {
             createImagePullSecret: "true",
             replicas: String(replicas),
+            // With two pods or more, a budget that keeps one while the other is evicted.
+            ...(replicas >= 2 ? { pdbMinAvailable: "1" } : {}),
             cacheDir: path.join(ROOT, ".model-cache"),
         },
     });
     return { stack, nodeState };
 }
 
-/** A predict request body of the first MNIST test image. */
-export function predictBody(): string {
-    const pixels = loadMnist().test.images.slice(0, IMAGE_PIXELS);
-    return JSON.stringify({ instances: imagesFromPixels(pixels, 1) });
+/** A predict request body of the first `images` MNIST test images. */
+export function predictBody(images = 1): string {
+    const pixels = loadMnist().test.images.slice(0, images * IMAGE_PIXELS);
+    return JSON.stringify({ instances: imagesFromPixels(pixels, images) });
 }
 
 /**
@@ -164,7 +166,7 @@ export interface CanaryFigures {
 }
 
 /** `pulumi up` of the dev stack, without blocking a client loop in this process. */
-async function upDev(stack: RealStack): Promise<void> {
+export async function upDev(stack: RealStack): Promise<void> {
     await pulumiWhileServing(stack, ["up", "--yes", "--skip-preview", "--stack", "dev"]);
 }
 

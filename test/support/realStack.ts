@@ -430,9 +430,8 @@ export class RealStack {
         return this.kube("GET", apiPath);
     }
 
-    /** Removes the scratch directory (kept when TFK8S_KEEP=1). */
     /**
-     * Removes the scratch copy, after making sure that nothing this stack's commands started is
+     * Removes the scratch copy (kept when TFK8S_KEEP=1), after making sure that nothing this stack's commands started is
      * still running: every such process has the copy's TMPDIR in its environment. One still
      * there after 10 s (a plugin of a killed CLI) is killed by pid, and the clean-up fails naming
      * it, since a suite must stop what it started.
