@@ -94,6 +94,32 @@ if [ -n "$context" ] && [ ! -f "$local_config" ]; then
     exit 0
 fi
 
+# await_version URL: for Pulumi an update is done once the new pods are ready, and kube-proxy sends
+# new connections to them a moment later; so the endpoint is called, a new connection each time,
+# until five answers in a row list only the stack's model version as AVAILABLE (at most 60 s).
+await_version() {
+    local url=$1 model version seen="" streak=0
+    model=$(pulumi stack output --stack dev modelName)
+    version=$(pulumi stack output --stack dev modelVersion)
+    for _ in $(seq 120); do
+        seen=$(curl -s --max-time 5 "$url/v1/models/$model" | node -e '
+            let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+                try {
+                    const all = JSON.parse(s).model_version_status ?? [];
+                    console.log(all.filter((v) => v.state === "AVAILABLE").map((v) => v.version).join(","));
+                } catch { console.log(""); }
+            });')
+        if [ "$seen" = "$version" ]; then
+            streak=$((streak + 1))
+            [ "$streak" -ge 5 ] && { log "version $version answers at $url"; return 0; }
+        else
+            streak=0
+        fi
+        sleep 0.5
+    done
+    die "$url still answers with version(s) '${seen:-none}' 60 s after the update, not $version; see: bash scripts/local-cluster.sh status"
+}
+
 # --- the local cluster -------------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "no current kubeconfig context, and the local cluster needs root (network namespace, containerd, kubelet)"
 log "no current kubeconfig context: using the one-node local cluster (scripts/local-cluster.sh)"
@@ -151,5 +177,6 @@ set_config tfk8s:createImagePullSecret true
 set_config tfk8s:nodeHost 127.0.0.1
 
 deploy up --stack dev --config-file "$local_config" "${confirm[@]}" "$@"
+await_version http://127.0.0.1:30111
 log "serving at $(pulumi stack output --stack dev endpoint); check it with: npm run smoke -- --url http://127.0.0.1:30111"
 log "stop it with: PULUMI_CONFIG_PASSPHRASE=… npm run down:dev"

@@ -78,6 +78,8 @@ describe("the main job, run twice: up:dev, smoke, up:dev with a new version, smo
         const up = npmRun(["up:dev"]);
         assert.strictEqual(up.status, 0, tail(up.output));
         assert.match(up.output, /stdin is not a terminal.*passing --yes/);
+        // It says so only once new connections reach the new version.
+        assert.match(up.output, /version 1 answers at http:\/\/127\.0\.0\.1:30111/);
         assert.match(up.output, /serving at http:\/\/127\.0\.0\.1:30111/);
     });
 
@@ -90,6 +92,7 @@ describe("the main job, run twice: up:dev, smoke, up:dev with a new version, smo
     it("npm run up:dev again, with model version 2, rolls out", () => {
         const up = npmRun(["up:dev", "--", "--config", "tfk8s:modelVersion=2"]);
         assert.strictEqual(up.status, 0, tail(up.output));
+        assert.match(up.output, /version 2 answers at http:\/\/127\.0\.0\.1:30111/);
     });
 
     it("npm run smoke sees version 2 through the same endpoint", () => {
