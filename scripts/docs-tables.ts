@@ -115,6 +115,8 @@ export const FIGURES: Record<string, FiguresSource> = {
                 "1 client, p50 ms, a relay without TCP_NODELAY",
                 "clients1.forwarderWithoutNodelay.p50Ms",
             ],
+            ["1 client, p95 ms, the forwarder", "clients1.forwarder.p95Ms"],
+            ["1 client, p95 ms, without TCP_NODELAY", "clients1.forwarderWithoutNodelay.p95Ms"],
             ["1 client, requests/s, the forwarder", "clients1.forwarder.requestsPerSecond"],
             ["1 client, requests/s, the node's IP", "clients1.nodeIp.requestsPerSecond"],
             [
@@ -128,6 +130,7 @@ export const FIGURES: Record<string, FiguresSource> = {
                 "clients16.forwarderWithoutNodelay.requestsPerSecond",
             ],
             ["failed requests, 16 clients, the forwarder", "clients16.forwarder.failed"],
+            ["failed requests, 16 clients, the node's IP", "clients16.nodeIp.failed"],
             ["forwarder p50 minus node IP p50, ms (target: within 1)", "oneClientP50GapMs"],
         ],
     },

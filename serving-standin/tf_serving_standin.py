@@ -131,6 +131,14 @@ CODES = [
 ]
 
 
+class RestServer(ThreadingHTTPServer):
+    """The REST port's server. TF Serving binds its REST port with libevent's
+    evhttp_bind_socket_with_handle, which listens with a queue of 128 connections not yet accepted;
+    socketserver's default of 5 reset some of sixteen clients connecting at once."""
+
+    request_queue_size = 128
+
+
 def log(message):
     print(f"tensorflow_model_server (tfk8s stand-in): {message}", file=sys.stderr, flush=True)
 
@@ -831,7 +839,7 @@ def start(options):
                 f"{version.error_code}: {version.error_message}}}, }}"
             )
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = RestServer((host, port), handler)
     except OSError as err:
         raise StartError(f"UNAVAILABLE: Failed to start HTTP Server at {host}:{port}: {err.strerror}")
     server.daemon_threads = True
