@@ -251,6 +251,17 @@ describe("entry lock", () => {
         assert.deepStrictEqual(waited, [], "waited for a dead holder");
         assert.deepStrictEqual(fs.readdirSync(dir), []);
     });
+
+    it("finding an entry, removes the lock of a dead holder killed after publishing it, and keeps a live one's", () => {
+        const dir = tempDir();
+        fs.mkdirSync(path.join(dir, "k"));
+        fs.writeFileSync(path.join(dir, ".lock-k"), `${deadPid()}\n`);
+        assert.strictEqual(lookupEntry(dir, "k"), path.join(dir, "k"));
+        assert.deepStrictEqual(fs.readdirSync(dir), ["k"]);
+        fs.writeFileSync(path.join(dir, ".lock-k"), `${process.pid}\n`);
+        assert.strictEqual(lookupEntry(dir, "k"), path.join(dir, "k"));
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), [".lock-k", "k"]);
+    });
 });
 
 describe("training cache key", () => {

@@ -33,10 +33,34 @@ export function stableJson(value: unknown): string {
     return JSON.stringify(value);
 }
 
-/** The entry directory for `key`, or undefined when it is not cached. */
+/**
+ * The entry directory for `key`, or undefined when it is not cached. A run killed between
+ * publishing its entry (a rename, so the entry is whole) and removing its lock leaves the lock
+ * behind; finding the entry, this removes such a lock of a dead holder.
+ */
 export function lookupEntry(cacheDir: string, key: string): string | undefined {
     const dir = path.join(cacheDir, key);
-    return fs.existsSync(dir) ? dir : undefined;
+    if (!fs.existsSync(dir)) return undefined;
+    const lock = lockPath(cacheDir, key);
+    const holder = Number(readOrEmpty(lock).trim());
+    if (Number.isInteger(holder) && holder > 0 && !processAlive(holder)) {
+        fs.rmSync(lock, { force: true });
+    }
+    return dir;
+}
+
+/** The lock file of entry `key`. */
+function lockPath(cacheDir: string, key: string): string {
+    return path.join(cacheDir, `.lock-${key}`);
+}
+
+/** A file's text, or "" when it cannot be read (gone meanwhile). */
+function readOrEmpty(file: string): string {
+    try {
+        return fs.readFileSync(file, "utf8");
+    } catch {
+        return "";
+    }
 }
 
 /**
@@ -70,7 +94,7 @@ export async function withEntryLock<T>(
     fn: () => Promise<T>,
 ): Promise<T> {
     await fs.promises.mkdir(cacheDir, { recursive: true });
-    const lock = path.join(cacheDir, `.lock-${key}`);
+    const lock = lockPath(cacheDir, key);
     const deadline = Date.now() + LOCK_WAIT_MS;
     let told = false;
     for (;;) {

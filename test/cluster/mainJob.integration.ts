@@ -7,13 +7,12 @@
  * once, neither restarted nor stopped. Runs last in the cluster lane: down:dev stops the cluster.
  */
 import * as assert from "assert";
-import { execFileSync, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { clusterDaemonPids, daemonProblems } from "../support/clusterDaemons";
-
-const ROOT = path.resolve(__dirname, "..", "..");
+import { copyCheckout } from "../support/projectCopy";
 
 describe("the main job, run twice: up:dev, smoke, up:dev with a new version, smoke, down:dev", function () {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-main-job-"));
@@ -53,23 +52,7 @@ describe("the main job, run twice: up:dev, smoke, up:dev with a new version, smo
                 "run through scripts/with-real-stack.sh --cluster (no TFK8S_NODE_STATE)",
             );
         }
-        // A fresh copy of the checkout, as a clone would have it; node_modules is shared.
-        const files = execFileSync(
-            "git",
-            ["ls-files", "--cached", "--others", "--exclude-standard"],
-            {
-                cwd: ROOT,
-                encoding: "utf8",
-            },
-        )
-            .split("\n")
-            .filter((f) => f !== "" && fs.existsSync(path.join(ROOT, f)));
-        for (const f of files) {
-            fs.mkdirSync(path.dirname(path.join(project, f)), { recursive: true });
-            fs.copyFileSync(path.join(ROOT, f), path.join(project, f));
-            fs.chmodSync(path.join(project, f), fs.statSync(path.join(ROOT, f)).mode);
-        }
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
+        copyCheckout(project);
         daemonsBefore = clusterDaemonPids(nodeState);
         assert.deepStrictEqual(daemonProblems(nodeState), []);
     });
