@@ -15,7 +15,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
-import { percentile } from "../test/support/clientLoop";
+import { percentile, postPredict } from "../test/support/clientLoop";
 import { initClusterDevStack, predictBody } from "../test/support/clusterStack";
 import { ok } from "../test/support/realStack";
 import { runCommand } from "../verdict";
@@ -47,37 +47,11 @@ async function keepAliveRun(
     const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
     const latencies: number[] = [];
     const failedBy: Record<string, number> = {};
-    const fail = (cause: string) => (failedBy[cause] = (failedBy[cause] ?? 0) + 1);
-    const once = () =>
-        new Promise<void>((resolve) => {
-            const started = process.hrtime.bigint();
-            const req = http.request(
-                url,
-                {
-                    method: "POST",
-                    agent,
-                    timeout: 10_000,
-                    headers: { "content-type": "application/json" },
-                },
-                (res) => {
-                    res.resume();
-                    res.on("end", () => {
-                        if (res.statusCode === 200) {
-                            latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
-                        } else fail(`HTTP ${res.statusCode}`);
-                        resolve();
-                    });
-                },
-            );
-            req.on("timeout", () =>
-                req.destroy(Object.assign(new Error("timed out"), { code: "timeout" })),
-            );
-            req.on("error", (err: NodeJS.ErrnoException) => {
-                fail(err.code ?? err.message);
-                resolve();
-            });
-            req.end(body);
-        });
+    const once = async () => {
+        const answer = await postPredict(url, body, agent, 10_000);
+        if (answer.ok) latencies.push(answer.ms);
+        else failedBy[answer.cause] = (failedBy[answer.cause] ?? 0) + 1;
+    };
     const t0 = process.hrtime.bigint();
     await Promise.all(
         Array.from({ length: clients }, async () => {

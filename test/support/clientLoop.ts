@@ -45,46 +45,12 @@ export function startClientLoop(
         const at = ((Date.now() - startedAt) / 1000).toFixed(1);
         if (failures.length < KEPT_FAILURES) failures.push(`+${at} s: ${why}`);
     };
-    const once = () =>
-        new Promise<void>((resolve) => {
-            const started = process.hrtime.bigint();
-            const req = http.request(
-                url,
-                {
-                    method: "POST",
-                    agent: false,
-                    headers: { "Content-Type": "application/json", Connection: "close" },
-                    timeout: limits.timeoutMs ?? 10_000,
-                },
-                (res) => {
-                    let text = "";
-                    res.setEncoding("utf8");
-                    res.on("data", (d) => (text += d));
-                    res.on("end", () => {
-                        if (res.statusCode === 200 && text.includes('"predictions"')) {
-                            latenciesMs.push(Number(process.hrtime.bigint() - started) / 1e6);
-                        } else {
-                            fail(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
-                        }
-                        resolve();
-                    });
-                    res.on("error", (err) => {
-                        fail(`response: ${err.message}`);
-                        resolve();
-                    });
-                },
-            );
-            req.on("timeout", () => req.destroy(new Error("timed out")));
-            req.on("error", (err) => {
-                fail(`request: ${err.message}`);
-                resolve();
-            });
-            req.end(body);
-        });
     const done = (async () => {
         while (!stopped && sent < limits.maxRequests && Date.now() < deadline) {
             sent += 1;
-            await once();
+            const answer = await postPredict(url, body, false, limits.timeoutMs ?? 10_000);
+            if (answer.ok) latenciesMs.push(answer.ms);
+            else fail(answer.detail);
         }
     })();
     return {
@@ -95,6 +61,65 @@ export function startClientLoop(
             return { sent, failed, failures, latenciesMs };
         },
     };
+}
+
+/** How one predict request ended: its latency, or why it failed. */
+export type PredictAnswer =
+    | { readonly ok: true; readonly ms: number }
+    /** `cause`: "HTTP <status>", the socket error's code, or "timeout"; `detail` says more. */
+    | { readonly ok: false; readonly cause: string; readonly detail: string };
+
+/**
+ * POSTs a predict `body` to `url` through `agent` (false: a new connection, closed after it) and
+ * times it; a 200 must carry predictions. Never rejects.
+ */
+export function postPredict(
+    url: string,
+    body: string,
+    agent: http.Agent | false,
+    timeoutMs: number,
+): Promise<PredictAnswer> {
+    return new Promise((resolve) => {
+        const started = process.hrtime.bigint();
+        const failed = (cause: string, detail: string) => resolve({ ok: false, cause, detail });
+        const req = http.request(
+            url,
+            {
+                method: "POST",
+                agent,
+                headers: {
+                    "Content-Type": "application/json",
+                    ...(agent === false ? { Connection: "close" } : {}),
+                },
+                timeout: timeoutMs,
+            },
+            (res) => {
+                let text = "";
+                res.setEncoding("utf8");
+                res.on("data", (d) => (text += d));
+                res.on("end", () => {
+                    if (res.statusCode === 200 && text.includes('"predictions"')) {
+                        resolve({ ok: true, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+                    } else {
+                        failed(
+                            `HTTP ${res.statusCode}`,
+                            `HTTP ${res.statusCode}: ${text.slice(0, 200)}`,
+                        );
+                    }
+                });
+                res.on("error", (err: NodeJS.ErrnoException) =>
+                    failed(err.code ?? err.message, `response: ${err.message}`),
+                );
+            },
+        );
+        req.on("timeout", () =>
+            req.destroy(Object.assign(new Error("timed out"), { code: "timeout" })),
+        );
+        req.on("error", (err: NodeJS.ErrnoException) =>
+            failed(err.code ?? err.message, `request: ${err.message}`),
+        );
+        req.end(body);
+    });
 }
 
 /** The p-th percentile (0-100) of `values`, nearest rank; NaN when there are none. */
