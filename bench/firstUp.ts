@@ -80,7 +80,7 @@ async function main(): Promise<number> {
         const steps = up.lines
             .map((l) => /^(.*): done in (\d+)s$/.exec(l.text))
             .filter((m): m is RegExpExecArray => m !== null)
-            .map((m) => ({ step: m[1].replace(/^[\w-]+: /, ""), seconds: Number(m[2]) }));
+            .map((m) => ({ step: m[1].replace(/^[\w.-]+: /, ""), seconds: Number(m[2]) }));
         const totalSeconds = up.lines.length === 0 ? 0 : up.lines[up.lines.length - 1].at;
         const met = up.status === 0 && longest.seconds <= SILENCE_TARGET_SECONDS;
         const report = {

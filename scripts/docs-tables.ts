@@ -87,6 +87,23 @@ export const FIGURES: Record<string, FiguresSource> = {
             ["pulumi up with nothing changed, s", "noChangeUpSeconds"],
         ],
     },
+    "first-up": {
+        command: "npm run bench:first-up",
+        file: "bench/results/first-up.json",
+        figures: [
+            ["up:dev succeeded (exit status)", "upStatus"],
+            ["the whole first up:dev, minutes", "totalMinutes"],
+            ["longest silence between two lines, s", "longestSilenceSeconds"],
+            ["lines printed", "lines"],
+            ["building the Pulumi CLI, s", "steps.[step=pulumi CLI].seconds"],
+            ["building the kubernetes provider, s", "steps.[step=kubernetes provider].seconds"],
+            ["building kube-apiserver, s", "steps.[step=go build kube-apiserver].seconds"],
+            [
+                "debootstrap of the stand-in's rootfs, s",
+                "steps.[step=debootstrap bookworm].seconds",
+            ],
+        ],
+    },
     rollout: {
         command: "npm run bench:rollout",
         file: "bench/results/rollout.json",
@@ -136,14 +153,25 @@ export const FIGURES: Record<string, FiguresSource> = {
     },
 };
 
-/** The value at a dotted `field` of `json`; throws naming the field when it is absent. */
+/**
+ * The value at a dotted `field` of `json`, where a `[key=value]` segment picks the element of a
+ * list whose `key` is `value`; throws naming the field when it is absent.
+ */
 function valueAt(json: unknown, field: string, file: string): unknown {
     let value: unknown = json;
-    for (const key of field.split(".")) {
-        if (value === null || typeof value !== "object" || !(key in value)) {
+    for (const segment of field.match(/\[[^\]]*\]|[^.]+/g) ?? []) {
+        const pick = /^\[(\w+)=(.*)\]$/.exec(segment);
+        const next = pick
+            ? Array.isArray(value)
+                ? value.find((e) => (e as Record<string, unknown>)?.[pick[1]] === pick[2])
+                : undefined
+            : value !== null && typeof value === "object"
+              ? (value as Record<string, unknown>)[segment]
+              : undefined;
+        if (next === undefined) {
             throw new Error(`${file} has no field \`${field}\`; expected it for the docs' figures`);
         }
-        value = (value as Record<string, unknown>)[key];
+        value = next;
     }
     return value;
 }
