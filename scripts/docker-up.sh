@@ -45,20 +45,19 @@ fi
 docker --version >/dev/null || die "no working docker client after install"
 mkdir -p "$STATE" "$DOCKER_CONFIG"; chmod 700 "$STATE"
 
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-# gone NAME: when NAME's pid file names a process that has exited, says so with its log's last lines.
-gone() { [ -s "$STATE/$1.pid" ] && ! alive "$STATE/$1.pid" || return 0
-  log "$1 (pid $(cat "$STATE/$1.pid")) has exited since it was started; the last lines of $STATE/$1.log:"
-  tail -n 5 "$STATE/$1.log" | sed 's/^/    /'; }
+# shellcheck source=lib/daemons.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/daemons.sh"
+# A daemon whose pid file names a process that has exited is reported with its log's last lines.
+for name in dockerd registry; do
+  if [ -s "$STATE/$name.pid" ] && ! running "$STATE/$name.pid"; then died "$name"; fi
+done
 # wait_for WHAT CMD...: poll until CMD succeeds (30 s), else show the log.
 wait_for() { local what=$1 log=$2; shift 2
   for _ in $(seq 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
   tail -20 "$log" >&2; die "$what did not come up (log: $log)"; }
 
 # ---------------------------------------------------------------- dockerd
-gone dockerd
-gone registry
-if alive "$STATE/dockerd.pid"; then
+if running "$STATE/dockerd.pid"; then
   log "dockerd already running (pid $(cat "$STATE/dockerd.pid"))"
 else
   rm -f "$SOCK"
@@ -97,10 +96,10 @@ storage:
 http:
   addr: $REGISTRY
 $auth_cfg"
-if alive "$STATE/registry.pid" && [ "$cfg" = "$(cat "$STATE/registry.yml" 2>/dev/null)" ]; then
+if running "$STATE/registry.pid" && [ "$cfg" = "$(cat "$STATE/registry.yml" 2>/dev/null)" ]; then
   log "registry already running (pid $(cat "$STATE/registry.pid"))"
 else
-  if alive "$STATE/registry.pid"; then kill "$(cat "$STATE/registry.pid")"; sleep 1; fi
+  if running "$STATE/registry.pid"; then kill "$(cat "$STATE/registry.pid")"; sleep 1; fi
   printf '%s\n' "$cfg" > "$STATE/registry.yml"
   setsid nohup docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 </dev/null &
   echo $! > "$STATE/registry.pid"
