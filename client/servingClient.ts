@@ -211,7 +211,7 @@ export abstract class ServingClient {
                 return { value: await once(attempt), attempts: attempt };
             } catch (err) {
                 if (!retryable(err) || attempt > retries) throw err;
-                await sleep(Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (attempt - 1)));
+                await sleep(backoffDelayMs(attempt, this.backoffMs, this.maxBackoffMs));
             }
         }
     }
@@ -225,4 +225,13 @@ export abstract class ServingClient {
             undefined,
         );
     }
+}
+
+/** The pause after failed attempt `attempt` (1-based): `backoffMs`, doubling, at most `maxBackoffMs`. */
+export function backoffDelayMs(
+    attempt: number,
+    backoffMs: number = CLIENT_DEFAULTS.backoffMs,
+    maxBackoffMs: number = CLIENT_DEFAULTS.maxBackoffMs,
+): number {
+    return Math.min(maxBackoffMs, backoffMs * 2 ** (attempt - 1));
 }
