@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
+import { startLoadProcess } from "./support/loadProcess";
 import { runOpenLoop } from "./support/openLoop";
 
 const PREDICTIONS = JSON.stringify({ predictions: [[0]] });
@@ -160,6 +161,36 @@ describe("the open-loop load generator", function () {
             assert.strictEqual(result.succeededAfterRetry, 0);
         } finally {
             await hangsFirst.close();
+        }
+    });
+});
+
+describe("the load generator in a process of its own", function () {
+    this.timeout(30_000);
+
+    it("keeps its rate while the caller's event loop is blocked", async () => {
+        const server = await serve((_req, res) => res.end(PREDICTIONS));
+        try {
+            const load = await startLoadProcess({
+                url: server.url,
+                body: "{}",
+                ratePerSecond: 100,
+                connections: 2,
+                seconds: 3,
+            });
+            // A synchronous second, as a spawnSync of curl would be: the child goes on sending.
+            const until = Date.now() + 1000;
+            while (Date.now() < until);
+            await new Promise((r) => setTimeout(r, 2500));
+            const result = await load.stop();
+            assert.strictEqual(result.sent, 300);
+            assert.strictEqual(result.failed, 0);
+            assert.ok(
+                result.startLagP99Ms < 50,
+                `the child started requests up to ${result.startLagP99Ms} ms late`,
+            );
+        } finally {
+            await server.close();
         }
     });
 });
