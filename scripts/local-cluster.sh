@@ -9,6 +9,7 @@
 #   scripts/local-cluster.sh up     # build what is missing, start everything, print the KUBECONFIG path
 #   scripts/local-cluster.sh down   # stop pods and processes (state kept; KUBE_PURGE=1 deletes it)
 #   scripts/local-cluster.sh status # each daemon and forwarder running, or exited with its log's tail
+#   scripts/local-cluster.sh restart NAME [SECONDS]  # stop one daemon, wait SECONDS, then `up`
 #
 # `up` can run any number of times: it starts what is not running, reports what has died since it
 # was started, and restarts a daemon only when its command line or config changed (scripts/lib/
@@ -365,9 +366,23 @@ cluster_status() {
   return "$rc"
 }
 
+# restart NAME [SECONDS]: stops one daemon or forwarder of the node or the control plane (TERM, as
+# `down` does), leaves it down for SECONDS (default 0), then runs `up`, which starts it again and
+# leaves everything else alone. For the resilience bench: the kubelet, containerd, kube-proxy and
+# the API server, each restarted while the model serves.
+restart() {
+  local name=$1 down_for=${2:-0} dir=$STATE
+  [ -f "$dir/$name.pid" ] || dir=$KUBE_STATE
+  [ -f "$dir/$name.pid" ] || die "no daemon named $name has a pid file in $STATE or $KUBE_STATE"
+  STATE=$dir stop "$name"
+  sleep "$down_for"
+  up > /dev/null
+}
+
 case ${1:-} in
   up) up ;;
   down) down ;;
   status) cluster_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  restart) [ $# -ge 2 ] || die "usage: $0 restart NAME [SECONDS]"; restart "$2" "${3:-0}" ;;
+  *) echo "usage: $0 up|down|status|restart NAME [SECONDS]" >&2; exit 2 ;;
 esac

@@ -24,12 +24,37 @@ import {
     readyPods,
     readyPodsOnTrack,
     settledVersion,
-    upDev,
 } from "../support/clusterStack";
 import { clusterDaemonPids, daemonProblems } from "../support/clusterDaemons";
 import { ok, run } from "../support/realStack";
+import {
+    LoadFigures,
+    STEADY_LOAD,
+    evictionsUnderBudget,
+    killedServerProcess,
+    networkPolicy,
+    podSecurity,
+    restartedDaemon,
+    scaleUpAndDown,
+    soak,
+} from "../support/resilience";
 
 const ROOT = path.resolve(__dirname, "..", "..");
+
+/** Prints a scenario's figures beside the test's name, without the per-window rows. */
+function report(name: string, figures: object): void {
+    console.log(`      ${name}: ${JSON.stringify(figures)}`);
+}
+
+/** No request of the measured traffic failed, and at least `atLeast` were sent. */
+function assertNoFailure(load: LoadFigures, atLeast: number): void {
+    assert.strictEqual(
+        load.failed,
+        0,
+        `${JSON.stringify(load.failedBy)}\n${load.failures.join("\n")}`,
+    );
+    assert.ok(load.sent >= atLeast, `only ${load.sent} requests`);
+}
 
 describe("the dev stack on the one-node local cluster", function () {
     let cluster: ClusterStack;
@@ -145,90 +170,36 @@ describe("the dev stack on the one-node local cluster", function () {
     });
 
     it("Pod Security admission admits our pods and refuses one with the host's network and root in the stack's namespace", () => {
-        const ns = cluster.stack.kubeGet(`/api/v1/namespaces/${NAMESPACE}`);
-        assert.strictEqual(ns?.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
-        assert.strictEqual(readyPods(cluster.stack).length, 2, "our pods were not admitted");
-        // (A privileged container the API server refuses everywhere, with --allow-privileged off.)
-        const intruder = (namespace: string) => ({
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: { name: "host-neighbour", namespace },
-            spec: {
-                hostNetwork: true,
-                containers: [
-                    { name: "c", image: "tfk8s.local/pause:1", securityContext: { runAsUser: 0 } },
-                ],
-            },
-        });
-        assert.throws(
-            () =>
-                cluster.stack.kube(
-                    "POST",
-                    `/api/v1/namespaces/${NAMESPACE}/pods`,
-                    intruder(NAMESPACE),
-                ),
-            /answered 403[\s\S]*violates PodSecurity \\"restricted:v1\.34\\": host namespaces/,
+        const figures = podSecurity(cluster);
+        console.log(`      pod security: ${JSON.stringify(figures)}`);
+        assert.strictEqual(figures.enforcedLevel, "restricted");
+        assert.strictEqual(figures.ourPodsReady, 2, "our pods were not admitted");
+        assert.match(
+            figures.hostNetworkRootPodRefusedWith,
+            /violates PodSecurity "restricted:v1\.34": host namespaces/,
         );
-        assert.strictEqual(
-            cluster.stack.kubeGet(`/api/v1/namespaces/${NAMESPACE}/pods/host-neighbour`),
-            null,
-        );
-        // The same pod passes admission where no level is enforced (a dry run: nothing is created).
-        const admitted = cluster.stack.kube(
-            "POST",
-            "/api/v1/namespaces/default/pods?dryRun=All",
-            intruder("default"),
-        );
-        assert.strictEqual(admitted?.metadata.name, "host-neighbour");
+        assert.match(figures.privilegedPodRefusedWith, /privileged: Forbidden/);
+        assert.strictEqual(figures.hostNetworkPodAdmittedWithoutLevel, true);
+        for (const name of ["host-neighbour", "privileged-neighbour"]) {
+            assert.strictEqual(
+                cluster.stack.kubeGet(`/api/v1/namespaces/${NAMESPACE}/pods/${name}`),
+                null,
+            );
+        }
+    });
+
+    it("no NetworkPolicy enforcer can run on this kernel: it refuses the nftables queue rule kube-network-policies needs", () => {
+        const figures = networkPolicy();
+        console.log(`      network policy: ${JSON.stringify(figures)}`);
+        assert.match(figures.kernelAnswer, /Could not process rule: No such file or directory/);
     });
 
     it("evictions respect the disruption budget: the second is refused (429) until a replacement is ready; no request fails", async () => {
-        // The stable track's budget, the only one without a canary.
-        const pdb = `/apis/policy/v1/namespaces/${NAMESPACE}/poddisruptionbudgets/${DEPLOYMENT}`;
-        // The disruption controller computes how many pods an eviction may take now.
-        for (
-            let i = 0;
-            i < 60 && cluster.stack.kubeGet(pdb)?.status?.disruptionsAllowed !== 1;
-            i++
-        ) {
-            await new Promise((r) => setTimeout(r, 1000));
-        }
-        assert.strictEqual(cluster.stack.kubeGet(pdb)?.status?.disruptionsAllowed, 1);
-        const evict = (pod: string) =>
-            cluster.stack.kube("POST", `/api/v1/namespaces/${NAMESPACE}/pods/${pod}/eviction`, {
-                apiVersion: "policy/v1",
-                kind: "Eviction",
-                metadata: { name: pod, namespace: NAMESPACE },
-            });
-        const [first, second] = readyPods(cluster.stack).map((p) => p.metadata.name as string);
-        const loop = startClientLoop(PREDICT_URL, body, { maxRequests: 100_000, maxSeconds: 600 });
-        evict(first);
-        assert.throws(() => evict(second), /answered 429[\s\S]*disruption budget/);
-        // As `kubectl drain` does: try again until the budget allows it.
-        let refused = 1;
-        for (let i = 0; i < 300; i++) {
-            try {
-                evict(second);
-                break;
-            } catch (err) {
-                if (!/answered 429/.test(String(err))) throw err;
-                refused++;
-                await new Promise((r) => setTimeout(r, 1000));
-            }
-        }
-        let settled = false;
-        for (let i = 0; i < 300 && !settled; i++) {
-            await new Promise((r) => setTimeout(r, 1000));
-            const names = readyPods(cluster.stack).map((p) => p.metadata.name as string);
-            settled = names.length === 2 && !names.includes(first) && !names.includes(second);
-        }
-        const result = await loop.stop();
-        assert.ok(settled, "the two evicted pods were not replaced by two Ready pods within 300 s");
-        assert.ok(refused >= 2, `the second eviction was refused only ${refused} time(s)`);
-        assert.strictEqual(result.failed, 0, result.failures.join("\n"));
-        console.log(
-            `      evictions: the second refused ${refused} times; ${result.sent} requests, ${result.failed} failed`,
-        );
+        const figures = await evictionsUnderBudget(cluster);
+        report("evictions", figures);
+        assert.match(figures.refusedWith, /disruption budget/);
+        assert.ok(figures.refusals >= 1, "the second eviction was never refused");
+        assertNoFailure(figures.load, 200);
     });
 
     it("a canary at 25% answers its share of 1000 calls; rollback and promotion drop no request", async () => {
@@ -292,74 +263,45 @@ describe("the dev stack on the one-node local cluster", function () {
     });
 
     it("the autoscaler scales from 2 to 3 pods under load and back to 2 when it stops; no request fails", async () => {
-        const deployment = `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${DEPLOYMENT}`;
-        const replicas = () => {
-            const status = cluster.stack.kubeGet(deployment)?.status;
-            return { wanted: status?.replicas as number, ready: status?.readyReplicas as number };
-        };
-        /** Seconds until `done` holds (polled every second), or a failure after `seconds`. */
-        const until = async (what: string, seconds: number, done: () => boolean) => {
-            const started = Date.now();
-            for (let i = 0; i < seconds && !done(); i++) {
-                await new Promise((r) => setTimeout(r, 1000));
-            }
-            assert.ok(done(), `${what} not within ${seconds} s: ${JSON.stringify(replicas())}`);
-            return (Date.now() - started) / 1000;
-        };
-        // 100%: metrics-server measured 140-165m of an idle stand-in pod's 250m request here, so
-        // at a 50% target three idle pods would never shrink to two.
-        cluster.stack.setConfig("dev", {
-            replicas: "2",
-            autoscaleMaxReplicas: "3",
-            autoscaleCpuPercent: "100",
-            autoscaleScaleDownWindowSeconds: "0",
+        const figures = await scaleUpAndDown(cluster, { min: 2, max: 3, cpuClients: 4 });
+        report("autoscaler", figures);
+        assert.strictEqual(figures.cpuLoad.failed, 0);
+        assertNoFailure(figures.load, 200);
+    });
+
+    it("a killed server process: its pod is restarted; without retries some requests fail, with the client's retries none", async () => {
+        const without = await killedServerProcess(cluster, { ...STEADY_LOAD, retries: 0 });
+        report("killed server, no retries", without);
+        const withRetries = await killedServerProcess(cluster, STEADY_LOAD);
+        report("killed server, the client's retries", withRetries);
+        for (const figures of [without, withRetries]) {
+            assert.strictEqual(figures.containerRestarts, 1);
+        }
+        assertNoFailure(withRetries.load, 100);
+    });
+
+    for (const [daemon, secondsDown] of [
+        ["kubelet", 0],
+        ["containerd", 0],
+        ["kube-proxy", 0],
+        ["kube-apiserver", 10],
+    ] as const) {
+        it(`${daemon} ${secondsDown > 0 ? `stopped for ${secondsDown} s` : "restarted"} under load: no request fails`, async () => {
+            const figures = await restartedDaemon(cluster, daemon, secondsDown);
+            report(daemon, figures);
+            // Restarted on purpose: the suite's last check compares against the new process.
+            daemonsAtStart.set(daemon, clusterDaemonPids(cluster.nodeState).get(daemon)!);
+            assertNoFailure(figures.load, 100);
         });
-        await upDev(cluster.stack);
-        const idle = await until(
-            "2 pods while idle",
-            180,
-            () => replicas().ready === 2 && replicas().wanted === 2,
-        );
-        // The pods' CPU, as metrics-server serves it (what `kubectl top pods` shows); a new pod
-        // appears after its first scrape, at most one resolution (15 s) later.
-        const topPath = `/apis/metrics.k8s.io/v1beta1/namespaces/${NAMESPACE}/pods`;
-        const measured = () => (cluster.stack.kubeGet(topPath)?.items ?? []).length;
-        await until("metrics for both pods", 60, () => measured() >= 2);
-        // Load: four clients, each a batch of 100 images at a time, against two 250m CPU requests.
-        const heavy = predictBody(100);
-        const loops = Array.from({ length: 4 }, () =>
-            startClientLoop(PREDICT_URL, heavy, {
-                maxRequests: 20_000,
-                maxSeconds: 400,
-                timeoutMs: 20_000,
-            }),
-        );
-        const light = startClientLoop(PREDICT_URL, body, { maxRequests: 100_000, maxSeconds: 600 });
-        const up = await until("3 ready pods under load", 240, () => replicas().ready === 3);
-        const heavyResults = await Promise.all(loops.map((l) => l.stop()));
-        const down = await until(
-            "back to 2 pods after the load",
-            240,
-            () => replicas().wanted === 2 && replicas().ready === 2,
-        );
-        const result = await light.stop();
-        const heavyFailed = heavyResults.reduce((n, r) => n + r.failed, 0);
-        console.log(
-            `      autoscaler: idle in ${idle.toFixed(0)} s, 3 ready ${up.toFixed(0)} s into the load, back to 2 ${down.toFixed(0)} s after it; ` +
-                `${result.sent + heavyResults.reduce((n, r) => n + r.sent, 0)} requests, ${result.failed + heavyFailed} failed`,
-        );
-        assert.strictEqual(heavyFailed, 0, heavyResults.flatMap((r) => r.failures).join("\n"));
-        assert.strictEqual(result.failed, 0, result.failures.join("\n"));
-        cluster.stack.setConfig(
-            "dev",
-            {},
-            {
-                rm: [
-                    "autoscaleMaxReplicas",
-                    "autoscaleCpuPercent",
-                    "autoscaleScaleDownWindowSeconds",
-                ],
-            },
+    }
+
+    it("a short soak: no request fails and the pods' memory stays flat", async () => {
+        const figures = await soak(cluster, { seconds: 60, windowSeconds: 15 });
+        report("soak", figures);
+        assertNoFailure(figures.load, 1000);
+        assert.ok(
+            Math.abs(figures.podMemoryChangePercent) <= 5,
+            `the pods' memory changed ${figures.podMemoryChangePercent}% over the soak (${figures.podMemorySlopeMiBPerMinute} MiB a minute)`,
         );
     });
 

@@ -29,6 +29,8 @@ export interface OpenLoopOptions {
     readonly timeoutMs?: number;
     /** Attempts after the first, as the product client makes them. Defaults to 0. */
     readonly retries?: number;
+    /** Seconds per row of `perSecond` (a soak reports minutes). Defaults to 1. */
+    readonly bucketSeconds?: number;
 }
 
 /** Latency percentiles in milliseconds (NaN when nothing succeeded). */
@@ -38,8 +40,9 @@ export interface Percentiles {
     readonly p99Ms: number;
 }
 
-/** One second of the run, by when its requests were due. */
+/** One bucket of the run (a second unless `bucketSeconds` says otherwise), by when its requests were due. */
 export interface SecondFigures extends Percentiles {
+    /** The bucket's start, in seconds from the run's. */
     readonly second: number;
     readonly sent: number;
     readonly succeeded: number;
@@ -185,8 +188,9 @@ function summarize(
     const failures: string[] = [];
     const latencies: number[] = [];
     const seconds = new Map<number, { latencies: number[]; failed: number }>();
+    const bucketSeconds = options.bucketSeconds ?? 1;
     for (const { dueMs, answer } of ordered) {
-        const second = Math.floor(dueMs / 1000);
+        const second = Math.floor(dueMs / 1000 / bucketSeconds) * bucketSeconds;
         const bucket = seconds.get(second) ?? { latencies: [], failed: 0 };
         seconds.set(second, bucket);
         if (answer.ok) {
