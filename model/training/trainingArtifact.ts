@@ -59,7 +59,7 @@ export interface TrainingRun {
     readonly hyperparameters: TrainingHyperparameters;
 }
 
-/** The record of a freshly trained and evaluated model. (metadata.json keeps this order.) */
+/** The record of a freshly trained and evaluated model, its fields in metadata.json's order. */
 export function trainingMetadata(
     run: TrainingRun,
     mnist: MnistData,

@@ -21,7 +21,7 @@ export type TrainingHyperparameters = Hyperparameters & { readonly trainExamples
 
 /**
  * The hyperparameters of a run of the checked options on `trainExamples` images; the model's own
- * are its defaults. (metadata.json keeps this property order.)
+ * are its defaults. metadata.json lists them in this order (the key sorts them).
  */
 export function trainingHyperparameters(
     options: Pick<Hyperparameters, "epochs" | "batchSize" | "seed" | "learningRate">,
