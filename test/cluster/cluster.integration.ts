@@ -269,13 +269,17 @@ describe("the dev stack on the one-node local cluster", function () {
         assertNoFailure(figures.load, 200);
     });
 
-    it("a killed server process: its pod is restarted; without retries some requests fail, with the client's retries none", async () => {
+    it("a server process killed with SIGKILL: its pod is restarted, and with the client's retries no request fails", async () => {
         const without = await killedServerProcess(cluster, { ...STEADY_LOAD, retries: 0 });
         report("killed server, no retries", without);
         const withRetries = await killedServerProcess(cluster, STEADY_LOAD);
         report("killed server, the client's retries", withRetries);
         for (const figures of [without, withRetries]) {
             assert.strictEqual(figures.containerRestarts, 1);
+            assert.ok(
+                figures.connectionsOnKilledServer >= 1,
+                "the killed server carried no traffic",
+            );
         }
         assertNoFailure(withRetries.load, 100);
     });

@@ -43,6 +43,9 @@ export const STEADY_LOAD: Load = {
 /** The figures of one run of the generator, without its per-second rows. */
 export type LoadFigures = Omit<OpenLoopResult, "perSecond">;
 
+/** Longer than the readiness probe's period (10 s, components/modelDeployment.ts). */
+const SETTLED_SECONDS = 15;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `action` under `load` (plus `settleSeconds` after it); the load's figures and its value. */
@@ -106,6 +109,29 @@ function apiMessage(err: unknown): string {
     } catch {
         return text;
     }
+}
+
+/**
+ * Seconds until `done()` began to hold for good: it then held at every poll (each second) for
+ * `holdSeconds`. Throws after `seconds`, saying `what`.
+ */
+async function steadyFor(
+    what: string,
+    seconds: number,
+    holdSeconds: number,
+    done: () => boolean,
+): Promise<number> {
+    const started = Date.now();
+    let since: number | undefined;
+    await secondsUntil(what, seconds, () => {
+        if (!done()) {
+            since = undefined;
+            return false;
+        }
+        since ??= Date.now();
+        return Date.now() - since >= holdSeconds * 1000;
+    });
+    return ((since ?? Date.now()) - started) / 1000;
 }
 
 /** The model Deployment's wanted and ready replicas. */
@@ -301,9 +327,25 @@ function serverProcessOf(pod: string): number {
     return servers[0];
 }
 
+/**
+ * Connections the server process `pid` has open on its REST port (8501), as `ss` sees them in
+ * the pod's network namespace: the kept-alive connections the Service routed to that pod.
+ */
+function restConnections(pid: number): number {
+    const r = spawnSync(
+        "nsenter",
+        ["-t", String(pid), "-n", "ss", "-tnH", "state", "established", "( sport = :8501 )"],
+        { encoding: "utf8" },
+    );
+    if (r.status !== 0) throw new Error(`ss in the network namespace of ${pid}: ${r.stderr}`);
+    return r.stdout.split("\n").filter((line) => line.trim() !== "").length;
+}
+
 /** A killed server process: what the traffic saw and how soon its pod served again. */
 export interface KillFigures {
     readonly retries: number;
+    /** The generator's kept-alive connections the killed server held (the pod with the most). */
+    readonly connectionsOnKilledServer: number;
     readonly secondsUntilPodReadyAgain: number;
     readonly containerRestarts: number;
     readonly load: LoadFigures;
@@ -316,22 +358,30 @@ export interface KillFigures {
 export async function killedServerProcess(ctx: ScenarioContext, load: Load): Promise<KillFigures> {
     const { stack } = ctx;
     const pods = readyPods(stack);
-    const pod = pods[0].metadata.name as string;
+    let pod = "";
+    let connections = -1;
     const restartsOf = () =>
         (stack.kubeGet(`/api/v1/namespaces/${NAMESPACE}/pods/${pod}`)?.status
             ?.containerStatuses?.[0]?.restartCount ?? 0) as number;
-    const before = restartsOf();
     const { load: seen, value } = await underLoad(load, async () => {
         await sleep(2000);
+        // The pod whose server holds most of the generator's connections, so the kill hits traffic.
+        for (const name of pods.map((p) => p.metadata.name as string)) {
+            const held = restConnections(serverProcessOf(name));
+            if (held > connections) [pod, connections] = [name, held];
+        }
+        const before = restartsOf();
         process.kill(serverProcessOf(pod), "SIGKILL");
-        return secondsUntil(`pod ${pod} ready again`, 300, () => {
+        const seconds = await secondsUntil(`pod ${pod} ready again`, 300, () => {
             return restartsOf() > before && readyPods(stack).length === pods.length;
         });
+        return { seconds, restarts: restartsOf() - before };
     });
     return {
         retries: load.retries,
-        secondsUntilPodReadyAgain: Number(value.toFixed(1)),
-        containerRestarts: restartsOf() - before,
+        connectionsOnKilledServer: connections,
+        secondsUntilPodReadyAgain: Number(value.seconds.toFixed(1)),
+        containerRestarts: value.restarts,
         load: loadFigures(seen),
     };
 }
@@ -340,7 +390,10 @@ export async function killedServerProcess(ctx: ScenarioContext, load: Load): Pro
 export interface RestartFigures {
     readonly daemon: string;
     readonly secondsDown: number;
+    /** From the restart command's start until the node and every pod were ready for good. */
     readonly secondsUntilBackAndSettled: number;
+    /** The fewest ready pods a poll (each second) saw meanwhile. */
+    readonly fewestReadyPodsSeen: number;
     readonly load: LoadFigures;
 }
 
@@ -355,30 +408,46 @@ export async function restartedDaemon(
     load: Load = STEADY_LOAD,
 ): Promise<RestartFigures> {
     const { stack } = ctx;
-    const pods = readyPods(stack).length;
+    const wanted = replicas(stack).wanted;
     const before = clusterDaemonPids(ctx.nodeState).get(daemon);
+    let fewestReady = wanted;
     const { load: seen, value } = await underLoad(load, async () => {
         const started = Date.now();
         await restartCommand(daemon, secondsDown);
+        const restarted = (Date.now() - started) / 1000;
         const after = clusterDaemonPids(ctx.nodeState).get(daemon);
         if (after === undefined || after === before) {
             throw new Error(`${daemon} was not restarted (pid ${before}, then ${after})`);
         }
-        await secondsUntil(`node Ready and ${pods} pods ready after ${daemon}`, 180, () => {
-            const node = stack.kubeGet("/api/v1/nodes/tfk8s-node");
-            const ready = (node?.status?.conditions ?? []).some(
-                (c: Record<string, string>) => c.type === "Ready" && c.status === "True",
-            );
-            return ready && readyPods(stack).length === pods;
-        });
-        return (Date.now() - started) / 1000;
+        // A restarted kubelet reports each pod not ready until its readiness probe runs again:
+        // settled means ready for longer than the probe's period, with the load still running.
+        const back = await steadyFor(
+            `node Ready and ${wanted} pods ready after ${daemon}`,
+            180,
+            SETTLED_SECONDS,
+            () => {
+                const ready = readyPods(stack).length;
+                fewestReady = Math.min(fewestReady, ready);
+                return nodeReady(stack) && ready === wanted;
+            },
+        );
+        return restarted + back;
     });
     return {
         daemon,
         secondsDown,
         secondsUntilBackAndSettled: Number(value.toFixed(1)),
+        fewestReadyPodsSeen: fewestReady,
         load: loadFigures(seen),
     };
+}
+
+/** The node's Ready condition is True. */
+function nodeReady(stack: RealStack): boolean {
+    const node = stack.kubeGet("/api/v1/nodes/tfk8s-node");
+    return (node?.status?.conditions ?? []).some(
+        (c: Record<string, string>) => c.type === "Ready" && c.status === "True",
+    );
 }
 
 /** `local-cluster.sh restart`, without blocking the event loop; throws with its output on failure. */
