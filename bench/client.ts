@@ -167,7 +167,7 @@ async function main(): Promise<number> {
         }
         const report = {
             what: "REST (JSON, fetch) against gRPC (@grpc/grpc-js, our protobuf layer) on the loopback, the same stand-in server (TensorFlow on our SavedModel) answering both",
-            server: "serving-standin/tf_serving_standin.py with tf_serving_grpc.py",
+            server: "the stand-in in serving-standin/, its REST and gRPC APIs",
             machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}`,
             ...results,
         };

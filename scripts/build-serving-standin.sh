@@ -7,9 +7,10 @@
 # The stand-in keeps the real image's contract: ENTRYPOINT /usr/bin/tf_serving_entrypoint.sh, which
 # runs `tensorflow_model_server --port=8500 --rest_api_port=8501 --model_name=$MODEL_NAME
 # --model_base_path=$MODEL_BASE_PATH/$MODEL_NAME "$@"`, ENV MODEL_NAME=model MODEL_BASE_PATH=/models,
-# EXPOSE 8500 8501. Its tensorflow_model_server is serving-standin/tf_serving_standin.py: TF
-# Serving's REST API (no gRPC) over real TensorFlow; its docstring says what is implemented and
-# what is not. It runs as any UID on a read-only root filesystem with only /tmp writable.
+# EXPOSE 8500 8501. Its tensorflow_model_server is the stand-in server in serving-standin/ (the
+# `standin` package): TF Serving's REST API over real TensorFlow, and no gRPC, since the image has
+# no tensorflow-serving-api; serving-standin/README.md says what is implemented and what is not. It
+# runs as any UID on a read-only root filesystem with only /tmp writable.
 # Root filesystem: Debian bookworm from debootstrap (minbase, plus python3), and tensorflow-cpu with
 # its dependencies installed from PyPI by pip on this host (nothing downloads inside the chroot).
 #
@@ -25,10 +26,12 @@
 #   $TFK8S_TOOLS_DIR/serving-standin/rootfs-<key>.tar  Debian + python3 + TensorFlow, the slow
 #       part (minutes), keyed by TF version, Debian suite, architecture and the code of the
 #       functions below that make it (`declare -f`, so comments and the image steps do not count);
-#   the docker image, labelled org.tfk8s.serving-standin.key with that key plus the files in
-#       serving-standin/ and the image steps: a warm run only compares the label (well under a
-#       second); a changed server re-imports the cached rootfs with the new files (a minute or two
-#       on a vfs engine, which copies the whole rootfs per container).
+#   the docker image, labelled org.tfk8s.serving-standin.key with that key plus the image steps and
+#       the names and contents of the server's files as the image gets them (`server_files`, the
+#       wrapper and the entrypoint; their modes are set by the steps, so a checkout's umask does
+#       not count, nor do serving-standin/README.md or __pycache__): a warm run only compares the
+#       label (well under a second); a changed server re-imports the cached rootfs with the new
+#       files (a minute or two on a vfs engine, which copies the whole rootfs per container).
 # Every artifact is written under a temporary name and then renamed, and the image is tagged only
 # after TensorFlow imported in it as UID 10001 on a read-only root, so a killed or failed build
 # leaves nothing half made; a lock serializes concurrent builds.
@@ -40,7 +43,8 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm   # Debian 12: Python 3.11, inside tensorflow-cpu 2.21's 3.10-3.13
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SRC=$ROOT/serving-standin
-SERVER_FILES=(tf_serving_standin.py tf_serving_grpc.py tensorflow_model_server tf_serving_entrypoint.sh)
+LIB=/usr/lib/tfk8s-serving-standin   # the server in the image; serving-standin/tensorflow_model_server runs it
+SCRIPTS=(tensorflow_model_server tf_serving_entrypoint.sh)   # to /usr/bin
 CACHE=${TFK8S_TOOLS_DIR:-$HOME/.cache/tfk8s-tools}/serving-standin
 IMAGE=tfk8s/tensorflow-serving-standin:$TF_VERSION
 KEY_LABEL=org.tfk8s.serving-standin.key
@@ -175,14 +179,22 @@ remove_untagged() {
     done
 }
 
+# The server as Python runs it: serving-standin/__main__.py and every module of the `standin`
+# package beside it, as paths relative to serving-standin/ in a stable order.
+server_files() {
+    (cd "$SRC" && find __main__.py standin -type f -name '*.py' | LC_ALL=C sort)
+}
+
 add_server() {
-    local stage=$work/stage
-    install -D -m 0644 "$SRC/tf_serving_standin.py" "$stage/usr/lib/tfk8s-serving-standin/tf_serving_standin.py"
-    install -D -m 0755 "$SRC/tensorflow_model_server" "$stage/usr/bin/tensorflow_model_server"
-    install -D -m 0755 "$SRC/tf_serving_entrypoint.sh" "$stage/usr/bin/tf_serving_entrypoint.sh"
+    local stage=$work/stage f
+    for f in "${server_files[@]}"; do
+        install -D -m 0644 "$SRC/$f" "$stage$LIB/$f"
+    done
+    for f in "${SCRIPTS[@]}"; do
+        install -D -m 0755 "$SRC/$f" "$stage/usr/bin/$f"
+    done
     cp "$rootfs_tar" "$work/image.tar"
-    tar --numeric-owner --owner=0 --group=0 -C "$stage" -rf "$work/image.tar" \
-        ./usr/lib/tfk8s-serving-standin ./usr/bin/tensorflow_model_server ./usr/bin/tf_serving_entrypoint.sh
+    tar --numeric-owner --owner=0 --group=0 -C "$stage" -rf "$work/image.tar" ".$LIB" "${SCRIPTS[@]/#/./usr/bin/}"
 }
 
 import_image() {
@@ -226,7 +238,8 @@ image_key_of() { docker image inspect --format "{{ index .Config.Labels \"$KEY_L
 command -v docker >/dev/null || die "no docker CLI on PATH"
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || die "docker reaches no engine" \
     "(DOCKER_HOST=${DOCKER_HOST:-unset}); run: bash scripts/docker-up.sh && source /tmp/tfk8s-docker/env.sh"
-for f in "${SERVER_FILES[@]}"; do
+mapfile -t server_files < <(server_files)
+for f in __main__.py standin/main.py "${SCRIPTS[@]}"; do
     [[ -f $SRC/$f ]] || die "$SRC/$f is missing"
 done
 deb_arch=$(dpkg --print-architecture)
@@ -241,9 +254,9 @@ rootfs_key=$( {
     declare -f build_rootfs debootstrap_rootfs install_tensorflow strip_rootfs compile_bytecode write_rootfs_tar
 } | sha256sum | cut -c1-16)
 image_key=$( {
-    echo "$rootfs_key"
-    declare -f build_image add_server import_image check_image
-    cd "$SRC" && for f in "${SERVER_FILES[@]}"; do stat -c '%n %a' "$f" && sha256sum "$f"; done
+    echo "$rootfs_key $LIB $IMPORT_MESSAGE"
+    declare -f build_image server_files add_server import_image check_image
+    cd "$SRC" && sha256sum "${server_files[@]}" "${SCRIPTS[@]}"
 } | sha256sum | cut -c1-16)
 rootfs_tar=$CACHE/rootfs-$rootfs_key.tar
 

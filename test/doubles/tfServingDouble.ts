@@ -1,16 +1,16 @@
 /**
- * Starts and stops `serving-standin/tf_serving_standin.py` as a test double: TF Serving's REST
- * contract in front of real TensorFlow executing an exported SavedModel (see that file for the
- * contract it follows). The same server is `tensorflow_model_server` in the stand-in base image
+ * Starts and stops the TF Serving stand-in (`serving-standin/`, see its README) as a test double:
+ * TF Serving's REST contract in front of real TensorFlow executing an exported SavedModel. The
+ * same server is `tensorflow_model_server` in the stand-in base image
  * (`scripts/build-serving-standin.sh`); here it listens on a free local port and answers while the
  * model loads, so tests see the START and LOADING states. With `grpc` it also serves TF Serving's
- * gRPC API (`serving-standin/tf_serving_grpc.py`) on the same loaded model.
+ * gRPC API (`serving-standin/standin/grpc_servicer.py`) on the same loaded model.
  */
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
 
-/** The server, shared with the stand-in base image. */
-const STANDIN_SERVER = path.join(__dirname, "..", "..", "serving-standin", "tf_serving_standin.py");
+/** The server, shared with the stand-in base image: Python runs the directory's `__main__.py`. */
+const STANDIN_SERVER = path.join(__dirname, "..", "..", "serving-standin");
 
 /** How to start the double. */
 export interface DoubleOptions {
@@ -77,7 +77,7 @@ export class TfServingDouble {
                 child.kill();
                 reject(
                     new Error(
-                        `tf_serving_standin.py printed no port within ${options.startTimeoutMs ?? 60_000} ms\n${out}${err}`,
+                        `the stand-in (serving-standin) printed no port within ${options.startTimeoutMs ?? 60_000} ms\n${out}${err}`,
                     ),
                 );
             }, options.startTimeoutMs ?? 60_000);
@@ -89,7 +89,7 @@ export class TfServingDouble {
                 clearTimeout(timer);
                 reject(
                     new Error(
-                        `tf_serving_standin.py exited with ${code} before opening its port\n${out}${err}`,
+                        `the stand-in (serving-standin) exited with ${code} before opening its port\n${out}${err}`,
                     ),
                 );
             });

@@ -1,7 +1,7 @@
 /**
  * End to end against real TensorFlow: our model is trained (quickly), exported with the
- * TypeScript SavedModel writer and served by `serving-standin/tf_serving_standin.py` (the server of
- * the stand-in base image), which speaks TF Serving's REST contract and answers with what the
+ * TypeScript SavedModel writer and served by the TF Serving stand-in in `serving-standin/` (the
+ * server of the stand-in base image), which speaks TF Serving's REST contract and answers with what the
  * TensorFlow runtime computes from our graph. The client, the `predict` command and the smoke
  * check then run against it.
  *
