@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
 import { startLoadProcess } from "./support/loadProcess";
-import { runOpenLoop } from "./support/openLoop";
+import { OpenLoopOptions, OpenLoopResult, runOpenLoop } from "./support/openLoop";
 
 const PREDICTIONS = JSON.stringify({ predictions: [[0]] });
 
@@ -30,15 +30,21 @@ async function serve(
     };
 }
 
+/** `runOpenLoop` against `server` with an empty body. */
+function loadOn(
+    server: { url: string },
+    options: Omit<OpenLoopOptions, "url" | "body">,
+): Promise<OpenLoopResult> {
+    return runOpenLoop({ url: server.url, body: "{}", ...options });
+}
+
 describe("the open-loop load generator", function () {
     this.timeout(30_000);
 
     it("starts requests at the rate asked for over the connections asked for", async () => {
         const server = await serve((_req, res) => res.end(PREDICTIONS));
         try {
-            const result = await runOpenLoop({
-                url: server.url,
-                body: "{}",
+            const result = await loadOn(server, {
                 ratePerSecond: 200,
                 connections: 4,
                 seconds: 2,
@@ -64,9 +70,7 @@ describe("the open-loop load generator", function () {
         // One connection, a server that takes 50 ms each, 40 requests a second: the work piles up.
         const server = await serve((_req, res) => setTimeout(() => res.end(PREDICTIONS), 50));
         try {
-            const result = await runOpenLoop({
-                url: server.url,
-                body: "{}",
+            const result = await loadOn(server, {
                 ratePerSecond: 40,
                 connections: 1,
                 seconds: 2,
@@ -90,9 +94,7 @@ describe("the open-loop load generator", function () {
             else res.end(PREDICTIONS);
         });
         try {
-            const result = await runOpenLoop({
-                url: server.url,
-                body: "{}",
+            const result = await loadOn(server, {
                 ratePerSecond: 20,
                 connections: 20,
                 seconds: 1,
@@ -123,9 +125,7 @@ describe("the open-loop load generator", function () {
             }
         });
         try {
-            const result = await runOpenLoop({
-                url: server.url,
-                body: "{}",
+            const result = await loadOn(server, {
                 ratePerSecond: 10,
                 connections: 1,
                 seconds: 1,
@@ -134,9 +134,7 @@ describe("the open-loop load generator", function () {
             assert.strictEqual(result.sent, 10);
             assert.strictEqual(result.failed, 0);
             assert.strictEqual(result.succeededAfterRetry, 1);
-            const without = await runOpenLoop({
-                url: server.url,
-                body: "{}",
+            const without = await loadOn(server, {
                 ratePerSecond: 10,
                 connections: 1,
                 seconds: 1,
@@ -148,9 +146,7 @@ describe("the open-loop load generator", function () {
         // A timed-out request may still run on the server: it is not sent again.
         const hangsFirst = await serve((_req, res, n) => n > 0 && res.end(PREDICTIONS));
         try {
-            const result = await runOpenLoop({
-                url: hangsFirst.url,
-                body: "{}",
+            const result = await loadOn(hangsFirst, {
                 ratePerSecond: 10,
                 connections: 2,
                 seconds: 1,
