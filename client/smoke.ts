@@ -15,7 +15,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Tensor } from "@tensorflow/tfjs";
-import type { Track } from "../components/modelServing";
+import type { Track } from "../components/modelTrack";
 import { errorMessage } from "../errors";
 import { loadTfjsNode } from "../model/tfjsNode";
 import {

@@ -217,7 +217,7 @@ export function noPublicServiceInProduction(
 }
 
 /**
- * The pod label naming a ModelServing track (`TRACK_LABEL` in components/modelServing.ts; the
+ * The pod label naming a ModelServing track (`TRACK_LABEL` in components/modelTrack.ts; the
  * policy tests keep the two equal, and the pack depends on no component).
  */
 export const TRACK_LABEL = "tfk8s.dev/track";
@@ -318,8 +318,8 @@ export function networkPolicyInProduction(
 
 /**
  * The pod annotation naming the serving image's base (`BASE_IMAGE_ANNOTATION` in
- * components/modelServing.ts; the policy tests keep the two equal), and the extended resource
- * GPUs are counted in (`GPU_RESOURCE` in components/modelDeployment.ts).
+ * components/servingPlan.ts; the policy tests keep the two equal), and the extended resource
+ * GPUs are counted in (`GPU_RESOURCE` in components/deploymentSpec.ts).
  */
 export const BASE_IMAGE_ANNOTATION = "tfk8s.dev/base-image";
 export const GPU_RESOURCE = "nvidia.com/gpu";

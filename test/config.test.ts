@@ -129,7 +129,7 @@ describe("stack config", () => {
         [
             "nodePort on a ClusterIP service",
             { serviceType: "ClusterIP", nodePort: "30111" },
-            /`tfk8s:nodePort` is "30111"; expected no nodePort with serviceType ClusterIP/,
+            /`tfk8s:nodePort` is 30111; expected no nodePort with serviceType ClusterIP/,
         ],
         [
             "an unknown service type",
