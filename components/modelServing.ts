@@ -10,15 +10,10 @@ import { ModelNetworkPolicy } from "./modelNetworkPolicy";
 import { ModelRoute, RouteBackend } from "./modelRoute";
 import { ModelService } from "./modelService";
 import { ModelTrack, Track, TrackSettings } from "./modelTrack";
-import { objectMeta } from "./objectMeta";
+import { ObjectMetaArgs, objectMeta } from "./objectMeta";
 import { REST_PORT, RegistryArgs } from "./servingImage";
-import {
-    ModelServingArgs,
-    POD_SECURITY_LABELS,
-    ServingPlan,
-    TrackReplicas,
-    planServing,
-} from "./servingPlan";
+import { POD_SECURITY_LABELS, ServingPlan, TrackReplicas, planServing } from "./servingPlan";
+import { ModelServingArgs } from "./servingSettings";
 
 /** A served model and the URLs to call it. */
 export class ModelServing extends pulumi.ComponentResource {
@@ -83,18 +78,7 @@ function createServing(
     plan: ServingPlan,
 ) {
     const child = { parent };
-    const namespaceObject = plan.createNamespace
-        ? new k8s.core.v1.Namespace(
-              `${name}-namespace`,
-              {
-                  metadata: {
-                      name: plan.namespace,
-                      labels: { "app.kubernetes.io/part-of": "tfk8s", ...POD_SECURITY_LABELS },
-                  },
-              },
-              child,
-          )
-        : undefined;
+    const namespaceObject = plan.createNamespace ? createNamespace(name, plan, child) : undefined;
     // Every namespaced object takes the name through the Namespace's output, so it is created
     // after the Namespace and deleted before it.
     const namespace: pulumi.Input<string> | undefined =
@@ -103,13 +87,10 @@ function createServing(
     const pullSecret =
         args.pullCredentials === undefined
             ? undefined
-            : new k8s.core.v1.Secret(
-                  `${name}-pull-secret`,
-                  {
-                      metadata: objectMeta({ ...shared, objectName: `${plan.objectName}-pull` }),
-                      type: "kubernetes.io/dockerconfigjson",
-                      stringData: { ".dockerconfigjson": dockerConfigJson(args.pullCredentials) },
-                  },
+            : createPullSecret(
+                  name,
+                  args.pullCredentials,
+                  { ...shared, objectName: `${plan.objectName}-pull` },
                   child,
               );
     const images: Record<Track, pulumi.Input<string> | undefined> = {
@@ -152,14 +133,6 @@ function createServing(
                   },
                   child,
               );
-    const networkPolicy =
-        args.networkAccess === undefined
-            ? undefined
-            : new ModelNetworkPolicy(
-                  name,
-                  { ...shared, podSelector: plan.labels, access: args.networkAccess },
-                  child,
-              );
     return {
         namespace: namespaceObject,
         pullSecret,
@@ -167,8 +140,33 @@ function createServing(
         service,
         route,
         autoscaler: createAutoscaler(name, args, plan.tracks[0].settings, stable, namespace, child),
-        networkPolicy,
+        networkPolicy:
+            args.networkAccess === undefined
+                ? undefined
+                : new ModelNetworkPolicy(
+                      name,
+                      { ...shared, podSelector: plan.labels, access: args.networkAccess },
+                      child,
+                  ),
     };
+}
+
+/** The namespace the stack creates, where Pod Security admission enforces `restricted`. */
+function createNamespace(
+    name: string,
+    plan: ServingPlan,
+    opts: pulumi.CustomResourceOptions,
+): k8s.core.v1.Namespace {
+    return new k8s.core.v1.Namespace(
+        `${name}-namespace`,
+        {
+            metadata: {
+                name: plan.namespace,
+                labels: { "app.kubernetes.io/part-of": "tfk8s", ...POD_SECURITY_LABELS },
+            },
+        },
+        opts,
+    );
 }
 
 /** The route's backends: the shared Service, or each track's Service by its weight. */
@@ -238,6 +236,24 @@ function createAutoscaler(
                     },
                 ],
             },
+        },
+        opts,
+    );
+}
+
+/** The pods' image pull Secret, from registry credentials. */
+function createPullSecret(
+    name: string,
+    registry: RegistryArgs,
+    meta: ObjectMetaArgs,
+    opts: pulumi.CustomResourceOptions,
+): k8s.core.v1.Secret {
+    return new k8s.core.v1.Secret(
+        `${name}-pull-secret`,
+        {
+            metadata: objectMeta(meta),
+            type: "kubernetes.io/dockerconfigjson",
+            stringData: { ".dockerconfigjson": dockerConfigJson(registry) },
         },
         opts,
     );

@@ -8,7 +8,7 @@ import { GatewaySettings } from "../components/modelRoute";
 import { SERVICE_TYPES } from "../components/modelService";
 import { ResourceSizes } from "../components/resources";
 import { RegistryArgs, ImageSettings } from "../components/servingImage";
-import { ServingSettings } from "../components/servingPlan";
+import { ServingSettings } from "../components/servingSettings";
 import { DEFAULT_GPU_TOLERATIONS, DEFAULT_NODE_PORT } from "../defaults";
 import {
     DNS_LABEL,

@@ -3,12 +3,8 @@
  * with the field, the value and what was expected; the plan names every track's objects.
  */
 import * as assert from "assert";
-import {
-    ModelServingArgs,
-    checkServing,
-    planServing,
-    splitReplicas,
-} from "../components/servingPlan";
+import { checkServing, planServing, splitReplicas } from "../components/servingPlan";
+import { ModelServingArgs } from "../components/servingSettings";
 import { SettingError } from "../programErrors";
 
 const BASE: ModelServingArgs = { image: "r/m@sha256:1", modelName: "my_model", modelVersion: 1 };
