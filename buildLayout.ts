@@ -4,7 +4,7 @@
  * compares the live pods with the exact bytes their image was built from.
  */
 import * as path from "path";
-import type { Track } from "./components/modelServing";
+import type { Track } from "./components/modelTrack";
 
 /** A track's directories, relative to the project root. */
 export interface TrackBuildDirs {

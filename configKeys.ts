@@ -1,12 +1,21 @@
 /**
  * Every config key of the `tfk8s` namespace: its type, its default and what it means, as
- * `Pulumi.yaml` declares it (a test keeps the two equal). Each default is the constant of the
- * module that owns it, so the program and its config cannot disagree.
+ * `Pulumi.yaml` declares it (a test keeps the two equal). Each default is the constant the program
+ * applies (`defaults.ts`, and the training code's own), so the program and its config cannot
+ * disagree.
  */
-import { DEFAULT_REPLICAS, DEFAULT_RESOURCES } from "./components/modelDeployment";
-import { DEFAULT_NAMESPACE, DEFAULT_NODE_HOST } from "./components/modelServing";
-import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE } from "./components/modelService";
-import { DEFAULT_BASE_IMAGE, DEFAULT_PLATFORM } from "./components/servingImage";
+import {
+    DEFAULT_AUTOSCALE_CPU_PERCENT,
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_GPU_TOLERATIONS,
+    DEFAULT_NAMESPACE,
+    DEFAULT_NODE_HOST,
+    DEFAULT_NODE_PORT,
+    DEFAULT_PLATFORM,
+    DEFAULT_REPLICAS,
+    DEFAULT_RESOURCES,
+    DEFAULT_SERVICE_TYPE,
+} from "./defaults";
 import { DEFAULT_CACHE_DIR } from "./model/training/cache";
 import { DEFAULT_MODEL_OPTIONS } from "./model/training/model";
 import { DEFAULT_TRAIN_OPTIONS } from "./model/training/train";
@@ -231,8 +240,7 @@ export const CONFIG_KEYS = {
     gpuTolerations: {
         type: "string",
         default: "",
-        description:
-            "Taints GPU pods tolerate, comma-separated key[=value][:effect], or none; empty for nvidia.com/gpu:NoSchedule. Needs gpu.",
+        description: `Taints GPU pods tolerate, comma-separated key[=value][:effect], or none; empty for ${DEFAULT_GPU_TOLERATIONS}. Needs gpu.`,
     },
     autoscaleMaxReplicas: {
         type: "string",
@@ -242,7 +250,7 @@ export const CONFIG_KEYS = {
     },
     autoscaleCpuPercent: {
         type: "integer",
-        default: 70,
+        default: DEFAULT_AUTOSCALE_CPU_PERCENT,
         description: "HPA target CPU utilization in percent.",
     },
     autoscaleScaleDownWindowSeconds: {

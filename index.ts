@@ -5,7 +5,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { trackBuildDirs } from "./buildLayout";
-import { ModelServing, Track } from "./components/modelServing";
+import { ModelServing } from "./components/modelServing";
+import { Track } from "./components/modelTrack";
 import { ServingImage } from "./components/servingImage";
 import { StackConfig, loadStackConfig } from "./config";
 import { ModelSource, ResolvedModel, resolveModel } from "./model/sources/resolve";
@@ -83,17 +84,28 @@ async function deploy() {
         { provider },
     );
 
+    return stackOutputs(config, serving, { model, image }, canary);
+}
+
+/** What the stack exports: where to call the model, and what each track serves. */
+function stackOutputs(
+    config: StackConfig,
+    serving: ModelServing,
+    stable: { model: ResolvedModel; image: ServingImage },
+    canary: (NonNullable<StackConfig["canary"]> & typeof stable) | undefined,
+) {
+    const tracks = serving.tracks;
     return {
         endpoint: serving.endpoint,
         predictUrl: serving.predictUrl,
         // Where the Service is, for `kubectl port-forward` (the deploy workflow's smoke check).
         namespace: config.serving.namespace,
         serviceName: serving.service.serviceName,
-        imageDigest: image.repoDigest,
-        imageName: image.imageName,
-        modelName: name,
-        modelVersion: version,
-        modelAccuracy: model.accuracy,
+        imageDigest: stable.image.repoDigest,
+        imageName: stable.image.imageName,
+        modelName: config.model.name,
+        modelVersion: config.model.version,
+        modelAccuracy: stable.model.accuracy,
         replicasByTrack: serving.replicasByTrack,
         // The HTTPRoute on the Gateway named by gatewayParent, if any.
         routeName: serving.route?.routeName,
@@ -106,11 +118,11 @@ async function deploy() {
                       weight: canary.weight,
                       imageDigest: canary.image.repoDigest,
                       // A ClusterIP Service per track, to reach one track from inside the cluster.
-                      serviceName: serving.trackServices?.canary.serviceName,
-                      stableServiceName: serving.trackServices?.stable.serviceName,
+                      serviceName: tracks.canary?.service?.serviceName,
+                      stableServiceName: tracks.stable.service?.serviceName,
                       // What `npm run smoke -- --stack <stack> --track <track>` calls.
-                      serviceUrl: serving.trackServices?.canary.clusterUrl,
-                      stableServiceUrl: serving.trackServices?.stable.clusterUrl,
+                      serviceUrl: tracks.canary?.service?.clusterUrl,
+                      stableServiceUrl: tracks.stable.service?.clusterUrl,
                   },
     };
 }

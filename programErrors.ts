@@ -1,8 +1,33 @@
 /**
- * How the program's failures reach the Pulumi engine: our own errors as their message alone, and
- * every error's stack in a form Node 20.20 can print.
+ * The Pulumi program's errors: a setting that is not what it must be, thrown where it is checked,
+ * and how failures reach the engine: our own errors as their message alone, and every error's
+ * stack in a form Node 20.20 can print.
  */
 import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * A setting whose value is not what it must be: its key (a component's field such as
+ * `canary.weight`, or a config key), the value and what was expected, in one wording. A
+ * ResourceError: the engine names the resource whose check failed, when there is one, and prints
+ * the message alone, since it says all there is.
+ */
+export class SettingError extends pulumi.ResourceError {
+    constructor(
+        readonly key: string,
+        readonly value: unknown,
+        readonly expected: string,
+        opts: {
+            /** The resource whose check failed. */
+            readonly resource?: pulumi.Resource;
+            /** What the key is, such as `config`, put before it in the message. */
+            readonly keyKind?: string;
+        } = {},
+    ) {
+        const named = `${opts.keyKind === undefined ? "" : `${opts.keyKind} `}\`${key}\``;
+        super(`${named} is ${JSON.stringify(value)}; expected ${expected}`, opts.resource, true);
+        this.name = "SettingError";
+    }
+}
 
 /**
  * Our own errors (plain Errors: bad config, the quality gate, a full cache) become RunErrors

@@ -14,6 +14,7 @@ import {
     intFlag,
     runMain,
     usageText,
+    valueFlags,
 } from "./cliSupport";
 import { MnistImage, readMnistImage } from "./image";
 import { imagesFromPixels } from "./inputs";
@@ -39,9 +40,7 @@ export const PREDICT_USAGE = usageText(
 
 /** `predict`'s own flags, besides the connection flags; positionals are image files. */
 const PREDICT_FLAGS = {
-    signature: { type: "string" },
-    mnist: { type: "string" },
-    "batch-size": { type: "string" },
+    ...valueFlags("signature", "mnist", "batch-size"),
     json: { type: "boolean" },
 } as const;
 

@@ -15,15 +15,17 @@ export class UsageError extends Error {
     }
 }
 
+/** Flags that each take a value, declared as `parseArgs` takes them. */
+export function valueFlags<const N extends string>(...names: N[]): Record<N, { type: "string" }> {
+    return Object.fromEntries(names.map((name) => [name, { type: "string" }])) as Record<
+        N,
+        { type: "string" }
+    >;
+}
+
 /** `util.parseArgs` option specs of the flags every command takes to reach the server. */
 const CONNECTION_FLAGS = {
-    url: { type: "string" },
-    grpc: { type: "string" },
-    model: { type: "string" },
-    version: { type: "string" },
-    label: { type: "string" },
-    timeout: { type: "string" },
-    retries: { type: "string" },
+    ...valueFlags("url", "grpc", "model", "version", "label", "timeout", "retries"),
     help: { type: "boolean", short: "h" },
 } as const;
 

@@ -44,7 +44,7 @@ import {
     ServingResponseError,
     ServingRpcError,
     ServingTimeoutError,
-} from "./errors";
+} from "./servingErrors";
 import { checkImages } from "./inputs";
 import { ServingClient } from "./servingClient";
 import { ClientOptions, ImageBatch, ModelMetadata, ModelStatus, PredictOptions } from "./types";

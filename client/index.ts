@@ -4,7 +4,7 @@
  * conversion the `predict` command uses. The serving contract's names and types are passed on
  * from `model/savedmodel/contract.ts`, their one home, so callers need not reach into `model/`.
  */
-export * from "./errors";
+export * from "./servingErrors";
 export * from "./types";
 export { TfServingClient } from "./tfServingClient";
 export { checkImages, imagesFromPixels, normalizeBaseUrl } from "./inputs";
@@ -15,7 +15,7 @@ export {
     parsePredictions,
     unescapeC,
 } from "./responses";
-export { argMax, softmax } from "./digits";
+export { argMax, softmax } from "./scores";
 export { MNIST_GEOMETRY, decodeImage, readMnistImage, toMnist } from "./image";
 export type { MnistImage } from "./image";
 export {

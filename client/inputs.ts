@@ -10,7 +10,7 @@ import {
     MODEL_NAME_PATTERN,
     SIGNATURE_KEYS,
 } from "../model/savedmodel/contract";
-import { ServingInputError } from "./errors";
+import { ServingInputError } from "./servingErrors";
 import { ImageBatch } from "./types";
 
 /**

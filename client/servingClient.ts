@@ -6,13 +6,13 @@
 import { setTimeout as sleep } from "timers/promises";
 import { errorMessage } from "../errors";
 import { SIGNATURE_KEYS, TENSOR_KEYS } from "../model/savedmodel/contract";
-import { argMax, softmax } from "./digits";
+import { argMax, softmax } from "./scores";
 import {
     ServingConnectionError,
     ServingInputError,
     ServingTimeoutError,
     ServingUnavailableError,
-} from "./errors";
+} from "./servingErrors";
 import { checkLabel, checkModelName, checkPositiveInteger } from "./inputs";
 import {
     CLIENT_DEFAULTS,

@@ -8,7 +8,7 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { trackBuildDirs } from "../buildLayout";
-import type { Track } from "../components/modelServing";
+import type { Track } from "../components/modelTrack";
 import { SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 import { DEFAULT_TRAIN_OPTIONS } from "../model/training/train";
 

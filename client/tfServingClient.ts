@@ -21,7 +21,7 @@ import {
     ServingHttpError,
     ServingResponseError,
     ServingTimeoutError,
-} from "./errors";
+} from "./servingErrors";
 import { checkImages, normalizeBaseUrl } from "./inputs";
 import {
     parseErrorBody,

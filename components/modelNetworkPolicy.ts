@@ -6,7 +6,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ObjectMetaArgs, objectMeta, parseLabelList } from "./objectMeta";
+import { ObjectMetaArgs, objectMeta } from "./objectMeta";
 import { GRPC_PORT, REST_PORT } from "./servingImage";
 
 /** Who may call the model. With both lists empty, pods of the model's own namespace. */
@@ -15,11 +15,6 @@ export interface NetworkAccess {
     readonly fromNamespaces: readonly string[];
     /** Labels of the pods in the model's namespace that may call it. */
     readonly fromPods: Readonly<Record<string, string>>;
-}
-
-/** Parses `key=value,key=value` into pod labels; what was expected when `text` is not that. */
-export function parsePodLabels(text: string): Record<string, string> | string {
-    return parseLabelList(text, "pod labels", "app.kubernetes.io/name=frontend,tier=web");
 }
 
 /** Inputs of a ModelNetworkPolicy. */
@@ -73,6 +68,6 @@ export class ModelNetworkPolicy extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        this.registerOutputs({});
+        this.registerOutputs({ policy: this.policy });
     }
 }

@@ -7,6 +7,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { SettingError } from "../programErrors";
 import { ObjectMetaArgs, objectMeta } from "./objectMeta";
 import { REST_PORT } from "./servingImage";
 
@@ -18,34 +19,6 @@ export interface GatewaySettings {
     readonly parentNamespace?: string;
     /** Host names the route matches; every host of the Gateway when empty. */
     readonly hostnames: readonly string[];
-}
-
-/** A DNS-1123 label: a namespace. */
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-/** A DNS-1123 subdomain of at most 253 characters: an object name such as a Gateway's. */
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-/** Gateway API's `Hostname`: a DNS name, optionally with one leading `*.` label. */
-const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-/**
- * Parses a Gateway parent, `[namespace/]name`, into its parts; what was expected when `text` is
- * not that.
- */
-export function parseGatewayParent(text: string): { name: string; namespace?: string } | string {
-    const expected =
-        "a Gateway as name or namespace/name (a lowercase RFC 1123 namespace and object name)";
-    const parts = text.split("/");
-    const [namespace, name] = parts.length === 2 ? parts : [undefined, parts[0]];
-    if (parts.length > 2 || name.length > 253 || !DNS_SUBDOMAIN.test(name)) return expected;
-    if (namespace !== undefined && !DNS_LABEL.test(namespace)) return expected;
-    return namespace === undefined ? { name } : { name, namespace };
-}
-
-/** What a route host name must be, or undefined when `host` is fine. */
-export function hostnameProblem(host: string): string | undefined {
-    return host.length <= 253 && HOSTNAME.test(host)
-        ? undefined
-        : "lowercase DNS host names, comma-separated, each optionally starting with *. (no scheme, no port)";
 }
 
 /** One backend of the route: a Service on the REST port, with its weight when there are two. */
@@ -70,9 +43,11 @@ export class ModelRoute extends pulumi.ComponentResource {
         super("tfk8s:serving:ModelRoute", name, {}, opts);
         const total = args.backends.reduce((sum, b) => sum + (b.weight ?? 0), 0);
         if (args.backends.length > 1 && total !== 100) {
-            throw new pulumi.ResourceError(
-                `\`backends\` weigh ${total} in all; expected percentages adding up to 100`,
-                this,
+            throw new SettingError(
+                "backends",
+                args.backends.map((b) => b.weight),
+                `weights in percent adding up to 100, not ${total}`,
+                { resource: this },
             );
         }
         const { gateway } = args;

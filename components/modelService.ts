@@ -4,6 +4,8 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_NODE_PORT, DEFAULT_SERVICE_TYPE } from "../defaults";
+import { SettingError } from "../programErrors";
 import { ObjectMetaArgs, objectMeta } from "./objectMeta";
 import { GRPC_PORT, REST_PORT } from "./servingImage";
 
@@ -11,26 +13,28 @@ import { GRPC_PORT, REST_PORT } from "./servingImage";
 export const SERVICE_TYPES = ["NodePort", "ClusterIP", "LoadBalancer"] as const;
 /** One of `SERVICE_TYPES`. */
 export type ServiceType = (typeof SERVICE_TYPES)[number];
-/** The tutorial's Service type. */
-export const DEFAULT_SERVICE_TYPE: ServiceType = "NodePort";
-/** The tutorial's NodePort. */
-export const DEFAULT_NODE_PORT = 30111;
 
 /**
- * What a node port must be for a Service of `type`, or undefined when `nodePort` is fine:
- * only NodePort Services take one, in Kubernetes' default node-port range.
+ * Throws a SettingError unless `nodePort` fits a Service of `type`: only NodePort Services take
+ * one, in Kubernetes' default node-port range.
  */
-export function nodePortProblem(
+export function checkNodePort(
     type: ServiceType,
     nodePort: number | undefined,
-): string | undefined {
-    if (nodePort === undefined) return undefined;
+    resource?: pulumi.Resource,
+): void {
+    if (nodePort === undefined) return;
     if (type !== "NodePort") {
-        return `no nodePort with serviceType ${type} (only NodePort services have one)`;
+        throw new SettingError(
+            "nodePort",
+            nodePort,
+            `no nodePort with serviceType ${type} (only NodePort services have one)`,
+            { resource },
+        );
     }
-    return Number.isInteger(nodePort) && nodePort >= 30000 && nodePort <= 32767
-        ? undefined
-        : "an integer in 30000-32767";
+    if (!Number.isInteger(nodePort) || nodePort < 30000 || nodePort > 32767) {
+        throw new SettingError("nodePort", nodePort, "an integer in 30000-32767", { resource });
+    }
 }
 
 /** Inputs of a ModelService. */
@@ -59,13 +63,7 @@ export class ModelService extends pulumi.ComponentResource {
         super("tfk8s:serving:ModelService", name, {}, opts);
         const type = args.type ?? DEFAULT_SERVICE_TYPE;
         const nodePort = type === "NodePort" ? (args.nodePort ?? DEFAULT_NODE_PORT) : args.nodePort;
-        const problem = nodePortProblem(type, nodePort);
-        if (problem !== undefined) {
-            throw new pulumi.ResourceError(
-                `\`nodePort\` is ${nodePort}; expected ${problem}`,
-                this,
-            );
-        }
+        checkNodePort(type, nodePort, this);
         this.service = new k8s.core.v1.Service(
             `${name}-svc`,
             {
@@ -83,6 +81,10 @@ export class ModelService extends pulumi.ComponentResource {
         );
         this.serviceName = this.service.metadata.name;
         this.clusterUrl = pulumi.interpolate`http://${this.service.spec.clusterIP}:${REST_PORT}`;
-        this.registerOutputs({ serviceName: this.serviceName, clusterUrl: this.clusterUrl });
+        this.registerOutputs({
+            serviceName: this.serviceName,
+            service: this.service,
+            clusterUrl: this.clusterUrl,
+        });
     }
 }

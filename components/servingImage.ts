@@ -7,8 +7,11 @@ import * as fs from "fs";
 import * as path from "path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_BASE_IMAGE, DEFAULT_PLATFORM } from "../defaults";
 import { errorMessage } from "../errors";
 import { SAVED_MODEL_FILE } from "../model/savedmodel/contract";
+import { SettingError } from "../programErrors";
+import { ImageReferences, checkImageReferences } from "./imageReference";
 
 /** TF Serving's ports: gRPC and REST. */
 export const GRPC_PORT = 8500;
@@ -140,132 +143,8 @@ export interface RegistryArgs {
     readonly password: pulumi.Input<string>;
 }
 
-// Docker's reference grammar (github.com/distribution/reference): a repository is an optional
-// registry host and path components of lowercase letters and digits joined by separators.
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const REGISTRY_HOST =
-    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d+)?$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-
-/**
- * Platforms Docker builds for, as `os/arch[/variant]`: the Linux ones of Go's GOOS/GOARCH list
- * that Docker's platform parser (containerd `platforms`) accepts, with their variants.
- */
-export const KNOWN_PLATFORMS = [
-    "linux/amd64",
-    "linux/amd64/v2",
-    "linux/amd64/v3",
-    "linux/amd64/v4",
-    "linux/arm64",
-    "linux/arm64/v8",
-    "linux/arm/v5",
-    "linux/arm/v6",
-    "linux/arm/v7",
-    "linux/386",
-    "linux/ppc64le",
-    "linux/s390x",
-    "linux/riscv64",
-    "linux/mips64le",
-    "linux/loong64",
-] as const;
-
-/** What a registry host must be, or undefined when `server` is fine. */
-export function registryHostProblem(server: string): string | undefined {
-    return REGISTRY_HOST.test(server)
-        ? undefined
-        : "a registry host with an optional port, without scheme or path (e.g. ghcr.io or 127.0.0.1:5000)";
-}
-
-/** What an image repository must be, or undefined when `repository` is fine. */
-export function repositoryProblem(repository: string): string | undefined {
-    const expected =
-        "a Docker repository: [host[:port]/]path, each path component lowercase letters and digits joined by '.', '_', '__' or '-', with no tag or digest";
-    const parts = repository.split("/");
-    // As Docker reads a name: the first part is a host only if it looks like one.
-    const first = parts[0];
-    const hasHost =
-        parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost");
-    if (hasHost && !REGISTRY_HOST.test(first)) return expected;
-    const path = hasHost ? parts.slice(1) : parts;
-    return repository.length <= 255 && path.every((c) => PATH_COMPONENT.test(c))
-        ? undefined
-        : expected;
-}
-
-/**
- * An image reference's parts as Docker reads them: the tag is what follows the last `:` after the
- * last `/` (a `:` before it is a registry port), the digest what follows `@`. `extra` holds
- * anything after a second `@`, which no reference has.
- */
-function splitImageReference(reference: string): {
-    repository: string;
-    tag?: string;
-    digest?: string;
-    extra: string[];
-} {
-    const [name, digest, ...extra] = reference.split("@");
-    const colon = name.lastIndexOf(":");
-    const tagged = colon > name.lastIndexOf("/");
-    return {
-        repository: tagged ? name.slice(0, colon) : name,
-        tag: tagged ? name.slice(colon + 1) : undefined,
-        digest,
-        extra,
-    };
-}
-
-/** What a base image must be (`repository[:tag][@sha256:…]`), or undefined when it is fine. */
-export function imageReferenceProblem(reference: string): string | undefined {
-    const expected =
-        "an image reference repository[:tag][@sha256:<64 hex>], e.g. tensorflow/serving:2.20.0";
-    const { repository, tag, digest, extra } = splitImageReference(reference);
-    if (extra.length > 0 || (digest !== undefined && !DIGEST.test(digest))) return expected;
-    if (tag !== undefined && !TAG.test(tag)) return expected;
-    return repositoryProblem(repository) === undefined ? undefined : expected;
-}
-
-/**
- * The GPU variant of a TF Serving base image, or undefined when we know of none. TF Serving
- * publishes each CPU tag with a `-gpu` twin (`2.20.0` and `2.20.0-gpu`, `latest-gpu`,
- * `nightly-gpu`), under `tensorflow/serving` or a mirror of it. A `-gpu` tag stays as it is. A
- * digest pins one variant, so only a `-gpu` tag next to it is taken.
- */
-export function gpuBaseImage(reference: string): string | undefined {
-    const { repository, tag = "latest", digest } = splitImageReference(reference);
-    if (tag.endsWith("-gpu")) return reference;
-    if (digest !== undefined) return undefined;
-    const official =
-        repository === "tensorflow/serving" || repository.endsWith("/tensorflow/serving");
-    return official && /^(\d+\.\d+\.\d+|latest|nightly)$/.test(tag)
-        ? `${repository}:${tag}-gpu`
-        : undefined;
-}
-
-/** What `gpuBaseImage` recognises, for the error when it finds no variant. */
-export const GPU_BASE_EXPECTED =
-    "a base image with a GPU variant we recognise: tensorflow/serving (or a mirror's .../tensorflow/serving) tagged <x.y.z>, latest or nightly, whose -gpu tag is used, or any image tagged …-gpu";
-
-/** What a platform must be, or undefined when Docker knows `platform`. */
-export function platformProblem(platform: string): string | undefined {
-    return (KNOWN_PLATFORMS as readonly string[]).includes(platform)
-        ? undefined
-        : `one of ${KNOWN_PLATFORMS.join(", ")}`;
-}
-
-/** The TF Serving release the image builds on when nothing else is said. */
-export const DEFAULT_BASE_IMAGE = "tensorflow/serving:2.20.0";
-/** The platform the image is built for when nothing else is said. */
-export const DEFAULT_PLATFORM = "linux/amd64";
-
 /** How the image is built and where it goes: the stack config's `image` slice. */
-export interface ImageSettings {
-    /** Base image. Defaults to `DEFAULT_BASE_IMAGE`. */
-    readonly baseImage?: string;
-    /** Image repository without tag, e.g. `ghcr.io/acme/mymodel-serving`. */
-    readonly repository: string;
-    /** Build platform. Defaults to `DEFAULT_PLATFORM`. */
-    readonly platform?: string;
+export interface ImageSettings extends ImageReferences {
     /** Build without pushing, for local clusters. Defaults to false. */
     readonly skipPush?: boolean;
     /** Credentials of the registry to push to; required unless `skipPush`. */
@@ -303,32 +182,19 @@ export class ServingImage extends pulumi.ComponentResource {
         super("tfk8s:serving:ServingImage", name, {}, opts);
         const skipPush = args.skipPush ?? false;
         if (!skipPush && args.registry === undefined) {
-            throw new pulumi.ResourceError(
-                `\`registry\` is undefined for image ${args.repository}; expected credentials, or skipPush: true`,
-                this,
+            throw new SettingError(
+                "registry",
+                undefined,
+                `credentials of the registry image ${args.repository} is pushed to, or skipPush: true`,
+                { resource: this },
             );
         }
         if (!Number.isInteger(args.modelVersion) || args.modelVersion < 1) {
-            throw new pulumi.ResourceError(
-                `\`modelVersion\` is ${args.modelVersion}; expected a positive integer`,
-                this,
-            );
+            throw new SettingError("modelVersion", args.modelVersion, "a positive integer", {
+                resource: this,
+            });
         }
-        // These go into the Dockerfile and the image name: refuse what Docker would, here.
-        const checks: [string, string | undefined, (v: string) => string | undefined][] = [
-            ["baseImage", args.baseImage, imageReferenceProblem],
-            ["platform", args.platform, platformProblem],
-            ["repository", args.repository, repositoryProblem],
-        ];
-        for (const [field, value, problem] of checks) {
-            const expected = value === undefined ? undefined : problem(value);
-            if (expected !== undefined) {
-                throw new pulumi.ResourceError(
-                    `\`${field}\` is ${JSON.stringify(value)}; expected ${expected}`,
-                    this,
-                );
-            }
-        }
+        checkImageReferences(args, this);
         const options: DockerfileOptions = {
             baseImage: args.baseImage ?? DEFAULT_BASE_IMAGE,
             modelName: args.modelName,
@@ -372,6 +238,7 @@ export class ServingImage extends pulumi.ComponentResource {
             repoDigest: this.repoDigest,
             imageName: this.imageName,
             imageRef: this.imageRef,
+            contextHash: this.contextHash,
         });
     }
 }

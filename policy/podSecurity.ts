@@ -1,7 +1,7 @@
 /**
  * Production pods run where Pod Security admission enforces the `restricted` standard, so nothing
  * privileged can run next to the model: the namespace the stack creates carries the enforce label
- * (`POD_SECURITY_LABELS` in components/modelServing.ts; the policy tests keep the two equal). A
+ * (`POD_SECURITY_LABELS` in components/servingPlan.ts; the policy tests keep the two equal). A
  * namespace the stack does not create is not the stack's to label: a production stack deploying
  * into one must say why in the policy config (`exemptionReason`).
  */

@@ -60,17 +60,30 @@ function containersOf(spec: DeploymentSpec | undefined): Container[] {
     return spec?.template?.spec?.containers ?? [];
 }
 
+/** The problems of one container (its Deployment given for pod-level settings); none when fine. */
+type ContainerCheck = (c: Container, deployment: Deployment) => readonly string[];
+
 /**
- * Validates each container of each Deployment: `check` returns the problems of one container
- * (with the pod spec, for pod-level defaults), each reported as a violation.
+ * The factory of a policy that validates each container of each Deployment: `check` returns the
+ * problems of one container, each reported as a violation.
  */
-function eachContainer(
-    check: (c: Container, deployment: Deployment) => readonly string[],
-): ResourceValidationPolicy["validateResource"] {
-    return validateResourceOfType(k8s.apps.v1.Deployment, (deployment, _args, report) => {
-        for (const c of containersOf(deployment.spec)) {
-            check(c, deployment).forEach((problem) => report(problem));
-        }
+function containerPolicy(
+    name: string,
+    description: string,
+    check: ContainerCheck,
+): (enforcementLevel: EnforcementLevel) => ResourceValidationPolicy {
+    return (enforcementLevel) => ({
+        name,
+        description,
+        enforcementLevel,
+        validateResource: validateResourceOfType(
+            k8s.apps.v1.Deployment,
+            (deployment, _args, report) => {
+                for (const c of containersOf(deployment.spec)) {
+                    check(c, deployment).forEach((problem) => report(problem));
+                }
+            },
+        ),
     });
 }
 
@@ -119,56 +132,44 @@ export function imageByDigest(enforcementLevel: EnforcementLevel): ResourceValid
 }
 
 /** Every container sets CPU and memory requests and limits. */
-export function resourcesSet(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
-    return {
-        name: "resources-set",
-        description: "Containers set CPU and memory requests and limits.",
-        enforcementLevel,
-        validateResource: eachContainer((c) => {
-            const missing = (["requests", "limits"] as const).flatMap((kind) =>
-                ["cpu", "memory"]
-                    .filter((res) => c.resources?.[kind]?.[res] === undefined)
-                    .map((res) => `${kind}.${res}`),
-            );
-            return missing.length > 0
-                ? [`container "${c.name}" does not set resources ${missing.join(", ")}`]
-                : [];
-        }),
-    };
-}
+export const resourcesSet = containerPolicy(
+    "resources-set",
+    "Containers set CPU and memory requests and limits.",
+    (c) => {
+        const missing = (["requests", "limits"] as const).flatMap((kind) =>
+            ["cpu", "memory"]
+                .filter((res) => c.resources?.[kind]?.[res] === undefined)
+                .map((res) => `${kind}.${res}`),
+        );
+        return missing.length > 0
+            ? [`container "${c.name}" does not set resources ${missing.join(", ")}`]
+            : [];
+    },
+);
 
 /** Every container has a readiness probe, so traffic waits for the model. */
-export function readinessProbe(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
-    return {
-        name: "readiness-probe",
-        description: "Containers have a readiness probe.",
-        enforcementLevel,
-        validateResource: eachContainer((c) =>
-            c.readinessProbe === undefined ? [`container "${c.name}" has no readinessProbe`] : [],
-        ),
-    };
-}
+export const readinessProbe = containerPolicy(
+    "readiness-probe",
+    "Containers have a readiness probe.",
+    (c) => (c.readinessProbe === undefined ? [`container "${c.name}" has no readinessProbe`] : []),
+);
 
 /** Pods run as non-root and cannot gain privileges. */
-export function nonRoot(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
-    return {
-        name: "non-root",
-        description:
-            "Containers run as non-root (pod or container runAsNonRoot) with allowPrivilegeEscalation false.",
-        enforcementLevel,
-        validateResource: eachContainer((c, deployment) => {
-            const pod = deployment.spec?.template?.spec;
-            const problems: string[] = [];
-            if ((c.securityContext?.runAsNonRoot ?? pod?.securityContext?.runAsNonRoot) !== true) {
-                problems.push(`container "${c.name}" does not set runAsNonRoot: true`);
-            }
-            if (c.securityContext?.allowPrivilegeEscalation !== false) {
-                problems.push(`container "${c.name}" does not set allowPrivilegeEscalation: false`);
-            }
-            return problems;
-        }),
-    };
-}
+export const nonRoot = containerPolicy(
+    "non-root",
+    "Containers run as non-root (pod or container runAsNonRoot) with allowPrivilegeEscalation false.",
+    (c, deployment) => {
+        const pod = deployment.spec?.template?.spec;
+        const problems: string[] = [];
+        if ((c.securityContext?.runAsNonRoot ?? pod?.securityContext?.runAsNonRoot) !== true) {
+            problems.push(`container "${c.name}" does not set runAsNonRoot: true`);
+        }
+        if (c.securityContext?.allowPrivilegeEscalation !== false) {
+            problems.push(`container "${c.name}" does not set allowPrivilegeEscalation: false`);
+        }
+        return problems;
+    },
+);
 
 /** Config of the production-aware policies, set per stack with `--policy-pack-config`. */
 export interface ProductionConfig {
@@ -217,7 +218,7 @@ export function noPublicServiceInProduction(
 }
 
 /**
- * The pod label naming a ModelServing track (`TRACK_LABEL` in components/modelServing.ts; the
+ * The pod label naming a ModelServing track (`TRACK_LABEL` in components/modelTrack.ts; the
  * policy tests keep the two equal, and the pack depends on no component).
  */
 export const TRACK_LABEL = "tfk8s.dev/track";
@@ -318,8 +319,8 @@ export function networkPolicyInProduction(
 
 /**
  * The pod annotation naming the serving image's base (`BASE_IMAGE_ANNOTATION` in
- * components/modelServing.ts; the policy tests keep the two equal), and the extended resource
- * GPUs are counted in (`GPU_RESOURCE` in components/modelDeployment.ts).
+ * components/servingPlan.ts; the policy tests keep the two equal), and the extended resource
+ * GPUs are counted in (`GPU_RESOURCE` in components/deploymentSpec.ts).
  */
 export const BASE_IMAGE_ANNOTATION = "tfk8s.dev/base-image";
 export const GPU_RESOURCE = "nvidia.com/gpu";
@@ -331,44 +332,40 @@ const GPU_TAG = /-gpu(@sha256:[0-9a-f]{64})?$/;
  * base image is a GPU variant: a CPU build never uses the device it holds, and a GPU build with
  * no device runs on CPU from a several times larger image.
  */
-export function gpuMatchesImage(enforcementLevel: EnforcementLevel): ResourceValidationPolicy {
-    return {
-        name: "gpu-matches-image",
-        description:
-            "Containers ask for whole nvidia.com/gpu devices by limit, and a pod asks for a GPU exactly when its base image is a -gpu variant.",
-        enforcementLevel,
-        validateResource: eachContainer((c, deployment) => {
-            const limit = c.resources?.limits?.[GPU_RESOURCE];
-            const request = c.resources?.requests?.[GPU_RESOURCE];
-            const problems: string[] = [];
-            if (limit !== undefined && !/^[1-9]\d*$/.test(String(limit))) {
+export const gpuMatchesImage = containerPolicy(
+    "gpu-matches-image",
+    "Containers ask for whole nvidia.com/gpu devices by limit, and a pod asks for a GPU exactly when its base image is a -gpu variant.",
+    (c, deployment) => {
+        const limit = c.resources?.limits?.[GPU_RESOURCE];
+        const request = c.resources?.requests?.[GPU_RESOURCE];
+        const problems: string[] = [];
+        if (limit !== undefined && !/^[1-9]\d*$/.test(String(limit))) {
+            problems.push(
+                `container "${c.name}" asks for ${GPU_RESOURCE} ${JSON.stringify(limit)}; expected a whole number of devices, at least 1`,
+            );
+        }
+        if (request !== undefined && String(request) !== String(limit)) {
+            problems.push(
+                `container "${c.name}" requests ${GPU_RESOURCE} ${JSON.stringify(request)} but its limit is ${JSON.stringify(limit)}; expected the limit alone (the request follows it)`,
+            );
+        }
+        const base = deployment.spec?.template?.metadata?.annotations?.[BASE_IMAGE_ANNOTATION];
+        if (base !== undefined) {
+            const gpuBase = GPU_TAG.test(base);
+            if (limit !== undefined && !gpuBase) {
                 problems.push(
-                    `container "${c.name}" asks for ${GPU_RESOURCE} ${JSON.stringify(limit)}; expected a whole number of devices, at least 1`,
+                    `container "${c.name}" asks for ${GPU_RESOURCE} ${limit} on the CPU base image ${base}; build on its -gpu variant (tfk8s does, given gpu in config)`,
                 );
             }
-            if (request !== undefined && String(request) !== String(limit)) {
+            if (limit === undefined && gpuBase) {
                 problems.push(
-                    `container "${c.name}" requests ${GPU_RESOURCE} ${JSON.stringify(request)} but its limit is ${JSON.stringify(limit)}; expected the limit alone (the request follows it)`,
+                    `container "${c.name}" runs the GPU base image ${base} without a ${GPU_RESOURCE} limit; set gpu, or use the CPU image`,
                 );
             }
-            const base = deployment.spec?.template?.metadata?.annotations?.[BASE_IMAGE_ANNOTATION];
-            if (base !== undefined) {
-                const gpuBase = GPU_TAG.test(base);
-                if (limit !== undefined && !gpuBase) {
-                    problems.push(
-                        `container "${c.name}" asks for ${GPU_RESOURCE} ${limit} on the CPU base image ${base}; build on its -gpu variant (tfk8s does, given gpu in config)`,
-                    );
-                }
-                if (limit === undefined && gpuBase) {
-                    problems.push(
-                        `container "${c.name}" runs the GPU base image ${base} without a ${GPU_RESOURCE} limit; set gpu, or use the CPU image`,
-                    );
-                }
-            }
-            return problems;
-        }),
-    };
-}
+        }
+        return problems;
+    },
+);
 
 /** Every tfk8s policy at one enforcement level: what the pack runs. */
 export function tfk8sPolicies(

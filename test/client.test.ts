@@ -12,8 +12,8 @@ import {
     ServingResponseError,
     ServingTimeoutError,
     ServingUnavailableError,
-} from "../client/errors";
-import { argMax, softmax } from "../client/digits";
+} from "../client/servingErrors";
+import { argMax, softmax } from "../client/scores";
 import { imagesFromPixels } from "../client/inputs";
 import { parseErrorBody } from "../client/responses";
 import { TfServingClient } from "../client/tfServingClient";

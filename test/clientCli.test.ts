@@ -6,7 +6,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { argMax } from "../client/digits";
+import { argMax } from "../client/scores";
 import { MnistData, loadMnist } from "../model/training/data";
 import {
     RENDERINGS,

@@ -12,27 +12,20 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import {
-    ModelDeployment,
-    Toleration,
-    parseTolerations,
-    probePaths,
-} from "../components/modelDeployment";
+import { deploymentArgs, probePaths } from "../components/deploymentSpec";
+import { gpuBaseImage } from "../components/imageReference";
 import { ModelRoute } from "../components/modelRoute";
 import { ModelService } from "../components/modelService";
-import {
-    ModelServing,
-    servingLabels,
-    splitReplicas,
-    trackLabels,
-} from "../components/modelServing";
+import { ModelServing } from "../components/modelServing";
+import { servingLabels, trackLabels } from "../components/servingPlan";
+import { ModelTrack, ModelTrackArgs } from "../components/modelTrack";
 import {
     ServingImage,
-    gpuBaseImage,
     hashDirectory,
     renderDockerfile,
     writeBuildContext,
 } from "../components/servingImage";
+import { DEFAULT_RESOURCES } from "../defaults";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const SERVICE = "kubernetes:core/v1:Service";
@@ -202,25 +195,34 @@ describe("ServingImage", () => {
                     repository: "r/m",
                     contextDir: "/tmp/unused",
                 }),
-            /`registry` is undefined for image r\/m; expected credentials, or skipPush: true/,
+            /`registry` is undefined; expected credentials of the registry image r\/m is pushed to, or skipPush: true/,
         );
         assert.strictEqual(ofType(IMAGE).length, 0);
     });
 });
 
-describe("ModelDeployment", () => {
+/** A stable track's settings with one pod and the default sizes. */
+function trackArgs(extra: Partial<ModelTrackArgs> = {}): ModelTrackArgs {
+    return {
+        track: "stable",
+        image: "r/m@sha256:abc",
+        modelName: "digits",
+        modelVersion: 4,
+        labels: { app: "x" },
+        podLabels: {},
+        podAnnotations: {},
+        replicas: 1,
+        autoscaled: false,
+        resources: DEFAULT_RESOURCES,
+        ...extra,
+    };
+}
+
+describe("the Deployment of a track", () => {
     beforeEach(resetRecorded);
 
-    it("waits for the model version, drops privileges and rolls out without downtime", async () => {
-        const d = new ModelDeployment("d", {
-            image: "r/m@sha256:abc",
-            modelName: "digits",
-            modelVersion: 4,
-            labels: { app: "x" },
-            replicas: 2,
-        });
-        await settle(d);
-        const spec = single(DEPLOYMENT).inputs.spec;
+    it("waits for the model version, drops privileges and rolls out without downtime", () => {
+        const spec = deploymentArgs(trackArgs({ replicas: 2 })).spec as any;
         assert.strictEqual(spec.replicas, 2);
         assert.deepStrictEqual(spec.strategy.rollingUpdate, { maxUnavailable: 0, maxSurge: 1 });
         const pod = spec.template.spec;
@@ -268,20 +270,26 @@ describe("ModelDeployment", () => {
             topologyKey: "kubernetes.io/hostname",
             labelSelector: { matchLabels: { app: "x" } },
         });
+        // An autoscaler owns the pod count.
+        assert.strictEqual(
+            (deploymentArgs(trackArgs({ autoscaled: true })).spec as any).replicas,
+            undefined,
+        );
     });
 
-    it("rejects zero replicas", () => {
+    it("is refused, as a ResourceError of the track, with zero replicas or zero GPUs", () => {
         assert.throws(
-            () =>
-                new ModelDeployment("d", {
-                    image: "i",
-                    modelName: "m",
-                    modelVersion: 1,
-                    labels: {},
-                    replicas: 0,
-                }),
-            /`replicas` is 0; expected an integer >= 1/,
+            () => new ModelTrack("zero", trackArgs({ replicas: 0 })),
+            (err: Error) =>
+                err instanceof pulumi.ResourceError &&
+                /`replicas` is 0; expected an integer >= 1/.test(err.message),
         );
+        const gpu = { count: 0, nodeSelector: {}, tolerations: [] };
+        assert.throws(
+            () => new ModelTrack("no-gpu", trackArgs({ gpu })),
+            /`gpu.count` is 0; expected an integer >= 1 \(leave gpu out for CPU serving\)/,
+        );
+        assert.strictEqual(ofType(DEPLOYMENT).length, 0);
     });
 
     it("probes a path that carries the model name and version", () => {
@@ -675,7 +683,10 @@ describe("ModelServing", () => {
         const gpu = {
             count: 2,
             nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" },
-            tolerations: parseTolerations("nvidia.com/gpu:NoSchedule,sku=gpu") as Toleration[],
+            tolerations: [
+                { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
+                { key: "sku", operator: "Equal", value: "gpu" },
+            ] as const,
         };
         const s = new ModelServing("mnist", {
             image: "r/m@sha256:1",
@@ -710,17 +721,6 @@ describe("ModelServing", () => {
                 "tensorflow/serving:2.20.0-gpu",
             );
         }
-        assert.throws(
-            () =>
-                new ModelDeployment("zero", {
-                    image: "r/m@sha256:1",
-                    modelName: "m",
-                    modelVersion: 1,
-                    labels: { app: "x" },
-                    gpu: { ...gpu, count: 0 },
-                }),
-            /`gpu.count` is 0; expected an integer >= 1 \(leave gpu out for CPU serving\)/,
-        );
     });
 
     it("names the -gpu variant of TF Serving's tags, and none for images it does not know", () => {
@@ -809,31 +809,7 @@ describe("ModelServing", () => {
                         { serviceName: "b", weight: 20 },
                     ],
                 }),
-            /`backends` weigh 110 in all; expected percentages adding up to 100/,
-        );
-        assert.deepStrictEqual(splitReplicas(4, 10, true), { stable: 3, canary: 1 });
-        assert.deepStrictEqual(splitReplicas(2, 99, true), { stable: 1, canary: 1 });
-        assert.match(String(splitReplicas(4, 10)), /a share that replicas \(4\) pods give/);
-    });
-
-    it("splits replicas by weight, refusing weights the pods cannot give", () => {
-        assert.deepStrictEqual(splitReplicas(4, 25), { stable: 3, canary: 1 });
-        assert.deepStrictEqual(splitReplicas(4, 50), { stable: 2, canary: 2 });
-        assert.deepStrictEqual(splitReplicas(3, 33), { stable: 2, canary: 1 });
-        assert.deepStrictEqual(splitReplicas(10, 10), { stable: 9, canary: 1 });
-        assert.strictEqual(
-            splitReplicas(4, 30),
-            "a share that replicas (4) pods give, each pod being 25%: 25 (1 of 4), 50 (2 of 4), 75 (3 of 4)",
-        );
-        assert.match(splitReplicas(4, 0) as string, /^1-99 .*remove canaryVersion/);
-        assert.match(splitReplicas(4, 100) as string, /^1-99 .*make it modelVersion/);
-        assert.match(
-            splitReplicas(1, 50) as string,
-            /at least 2 pods, one per track \(replicas is 1\)/,
-        );
-        assert.match(
-            splitReplicas(40, 12) as string,
-            /2\.5%: the nearest are 10 \(4 of 40\) and 13 \(5 of 40\)$/,
+            /`backends` is \[90,20\]; expected weights in percent adding up to 100, not 110/,
         );
     });
 

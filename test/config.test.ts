@@ -47,14 +47,17 @@ describe("stack config", () => {
         assert.strictEqual(c.serving.nodeHost, "localhost");
         assert.strictEqual(c.serving.replicas, 1);
         assert.strictEqual(c.serving.namespace, "default");
-        assert.deepStrictEqual(c.serving.resources, {
-            cpuRequest: "250m",
-            cpuLimit: "1",
-            memoryRequest: "256Mi",
-            memoryLimit: "512Mi",
-            ephemeralStorageRequest: "128Mi",
-            ephemeralStorageLimit: "256Mi",
-        });
+        // The sizes Pulumi.yaml documents as each key's default.
+        const declared = YAML.parse(
+            fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"),
+        ).config;
+        const sizes = Object.keys(c.serving.resources ?? {});
+        assert.strictEqual(sizes.length, 6);
+        assert.deepStrictEqual(
+            c.serving.resources,
+            Object.fromEntries(sizes.map((key) => [key, declared[key].default])),
+        );
+        assert.strictEqual(c.serving.resources?.memoryLimit, "512Mi");
         assert.strictEqual(c.serving.createNamespace, false);
         assert.strictEqual(c.serving.networkAccess, undefined);
         assert.strictEqual(c.serving.skipAwait, false);
@@ -129,7 +132,7 @@ describe("stack config", () => {
         [
             "nodePort on a ClusterIP service",
             { serviceType: "ClusterIP", nodePort: "30111" },
-            /`tfk8s:nodePort` is "30111"; expected no nodePort with serviceType ClusterIP/,
+            /`tfk8s:nodePort` is 30111; expected no nodePort with serviceType ClusterIP/,
         ],
         [
             "an unknown service type",

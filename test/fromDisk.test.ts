@@ -19,7 +19,8 @@ import {
     TensorInfo,
     encodeSavedModel,
 } from "../model/savedmodel/proto/tensorflow";
-import { ProtoWriter, readFields } from "../model/savedmodel/proto/wire";
+import { readFields } from "../model/savedmodel/proto/wire";
+import { ProtoWriter } from "../model/savedmodel/proto/writer";
 import { serializeSavedModel } from "../model/savedmodel/export";
 import { PREDICT_METHOD, SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 

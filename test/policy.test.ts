@@ -8,12 +8,10 @@ import {
     StackValidationPolicy,
     PolicyResource,
 } from "@pulumi/policy";
-import { GPU_RESOURCE as COMPONENT_GPU_RESOURCE } from "../components/modelDeployment";
-import {
-    BASE_IMAGE_ANNOTATION as COMPONENT_BASE_IMAGE_ANNOTATION,
-    ModelServing,
-    TRACK_LABEL as COMPONENT_TRACK_LABEL,
-} from "../components/modelServing";
+import { GPU_RESOURCE as COMPONENT_GPU_RESOURCE } from "../components/deploymentSpec";
+import { ModelServing } from "../components/modelServing";
+import { TRACK_LABEL as COMPONENT_TRACK_LABEL } from "../components/modelTrack";
+import { BASE_IMAGE_ANNOTATION as COMPONENT_BASE_IMAGE_ANNOTATION } from "../components/servingPlan";
 import {
     imageByDigest,
     networkPolicyInProduction,

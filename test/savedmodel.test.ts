@@ -18,7 +18,8 @@ import {
     tensorFloats,
     tensorInt32s,
 } from "../model/savedmodel/proto/tensorflow";
-import { ProtoWriter, readFields, toInt64 } from "../model/savedmodel/proto/wire";
+import { readFields, toInt64 } from "../model/savedmodel/proto/wire";
+import { ProtoWriter } from "../model/savedmodel/proto/writer";
 import {
     describeServingSignatures,
     exportSavedModel,

@@ -11,10 +11,10 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import { trackBuildDirs } from "../buildLayout";
 import { hashDirectory } from "../components/servingImage";
+import { SettingError } from "../programErrors";
 import { saveLayersModel } from "../model/training/artifact";
 import { createModel } from "../model/training/model";
 
@@ -110,9 +110,9 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
             NAMESPACE,
             "kubernetes:core/v1:Service",
             "pulumi:providers:kubernetes",
-            "tfk8s:serving:ModelDeployment",
             "tfk8s:serving:ModelService",
             "tfk8s:serving:ModelServing",
+            "tfk8s:serving:ModelTrack",
             "tfk8s:serving:ServingImage",
         ]);
     });
@@ -195,11 +195,11 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
     });
 
     it("fails on bad config before registering any resource", async () => {
-        // Reported as the message alone: a RunError with no stack for Pulumi to print.
+        // Reported as the message alone: a ResourceError whose stack Pulumi hides.
         await assert.rejects(runProgram({ ...stackFile("dev"), replicas: "0" }), (err: Error) => {
-            assert.ok(pulumi.RunError.isInstance(err), `${err.constructor.name}: ${err.message}`);
-            assert.match(err.message, /`tfk8s:replicas` is "0"/);
-            assert.strictEqual(err.stack, undefined);
+            assert.ok(err instanceof SettingError, `${err.constructor.name}: ${err.message}`);
+            assert.strictEqual(err.hideStack, true);
+            assert.match(err.message, /^config `tfk8s:replicas` is "0"/);
             return true;
         });
         assert.strictEqual(recorded.length, 0);

@@ -1,11 +1,6 @@
 import * as assert from "assert";
-import {
-    ProtoWriter,
-    WireType,
-    readFields,
-    readRepeatedVarints,
-    toInt64,
-} from "../model/savedmodel/proto/wire";
+import { WireType, readFields, readRepeatedVarints, toInt64 } from "../model/savedmodel/proto/wire";
+import { ProtoWriter } from "../model/savedmodel/proto/writer";
 
 function hex(bytes: Uint8Array): string {
     return Buffer.from(bytes).toString("hex");

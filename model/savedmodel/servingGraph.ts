@@ -158,19 +158,7 @@ const NOTES = {
  */
 export function buildServingGraph(model: tf.LayersModel): ServingGraph {
     const layers = layerChain(model);
-    const input = model.inputs[0];
-    if (input.dtype !== "float32") {
-        throw new Error(`model "${model.name}" input dtype is ${input.dtype}; expected float32`);
-    }
-    const inputShape = batchShape(input.shape, `model "${model.name}" input`);
-    if (product(inputShape.slice(1)) !== IMAGE_PIXELS) {
-        throw new Error(
-            `model "${model.name}" input shape [${inputShape.slice(1)}] holds ` +
-                `${product(inputShape.slice(1))} values per example; serving_default feeds one ` +
-                `${IMAGE_SIZE}x${IMAGE_SIZE} image (${IMAGE_PIXELS} values)`,
-        );
-    }
-
+    const inputShape = servingInputShape(model);
     const g = new GraphBuilder();
     const weights = new LayerWeights();
     const pixelShape = [-1, IMAGE_SIZE, IMAGE_SIZE];
@@ -214,6 +202,39 @@ export function buildServingGraph(model: tf.LayersModel): ServingGraph {
         shape: direct.logits.shape,
     };
 
+    return servingSavedModel(
+        g,
+        { images, inputs, logits, probabilities, outputs },
+        direct.endsInSoftmax,
+    );
+}
+
+/** The batch shape of `model`'s input: float32, one 28x28 image's values per example. */
+function servingInputShape(model: tf.LayersModel): number[] {
+    const input = model.inputs[0];
+    if (input.dtype !== "float32") {
+        throw new Error(`model "${model.name}" input dtype is ${input.dtype}; expected float32`);
+    }
+    const inputShape = batchShape(input.shape, `model "${model.name}" input`);
+    if (product(inputShape.slice(1)) !== IMAGE_PIXELS) {
+        throw new Error(
+            `model "${model.name}" input shape [${inputShape.slice(1)}] holds ` +
+                `${product(inputShape.slice(1))} values per example; serving_default feeds one ` +
+                `${IMAGE_SIZE}x${IMAGE_SIZE} image (${IMAGE_PIXELS} values)`,
+        );
+    }
+    return inputShape;
+}
+
+/**
+ * The SavedModel of the finished graph `g`: its three signatures over the named tensors, and
+ * their description. `endsInSoftmax` says what the Keras contract's `outputs` hold.
+ */
+function servingSavedModel(
+    g: GraphBuilder,
+    t: Record<"images" | "inputs" | "logits" | "probabilities" | "outputs", GraphTensor>,
+    endsInSoftmax: boolean,
+): ServingGraph {
     const predict = (
         inKey: string,
         inT: GraphTensor,
@@ -225,14 +246,19 @@ export function buildServingGraph(model: tf.LayersModel): ServingGraph {
         methodName: PREDICT_METHOD,
     });
     const signatureDef: Record<string, SignatureDef> = {
-        [SIGNATURE_KEYS.default]: predict(TENSOR_KEYS.images, images, TENSOR_KEYS.logits, logits),
+        [SIGNATURE_KEYS.default]: predict(
+            TENSOR_KEYS.images,
+            t.images,
+            TENSOR_KEYS.logits,
+            t.logits,
+        ),
         [SIGNATURE_KEYS.probabilities]: predict(
             TENSOR_KEYS.images,
-            images,
+            t.images,
             TENSOR_KEYS.probabilities,
-            probabilities,
+            t.probabilities,
         ),
-        [SIGNATURE_KEYS.keras]: predict("inputs", inputs, "outputs", outputs),
+        [SIGNATURE_KEYS.keras]: predict("inputs", t.inputs, "outputs", t.outputs),
     };
     const savedModel: SavedModel = {
         schemaVersion: 1,
@@ -243,7 +269,7 @@ export function buildServingGraph(model: tf.LayersModel): ServingGraph {
         inputs: NOTES.inputs,
         logits: NOTES.logits,
         probabilities: NOTES.probabilities,
-        outputs: direct.endsInSoftmax ? NOTES.probabilities : NOTES.logits,
+        outputs: endsInSoftmax ? NOTES.probabilities : NOTES.logits,
     };
     const signatureNotes: Record<string, string> = {
         [SIGNATURE_KEYS.default]: NOTES.servingDefault,

@@ -166,9 +166,50 @@ function imageShapeProblem(shape: TensorShape | undefined): string | undefined {
  * `SavedModelValidationError` naming the first check that fails.
  */
 export function validateSavedModelDir(dir: string): ValidatedSavedModel {
-    const fail = (check: SavedModelCheck, detail: string): never => {
+    const fail: Refuse = (check, detail) => {
         throw new SavedModelValidationError(dir, check, detail);
     };
+    const savedModel = readSavedModel(dir, fail);
+    // TensorFlow's loader picks the meta graph whose tag set equals the requested one exactly.
+    const metaGraph = savedModel.metaGraphs.find(
+        (m) => m.metaInfoDef.tags.length > 0 && m.metaInfoDef.tags.every((t) => t === SERVE_TAG),
+    );
+    if (metaGraph === undefined) {
+        const found = savedModel.metaGraphs
+            .map((m) => `{${m.metaInfoDef.tags.join(", ")}}`)
+            .join(", ");
+        return fail("tag-set", `no meta graph has the tag set {${SERVE_TAG}}; found ${found}`);
+    }
+    const inputKey = servingDefaultInput(metaGraph, fail);
+    const hasVariables = metaGraph.hasSaverDef === true;
+    const index = path.join(dir, "variables", "variables.index");
+    if (hasVariables && !fs.existsSync(index)) {
+        fail(
+            "variables",
+            "the graph restores variables from a checkpoint but variables/variables.index is missing",
+        );
+    }
+    if ((metaGraph.assetFileCount ?? 0) > 0 && !fs.existsSync(path.join(dir, "assets"))) {
+        fail(
+            "assets",
+            `the graph lists ${metaGraph.assetFileCount} asset files but assets/ is missing`,
+        );
+    }
+    return {
+        dir,
+        savedModel,
+        metaGraph,
+        signatures: describeSignatures(metaGraph.metaInfoDef.tags, metaGraph.signatureDef),
+        inputKey,
+        hasVariables,
+    };
+}
+
+/** Throws the SavedModelValidationError of `check`. */
+type Refuse = (check: SavedModelCheck, detail: string) => never;
+
+/** The SavedModel of `dir`'s `saved_model.pb`, holding at least one meta graph. */
+function readSavedModel(dir: string, fail: Refuse): SavedModel {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
         fail("directory", "does not exist or is not a directory");
     }
@@ -194,16 +235,14 @@ export function validateSavedModelDir(dir: string): ValidatedSavedModel {
     if (savedModel.metaGraphs.length === 0) {
         fail("parse", `${SAVED_MODEL_FILE} decodes but holds no meta graph`);
     }
-    // TensorFlow's loader picks the meta graph whose tag set equals the requested one exactly.
-    const metaGraph = savedModel.metaGraphs.find(
-        (m) => m.metaInfoDef.tags.length > 0 && m.metaInfoDef.tags.every((t) => t === SERVE_TAG),
-    );
-    if (metaGraph === undefined) {
-        const found = savedModel.metaGraphs
-            .map((m) => `{${m.metaInfoDef.tags.join(", ")}}`)
-            .join(", ");
-        return fail("tag-set", `no meta graph has the tag set {${SERVE_TAG}}; found ${found}`);
-    }
+    return savedModel;
+}
+
+/**
+ * The key of the one input of the meta graph's `serving_default`: float images of 28x28 values,
+ * with at least one output.
+ */
+function servingDefaultInput(metaGraph: MetaGraphDef, fail: Refuse): string {
     const signature = metaGraph.signatureDef[SIGNATURE_KEYS.default];
     if (signature === undefined) {
         const keys = Object.keys(metaGraph.signatureDef).sort();
@@ -236,28 +275,7 @@ export function validateSavedModelDir(dir: string): ValidatedSavedModel {
     if (Object.keys(signature.outputs).length === 0) {
         fail("outputs", `${SIGNATURE_KEYS.default} has no outputs`);
     }
-    const hasVariables = metaGraph.hasSaverDef === true;
-    const index = path.join(dir, "variables", "variables.index");
-    if (hasVariables && !fs.existsSync(index)) {
-        fail(
-            "variables",
-            "the graph restores variables from a checkpoint but variables/variables.index is missing",
-        );
-    }
-    if ((metaGraph.assetFileCount ?? 0) > 0 && !fs.existsSync(path.join(dir, "assets"))) {
-        fail(
-            "assets",
-            `the graph lists ${metaGraph.assetFileCount} asset files but assets/ is missing`,
-        );
-    }
-    return {
-        dir,
-        savedModel,
-        metaGraph,
-        signatures: describeSignatures(metaGraph.metaInfoDef.tags, metaGraph.signatureDef),
-        inputKey,
-        hasVariables,
-    };
+    return inputKey;
 }
 
 /**

@@ -14,7 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { venvPython } from "../support/venv";
-import { argMax, softmax } from "../../client/digits";
+import { argMax, softmax } from "../../client/scores";
 import { readMnistImage } from "../../client/image";
 import { imagesFromPixels } from "../../client/inputs";
 import { parseErrorBody } from "../../client/responses";
@@ -25,7 +25,7 @@ import {
     ServingHttpError,
     ServingInputError,
     ServingRpcError,
-} from "../../client/errors";
+} from "../../client/servingErrors";
 import { MODEL_JSON, loadLayersModel, saveLayersModel } from "../../model/training/artifact";
 import { initBackend } from "../../model/training/backend";
 import { MnistData, loadMnist } from "../../model/training/data";

@@ -21,25 +21,19 @@ import * as YAML from "yaml";
 import { killProcessesWithEnv, processesWithEnv } from "./processes";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-/** What `pulumi up` needs of the project; tests and docs stay behind. */
-const PROJECT_FILES = [
-    "Pulumi.yaml",
-    "Pulumi.dev.yaml",
-    "Pulumi.prod.yaml",
-    "package.json",
-    "tsconfig.json",
-    "index.ts",
-    "buildLayout.ts",
-    "config.ts",
-    "configKeys.ts",
-    "errors.ts",
-    "programErrors.ts",
-    "verdict.ts",
-    "components",
-    "model",
-    "policy",
-    "client",
-];
+/**
+ * What `pulumi up` needs of a checkout (tests and docs stay behind): every top-level TypeScript
+ * file, the program's folders and the project's settings. Listed by kind rather than by name, so
+ * a copy of an older revision (previewStability.integration.ts) gets that revision's files.
+ */
+function programFiles(checkout: string): string[] {
+    const topLevel = fs.readdirSync(checkout).filter((f) => f.endsWith(".ts"));
+    const folders = ["components", "config", "model", "policy", "client"];
+    const settings = ["Pulumi.yaml", "package.json", "tsconfig.json"];
+    return [...topLevel, ...folders, ...settings].filter((f) =>
+        fs.existsSync(path.join(checkout, f)),
+    );
+}
 /**
  * The variable that marks the environment of one spawned CLI, and so of every plugin and program
  * it starts: plugins run in process groups of their own and outlive a CLI killed with its group.
@@ -133,11 +127,20 @@ export class RealStack {
     readonly transcript: string[] = [];
     private readonly pulumiEnv: NodeJS.ProcessEnv;
 
-    constructor(readonly env: RealStackEnv) {
+    /**
+     * `checkout` is where the program comes from: this checkout by default, or a copy of another
+     * revision's files.
+     */
+    constructor(
+        readonly env: RealStackEnv,
+        private checkout = ROOT,
+    ) {
         // A copy, so stack files and build output never touch the checkout.
         fs.mkdirSync(this.project);
-        for (const f of PROJECT_FILES) {
-            fs.cpSync(path.join(ROOT, f), path.join(this.project, f), { recursive: true });
+        this.copyProgram();
+        for (const stack of ["dev", "prod"]) {
+            const file = `Pulumi.${stack}.yaml`;
+            fs.copyFileSync(path.join(checkout, file), path.join(this.project, file));
         }
         fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(this.project, "node_modules"));
         fs.mkdirSync(this.state);
@@ -186,6 +189,26 @@ export class RealStack {
             PULUMI_NODEJS_TRANSPILE_ONLY: "true",
             ...(env.kubeconfig === undefined ? {} : { KUBECONFIG: env.kubeconfig }),
         };
+    }
+
+    /** Copies the program of `this.checkout` into the project copy. */
+    private copyProgram(): void {
+        for (const f of programFiles(this.checkout)) {
+            fs.cpSync(path.join(this.checkout, f), path.join(this.project, f), { recursive: true });
+        }
+    }
+
+    /**
+     * Replaces the program in the project copy with the one of `checkout`, keeping the stacks,
+     * their config files, the state and the build output: the next command runs the new code
+     * against what the old one deployed.
+     */
+    switchProgram(checkout: string): void {
+        for (const f of programFiles(this.checkout)) {
+            fs.rmSync(path.join(this.project, f), { recursive: true, force: true });
+        }
+        this.checkout = checkout;
+        this.copyProgram();
     }
 
     /** Runs `pulumi <args>` non-interactively in the project copy. */
@@ -311,7 +334,7 @@ export class RealStack {
         if (opts.from !== undefined && opts.from !== stack) {
             // From the checkout: the copy's own file may hold another stack's `config set`s.
             fs.copyFileSync(
-                path.join(ROOT, `Pulumi.${opts.from}.yaml`),
+                path.join(this.checkout, `Pulumi.${opts.from}.yaml`),
                 path.join(this.project, `Pulumi.${stack}.yaml`),
             );
         }
@@ -443,8 +466,12 @@ export class RealStack {
             left = processesWithEnv("TMPDIR", this.tmp);
         }
         killProcessesWithEnv("TMPDIR", this.tmp);
-        if (process.env.TFK8S_KEEP === "1") console.log(`kept ${this.work}`);
-        else fs.rmSync(this.work, { recursive: true, force: true });
+        if (process.env.TFK8S_KEEP === "1") {
+            // The stacks' secrets are encrypted with it: without it the kept state cannot be read.
+            const passphrase = path.join(this.work, "passphrase");
+            fs.writeFileSync(passphrase, `${this.pulumiEnv.PULUMI_CONFIG_PASSPHRASE}\n`);
+            console.log(`kept ${this.work} (passphrase in ${passphrase})`);
+        } else fs.rmSync(this.work, { recursive: true, force: true });
         if (left.length > 0) {
             throw new Error(
                 `still running 10 s after the last command of the stack in ${this.work} (killed now): ` +

@@ -14,7 +14,6 @@ import {
     encodeTensor,
 } from "./tensorflow";
 import {
-    ProtoWriter,
     bytesFields,
     lastBytes,
     lastVarint,
@@ -23,8 +22,9 @@ import {
     str,
     toInt32,
     toInt64,
-    writeMap,
+    WireField,
 } from "./wire";
+import { ProtoWriter, writeMap } from "./writer";
 
 const F = {
     modelSpec: { name: 1, version: 2, signatureName: 3, versionLabel: 4 },
@@ -143,6 +143,16 @@ function decodeModelSpec(bytes: Uint8Array, what: string): ModelSpec {
     };
 }
 
+/** A response's `model_spec` (field `field`), to spread into its decoded form; none when absent. */
+function optionalModelSpec(
+    fields: readonly WireField[],
+    field: number,
+    what: string,
+): { modelSpec?: ModelSpec } {
+    const spec = lastBytes(fields, field, what);
+    return spec === undefined ? {} : { modelSpec: decodeModelSpec(spec, `${what}.model_spec`) };
+}
+
 function predictRequestWriter(r: PredictRequest): ProtoWriter {
     const w = new ProtoWriter().message(F.predictRequest.modelSpec, encodeModelSpec(r.modelSpec));
     writeMap(w, F.predictRequest.inputs, r.inputs, encodeTensor);
@@ -172,9 +182,8 @@ export function decodePredictResponse(
     what = "PredictResponse",
 ): PredictResponse {
     const fields = readFields(bytes, what);
-    const spec = lastBytes(fields, F.predictResponse.modelSpec, what);
     return {
-        ...(spec === undefined ? {} : { modelSpec: decodeModelSpec(spec, `${what}.model_spec`) }),
+        ...optionalModelSpec(fields, F.predictResponse.modelSpec, what),
         outputs: readMap(fields, F.predictResponse.outputs, `${what}.outputs`, decodeTensor),
     };
 }
@@ -210,7 +219,6 @@ export function decodeModelMetadataResponse(
     what = "GetModelMetadataResponse",
 ): ModelMetadataResponse {
     const fields = readFields(bytes, what);
-    const spec = lastBytes(fields, F.metadataResponse.modelSpec, what);
     const metadata = readMap(fields, F.metadataResponse.metadata, `${what}.metadata`, (b, w) => {
         const any = readFields(b, w);
         return {
@@ -226,7 +234,7 @@ export function decodeModelMetadataResponse(
     }
     const inner = `${what}.metadata["${SIGNATURE_DEF_FIELD}"]`;
     return {
-        ...(spec === undefined ? {} : { modelSpec: decodeModelSpec(spec, `${what}.model_spec`) }),
+        ...optionalModelSpec(fields, F.metadataResponse.modelSpec, what),
         signatureDefs: readMap(
             readFields(signatures.value, inner),
             F.signatureDefMap.signatureDef,

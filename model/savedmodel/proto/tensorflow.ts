@@ -12,7 +12,6 @@
  * which is also what TensorFlow's own deterministic serialization does.
  */
 import {
-    ProtoWriter,
     WireType,
     bytesFields,
     lastBytes,
@@ -25,8 +24,8 @@ import {
     str,
     toInt32,
     toInt64,
-    writeMap,
 } from "./wire";
+import { ProtoWriter, writeMap } from "./writer";
 
 /** `tensorflow.DataType` values we read or write (types.proto). */
 export const DataType = {

@@ -22,33 +22,42 @@ export class ServingError extends Error {
 }
 
 /**
- * The server answered with an HTTP error status. `serverMessage` is TF Serving's `{"error": …}`
- * text when the body had one, otherwise the start of the body (a proxy's HTML page, say).
+ * The server answered with an error status, and `serverMessage` is what it said was wrong. Over
+ * REST a `ServingHttpError`, over gRPC a `ServingRpcError`.
  */
-export class ServingHttpError extends ServingError {
-    /** HTTP status code, e.g. 404 for an unknown model or version. */
-    readonly status: number;
-    /** What the server said was wrong. */
-    readonly serverMessage: string;
-    /** True when the body was TF Serving's `{"error": …}` JSON rather than something else. */
-    readonly fromTfServing: boolean;
-
+export class ServingStatusError extends ServingError {
     constructor(
         url: string,
         attempts: number,
-        status: number,
-        serverMessage: string,
-        fromTfServing: boolean,
+        status: string,
+        source: string,
+        /** What the server said was wrong. */
+        readonly serverMessage: string,
     ) {
-        const source = fromTfServing ? "TF Serving" : "the server";
         super(
-            `${url} returned HTTP ${status}: ${source} says: ${serverMessage}${retriedNote(attempts)}`,
+            `${url} returned ${status}: ${source} says: ${serverMessage}${retriedNote(attempts)}`,
             url,
             attempts,
         );
-        this.status = status;
-        this.serverMessage = serverMessage;
-        this.fromTfServing = fromTfServing;
+    }
+}
+
+/**
+ * The server answered with an HTTP error status. `serverMessage` is TF Serving's `{"error": …}`
+ * text when the body had one, otherwise the start of the body (a proxy's HTML page, say).
+ */
+export class ServingHttpError extends ServingStatusError {
+    constructor(
+        url: string,
+        attempts: number,
+        /** HTTP status code, e.g. 404 for an unknown model or version. */
+        readonly status: number,
+        serverMessage: string,
+        /** True when the body was TF Serving's `{"error": …}` JSON rather than something else. */
+        readonly fromTfServing: boolean,
+    ) {
+        const source = fromTfServing ? "TF Serving" : "the server";
+        super(url, attempts, `HTTP ${status}`, source, serverMessage);
     }
 }
 
@@ -56,29 +65,17 @@ export class ServingHttpError extends ServingError {
  * The server answered a gRPC call with an error status: TF Serving's code (gRPC's status codes
  * are TensorFlow's error codes) and its message, as the REST API's `{"error": …}` carries it.
  */
-export class ServingRpcError extends ServingError {
-    /** The gRPC status code, e.g. 5 for an unknown model or version. */
-    readonly code: number;
-    /** Its name, e.g. `NOT_FOUND`. */
-    readonly codeName: string;
-    /** What the server said was wrong. */
-    readonly serverMessage: string;
-
+export class ServingRpcError extends ServingStatusError {
     constructor(
         url: string,
         attempts: number,
-        code: number,
-        codeName: string,
+        /** The gRPC status code, e.g. 5 for an unknown model or version. */
+        readonly code: number,
+        /** Its name, e.g. `NOT_FOUND`. */
+        readonly codeName: string,
         serverMessage: string,
     ) {
-        super(
-            `${url} returned gRPC status ${codeName} (${code}): TF Serving says: ${serverMessage}${retriedNote(attempts)}`,
-            url,
-            attempts,
-        );
-        this.code = code;
-        this.codeName = codeName;
-        this.serverMessage = serverMessage;
+        super(url, attempts, `gRPC status ${codeName} (${code})`, "TF Serving", serverMessage);
     }
 }
 
