@@ -122,6 +122,92 @@ export const FIGURES: Record<string, FiguresSource> = {
             ["peak memory of the pods, MiB", "peakMemoryMiB.podsMiB"],
         ],
     },
+    resilience: {
+        command: "npm run bench:resilience",
+        file: "bench/results/resilience.json",
+        figures: [
+            ["measured traffic: requests per second", "steadyLoad.ratePerSecond"],
+            ["measured traffic: kept-alive connections", "steadyLoad.connections"],
+            ["measured traffic: the client's retries", "steadyLoad.retries"],
+            ["the generator alone: requests/s asked", "capacity.generatorAlone.ratePerSecond"],
+            ["the generator alone: p99 start lag, ms", "capacity.generatorAlone.startLagP99Ms"],
+            ["the generator alone: host CPU busy", "capacity.generatorAlone.hostCpuBusy"],
+            [
+                "highest rate served of those tried (no failure, p99 under 250 ms)",
+                "capacity.servedRatePerSecond",
+            ],
+            ["at 400/s: failed requests", "capacity.cluster.[ratePerSecond=400].failed"],
+            ["at 400/s: p99 ms", "capacity.cluster.[ratePerSecond=400].p99Ms"],
+            ["at 400/s: host CPU busy", "capacity.cluster.[ratePerSecond=400].hostCpuBusy"],
+            ["autoscaler: seconds to the first new ready pod", "scale.secondsToFirstNewReadyPod"],
+            ["autoscaler: seconds to the maximum (4 pods)", "scale.secondsToMaxReplicas"],
+            [
+                "autoscaler: seconds back to 2 pods after the load",
+                "scale.secondsBackToMinAfterLoad",
+            ],
+            ["autoscaler: requests sent", "scale.load.sent"],
+            ["autoscaler: failed requests", "scale.load.failed"],
+            ["evictions: refusals of the second (429)", "evictions.refusals"],
+            [
+                "evictions: seconds until the second was allowed",
+                "evictions.secondsUntilSecondEvictionAllowed",
+            ],
+            ["evictions: requests sent", "evictions.load.sent"],
+            ["evictions: failed requests", "evictions.load.failed"],
+            [
+                "killed server, no retries: requests sent",
+                "killedServerProcess.withoutRetries.load.sent",
+            ],
+            [
+                "killed server, no retries: failed requests",
+                "killedServerProcess.withoutRetries.load.failed",
+            ],
+            [
+                "killed server, client's retries: requests sent",
+                "killedServerProcess.withRetries.load.sent",
+            ],
+            [
+                "killed server, client's retries: failed requests",
+                "killedServerProcess.withRetries.load.failed",
+            ],
+            [
+                "killed server, client's retries: succeeded after a retry",
+                "killedServerProcess.withRetries.load.succeededAfterRetry",
+            ],
+            [
+                "killed server: seconds until the pod was ready again",
+                "killedServerProcess.withRetries.secondsUntilPodReadyAgain",
+            ],
+            ["kubelet restarted: requests sent", "restarts.kubelet.load.sent"],
+            ["kubelet restarted: failed requests", "restarts.kubelet.load.failed"],
+            [
+                "kubelet restarted: fewest ready pods a poll saw",
+                "restarts.kubelet.fewestReadyPodsSeen",
+            ],
+            ["containerd restarted: requests sent", "restarts.containerd.load.sent"],
+            ["containerd restarted: failed requests", "restarts.containerd.load.failed"],
+            ["kube-proxy restarted: requests sent", "restarts.kubeProxy.load.sent"],
+            ["kube-proxy restarted: failed requests", "restarts.kubeProxy.load.failed"],
+            ["API server stopped 30 s: requests sent", "restarts.apiServerStopped30s.load.sent"],
+            [
+                "API server stopped 30 s: failed requests",
+                "restarts.apiServerStopped30s.load.failed",
+            ],
+            ["Pod Security: a host-network root pod", "podSecurity.hostNetworkRootPodRefusedWith"],
+            ["Pod Security: a privileged pod", "podSecurity.privilegedPodRefusedWith"],
+            [
+                "NetworkPolicy: the kernel's answer to the enforcer's rule",
+                "networkPolicy.kernelAnswer",
+            ],
+            ["soak (10 min): requests sent", "soak.load.sent"],
+            ["soak (10 min): failed requests", "soak.load.failed"],
+            ["soak: p99 ms", "soak.load.p99Ms"],
+            ["soak: p99 slope, ms per minute", "soak.p99SlopeMsPerMinute"],
+            ["soak: pods' memory, mean MiB", "soak.podMemoryMeanMiB"],
+            ["soak: pods' memory slope, MiB per minute", "soak.podMemorySlopeMiBPerMinute"],
+            ["soak: pods' memory change over the soak, %", "soak.podMemoryChangePercent"],
+        ],
+    },
     endpoint: {
         command: "npm run bench:endpoint",
         file: "bench/results/endpoint.json",
@@ -163,7 +249,7 @@ function valueAt(json: unknown, field: string, file: string): unknown {
         const pick = /^\[(\w+)=(.*)\]$/.exec(segment);
         const next = pick
             ? Array.isArray(value)
-                ? value.find((e) => (e as Record<string, unknown>)?.[pick[1]] === pick[2])
+                ? value.find((e) => String((e as Record<string, unknown>)?.[pick[1]]) === pick[2])
                 : undefined
             : value !== null && typeof value === "object"
               ? (value as Record<string, unknown>)[segment]
@@ -176,11 +262,14 @@ function valueAt(json: unknown, field: string, file: string): unknown {
     return value;
 }
 
-/** A figure as a table cell: numbers to four decimals at most, lists comma-separated. */
+/**
+ * A figure as a table cell: numbers to four decimals at most, lists comma-separated, a message
+ * on one line.
+ */
 function cell(value: unknown): string {
     if (typeof value === "number") return String(Number(value.toFixed(4)));
     if (Array.isArray(value)) return value.map(cell).join(", ");
-    return typeof value === "string" ? value : JSON.stringify(value);
+    return typeof value === "string" ? value.replace(/\s*\n\s*/g, " ") : JSON.stringify(value);
 }
 
 /** Escapes what would break a Markdown table cell. */
@@ -223,10 +312,10 @@ type Blocks = Array<[block: string, render: () => string]>;
 /** The generated blocks of each page. */
 const PAGES: Record<string, Blocks> = {
     "docs/configuration.md": [["config-table", renderConfigTable]],
-    "docs/performance.md": Object.keys(FIGURES).map((name) => [
-        `figures:${name}`,
-        () => renderFigures(name),
-    ]),
+    "docs/local-cluster.md": [["figures:resilience", () => renderFigures("resilience")]],
+    "docs/performance.md": Object.keys(FIGURES)
+        .filter((name) => name !== "resilience")
+        .map((name) => [`figures:${name}`, () => renderFigures(name)]),
 };
 
 /** `text` with each block's content replaced by its rendering; throws on a missing block. */
