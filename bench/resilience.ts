@@ -30,31 +30,44 @@ import {
 import { runCommand } from "../verdict";
 
 /** Rates of the capacity sweep, requests per second, each for CAPACITY_SECONDS. */
-const CAPACITY_RATES = [25, 50, 100, 200, 400];
+const CAPACITY_RATES = [25, 50, 100, 200, 400, 800, 1600];
 const CAPACITY_SECONDS = 10;
 const CAPACITY_CONNECTIONS = 8;
 /** "Served" at a rate: nothing failed and p99 stayed under this. */
 const SERVED_P99_MS = 250;
 const SOAK_SECONDS = 600;
 
-/** The share of this machine's CPU time spent busy while `run` ran, from /proc/stat. */
-async function hostCpuBusy<T>(run: () => Promise<T>): Promise<{ value: T; busy: number }> {
-    const read = () => {
+/** The pods' CPU time so far, in seconds: the kubelet's `kubepods` cgroup (cgroupfs driver, v1). */
+const KUBEPODS_CPU = "/sys/fs/cgroup/cpuacct/kubepods/cpuacct.usage";
+
+/**
+ * Where the CPU went while `run` ran: the share of the whole machine's time spent busy (every
+ * process on it, from /proc/stat), and the cores the pods used on average (their cgroup).
+ */
+async function cpuWhile<T>(
+    run: () => Promise<T>,
+): Promise<{ value: T; hostCpuBusy: number; podCores: number }> {
+    const host = () => {
         const fields = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].split(/\s+/).slice(1);
         const ticks = fields.map(Number);
         // idle and iowait are the fourth and fifth fields.
         return { total: ticks.reduce((a, b) => a + b, 0), idle: ticks[3] + ticks[4] };
     };
-    const before = read();
+    const pods = () => Number(fs.readFileSync(KUBEPODS_CPU, "utf8")) / 1e9;
+    const [hostBefore, podsBefore, t0] = [host(), pods(), performance.now()];
     const value = await run();
-    const after = read();
-    const busy = 1 - (after.idle - before.idle) / (after.total - before.total);
-    return { value, busy: Number(busy.toFixed(3)) };
+    const [hostAfter, podsAfter, seconds] = [host(), pods(), (performance.now() - t0) / 1000];
+    const busy = 1 - (hostAfter.idle - hostBefore.idle) / (hostAfter.total - hostBefore.total);
+    return {
+        value,
+        hostCpuBusy: Number(busy.toFixed(3)),
+        podCores: Number(((podsAfter - podsBefore) / seconds).toFixed(3)),
+    };
 }
 
 /** One rate of the sweep: the generator's figures and the host's busy share. */
 async function atRate(url: string, body: string, rate: number) {
-    const { value, busy } = await hostCpuBusy(async () => {
+    const { value, hostCpuBusy, podCores } = await cpuWhile(async () => {
         const load = await startLoadProcess({
             url,
             body,
@@ -66,7 +79,8 @@ async function atRate(url: string, body: string, rate: number) {
         return load.stop();
     });
     const figures: LoadFigures = loadFigures(value as OpenLoopResult);
-    return { ...figures, hostCpuBusy: busy };
+    const generatorCores = Number((figures.generatorCpuSeconds / CAPACITY_SECONDS).toFixed(3));
+    return { ...figures, hostCpuBusy, podCores, generatorCores };
 }
 
 /**

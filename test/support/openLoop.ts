@@ -65,6 +65,8 @@ export interface OpenLoopResult extends Percentiles {
     readonly failures: readonly string[];
     /** How late the generator started requests: above a few ms it could not drive the rate itself. */
     readonly startLagP99Ms: number;
+    /** CPU seconds the generator's process used (user and system) while it ran. */
+    readonly generatorCpuSeconds: number;
     readonly perSecond: readonly SecondFigures[];
 }
 
@@ -100,6 +102,7 @@ export function startOpenLoop(options: OpenLoopOptions): OpenLoop {
     const inFlight = new Set<Promise<void>>();
     const lags: number[] = [];
     const startedAt = performance.now();
+    const cpuAtStart = process.cpuUsage();
     const total = Math.floor(ratePerSecond * seconds);
     let started = 0;
     let stopped = false;
@@ -139,7 +142,8 @@ export function startOpenLoop(options: OpenLoopOptions): OpenLoop {
             await sendingDone;
             while (inFlight.size > 0) await Promise.all([...inFlight]);
             agent.destroy();
-            return summarize(options, retries, outcomes, lags);
+            const cpu = process.cpuUsage(cpuAtStart);
+            return summarize(options, retries, outcomes, lags, (cpu.user + cpu.system) / 1e6);
         },
     };
 }
@@ -182,6 +186,7 @@ function summarize(
     retries: number,
     outcomes: readonly Outcome[],
     lags: readonly number[],
+    generatorCpuSeconds: number,
 ): OpenLoopResult {
     const ordered = [...outcomes].sort((a, b) => a.dueMs - b.dueMs);
     const failedBy: Record<string, number> = {};
@@ -217,6 +222,7 @@ function summarize(
         failures,
         ...percentiles(latencies),
         startLagP99Ms: Number(percentile(lags, 99).toFixed(2)),
+        generatorCpuSeconds: Number(generatorCpuSeconds.toFixed(2)),
         perSecond: [...seconds].map(([second, b]) => ({
             second,
             sent: b.latencies.length + b.failed,

@@ -394,6 +394,15 @@ export interface RestartFigures {
     readonly secondsUntilBackAndSettled: number;
     /** The fewest ready pods a poll (each second) saw meanwhile. */
     readonly fewestReadyPodsSeen: number;
+    /**
+     * A client beside the measured traffic that opens a new connection for each request, one at
+     * a time, without retries: what a caller without kept-alive connections saw.
+     */
+    readonly newConnections: {
+        readonly sent: number;
+        readonly failed: number;
+        readonly failures: readonly string[];
+    };
     readonly load: LoadFigures;
 }
 
@@ -411,6 +420,10 @@ export async function restartedDaemon(
     const wanted = replicas(stack).wanted;
     const before = clusterDaemonPids(ctx.nodeState).get(daemon);
     let fewestReady = wanted;
+    const fresh = startClientLoop(PREDICT_URL, predictBody(), {
+        maxRequests: 50_000,
+        maxSeconds: 600,
+    });
     const { load: seen, value } = await underLoad(load, async () => {
         const started = Date.now();
         await restartCommand(daemon, secondsDown);
@@ -432,8 +445,10 @@ export async function restartedDaemon(
             },
         );
         return restarted + back;
-    });
+    }).finally(() => fresh.stop());
+    const { sent, failed, failures } = await fresh.stop();
     return {
+        newConnections: { sent, failed, failures },
         daemon,
         secondsDown,
         secondsUntilBackAndSettled: Number(value.toFixed(1)),
