@@ -156,7 +156,7 @@ async function main(): Promise<number> {
                 scaleUpAndDown(ctx, { min: 2, max: 4, cpuClients: 6 }),
             ),
             soak: await timed("soak", () =>
-                soak(ctx, { seconds: SOAK_SECONDS, windowSeconds: 60 }),
+                soak(ctx, { seconds: SOAK_SECONDS, windowSeconds: 60, warmupSeconds: 60 }),
             ),
         };
         const r = report;

@@ -300,7 +300,7 @@ describe("the dev stack on the one-node local cluster", function () {
     }
 
     it("a short soak: no request fails and the pods' memory stays flat", async () => {
-        const figures = await soak(cluster, { seconds: 60, windowSeconds: 15 });
+        const figures = await soak(cluster, { seconds: 60, windowSeconds: 15, warmupSeconds: 30 });
         report("soak", figures);
         assertNoFailure(figures.load, 1000);
         assert.ok(

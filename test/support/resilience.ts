@@ -547,6 +547,7 @@ export function podSecurity(ctx: ScenarioContext): PodSecurityFigures {
 
 /** A steady rate for a while: latency and the pods' memory per window, and their trends. */
 export interface SoakFigures {
+    readonly warmupSeconds: number;
     readonly seconds: number;
     readonly windowSeconds: number;
     readonly load: LoadFigures;
@@ -566,14 +567,19 @@ export interface SoakFigures {
     readonly podMemoryChangePercent: number;
 }
 
-/** `seconds` of `load`, reported per `windowSeconds`, sampling the pods' memory every 15 s. */
+/**
+ * `seconds` of `load`, reported per `windowSeconds`, sampling the pods' memory every 5 s, after
+ * `warmupSeconds` of the same load that are not measured: a container restarted by an earlier
+ * scenario grows while it serves its first requests, which is not a leak.
+ */
 export async function soak(
     ctx: ScenarioContext,
-    opts: { seconds: number; windowSeconds: number; load?: Load },
+    opts: { seconds: number; windowSeconds: number; warmupSeconds: number; load?: Load },
 ): Promise<SoakFigures> {
+    const load = opts.load ?? STEADY_LOAD;
+    await underLoad(load, () => sleep(opts.warmupSeconds * 1000), 0);
     const samples: Array<{ at: number; mib: number }> = [];
     const started = Date.now();
-    const load = opts.load ?? STEADY_LOAD;
     const generator = await startLoadProcess({
         url: PREDICT_URL,
         body: predictBody(),
@@ -615,6 +621,7 @@ export async function soak(
     const memorySlope = slope(perWindow.map((w) => ({ second: w.second, value: w.podMemoryMiB })));
     const meanMiB = samples.reduce((a, s) => a + s.mib, 0) / samples.length;
     return {
+        warmupSeconds: opts.warmupSeconds,
         seconds: opts.seconds,
         windowSeconds: opts.windowSeconds,
         load: loadFigures(result),
