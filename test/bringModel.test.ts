@@ -4,8 +4,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { localLogits } from "../client/localModel";
+import { argMax } from "../client/scores";
 import { MODEL_ACCURACY_ANNOTATION } from "../components/servingPlan";
 import { EVALUATIONS_DIR } from "../model/sources/evaluationCache";
+import { loadMnist, takeSplit } from "../model/training/data";
 import { BroughtModels, makeBroughtModels } from "./support/broughtModels";
 import { runProgram, stackFile } from "./support/stackProgram";
 
@@ -158,5 +161,23 @@ describe("bringing your own model: models trained elsewhere through preview (ind
             single(DEPLOYMENT).inputs.spec.template.metadata.annotations[MODEL_ACCURACY_ANNOTATION],
             out.modelAccuracy.toFixed(4),
         );
+    });
+
+    it("smoke's local model is sent pixels as the served one takes them (the CNN: 0-255 right, 0-1 not)", async () => {
+        const sample = takeSplit(loadMnist().test, 100);
+        const accuracy = async (scale: "0-255" | "0-1") => {
+            const rows = await localLogits(
+                undefined,
+                path.join(models.cnn, "1"),
+                sample.images,
+                sample.count,
+                () => undefined,
+                scale,
+            );
+            return rows.filter((row, i) => argMax(row) === sample.labels[i]).length / 100;
+        };
+        const [right, wrong] = [await accuracy("0-255"), await accuracy("0-1")];
+        console.log(`      CNN on MNIST test images 0-99: ${right} sent 0-255, ${wrong} sent 0-1`);
+        assert.ok(right >= 0.88 && wrong <= 0.3, `0-255: ${right}, 0-1: ${wrong}`);
     });
 });
