@@ -180,4 +180,35 @@ describe("bringing your own model: models trained elsewhere through preview (ind
         console.log(`      CNN on MNIST test images 0-99: ${right} sent 0-255, ${wrong} sent 0-1`);
         assert.ok(right >= 0.88 && wrong <= 0.3, `0-255: ${right}, 0-1: ${wrong}`);
     });
+
+    it("a canary whose model takes other pixels than the stable one's is refused before any resource", async () => {
+        // The canary serves version 2, so its base directory holds a 2.
+        const canaryBase = path.join(scratch, "canary-cnn");
+        fs.cpSync(path.join(models.cnn, "1"), path.join(canaryBase, "2"), { recursive: true });
+        await assert.rejects(
+            preview("mixed", {
+                modelSource: models.mlp,
+                canaryModelSource: canaryBase,
+                canaryVersion: "2",
+                canaryWeight: "25",
+                replicas: "4",
+            }),
+            /the canary's model takes pixels as 0-255 but the stable one as 0-1; expected one range behind the one endpoint/,
+        );
+        assert.strictEqual(recorded.length, 0);
+    });
+
+    it("skipModelEvaluation serves a model unevaluated: no gate, no modelAccuracy nor annotation, the named inputScale", async () => {
+        const { out, cacheDir } = await preview("skipped", {
+            modelSource: models.random,
+            skipModelEvaluation: "true",
+            inputScale: "0-1",
+        });
+        assert.strictEqual(out.modelAccuracy, undefined);
+        assert.strictEqual(out.inputScale, "0-1");
+        const pod = single(DEPLOYMENT).inputs.spec.template;
+        assert.strictEqual(pod.metadata.annotations[MODEL_ACCURACY_ANNOTATION], undefined);
+        assert.ok(!fs.existsSync(cacheDir), "the model was evaluated");
+        assert.match(logged.join("\n"), /is served unevaluated \(skipModelEvaluation\)/);
+    });
 });
