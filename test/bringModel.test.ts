@@ -11,6 +11,7 @@ import { EVALUATIONS_DIR } from "../model/sources/evaluationCache";
 import { loadMnist, takeSplit } from "../model/training/data";
 import { BroughtModels, makeBroughtModels } from "./support/broughtModels";
 import { runProgram, stackFile } from "./support/stackProgram";
+import { findTensorFlowPython } from "./support/venv";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const IMAGE = "docker:index/image:Image";
@@ -36,8 +37,17 @@ describe("bringing your own model: models trained elsewhere through preview (ind
     let logged: string[] = [];
     const info = pulumi.log.info;
 
-    before(async () => {
-        models = await makeBroughtModels(scratch, (line) => console.log(`      ${line}`));
+    before(async function () {
+        // Keras makes the models: in CI a missing .venv fails the suite, elsewhere the tests
+        // show as pending, not passing.
+        const found = findTensorFlowPython();
+        if (found.python === undefined) {
+            if (process.env.CI === "true") throw new Error(`no TensorFlow Python: ${found.reason}`);
+            this.skip();
+        }
+        models = await makeBroughtModels(scratch, found.python, (line) =>
+            console.log(`      ${line}`),
+        );
         process.chdir(scratch);
         (pulumi.log as { info: typeof info }).info = async (message: string) => {
             logged.push(message);

@@ -9,7 +9,6 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { saveLayersModel } from "../../model/training/artifact";
 import { defaultMnistDir } from "../../model/training/data";
-import { venvPython } from "./venv";
 
 /** The models, each a model source. */
 export interface BroughtModels {
@@ -66,17 +65,12 @@ function tfjsMlp(file: string): tf.LayersModel {
     return model;
 }
 
-/** Makes the models under `dir`; `log` gets each Keras report. */
+/** Makes the models under `dir` with `python` (TensorFlow's); `log` gets each Keras report. */
 export async function makeBroughtModels(
     dir: string,
+    python: string,
     log: (line: string) => void,
 ): Promise<BroughtModels> {
-    const python = venvPython();
-    if (python === undefined) {
-        throw new Error(
-            "no Python with TensorFlow (.venv, see scripts/tf-venv.sh) to make Keras models",
-        );
-    }
     const mnist = defaultMnistDir();
     const weights = path.join(dir, "mlp-weights.f32");
     const models = {
