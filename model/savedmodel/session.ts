@@ -36,7 +36,15 @@ export async function withSavedModelSession<T>(
     } catch (err) {
         throw new TfjsNodeUnavailableError(err);
     }
-    const model = await tfn.node.loadSavedModel(dir, [SERVE_TAG], SIGNATURE_KEYS.default);
+    let model: Awaited<ReturnType<typeof tfn.node.loadSavedModel>>;
+    try {
+        model = await tfn.node.loadSavedModel(dir, [SERVE_TAG], SIGNATURE_KEYS.default);
+    } catch (err) {
+        // tfjs-node's own message can be as bare as "Assertion failed".
+        throw new Error(
+            `TensorFlow could not load the SavedModel ${dir} (tag ${SERVE_TAG}, signature ${SIGNATURE_KEYS.default}): ${errorMessage(err)}`,
+        );
+    }
     try {
         return await use(async (inputs, count) => {
             const xs = tfn.tensor3d(inputs, [count, IMAGE_SIZE, IMAGE_SIZE]);
