@@ -8,7 +8,11 @@ import * as path from "path";
 import type { Tensor } from "@tensorflow/tfjs";
 import { IMAGE_SIZE, SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 import { InputScale, OWN_INPUT_SCALE, scalePixels } from "../model/savedmodel/inputScale";
-import { TfjsNodeUnavailableError, withSavedModelSession } from "../model/savedmodel/session";
+import {
+    TfjsNodeUnavailableError,
+    predictedRows,
+    withSavedModelSession,
+} from "../model/savedmodel/session";
 
 /** A tfjs artifact's `model.json`, or a SavedModel version directory, at `dir`. */
 export function localModelAt(dir: string): { kind: "tfjs" | "savedmodel"; path: string } {
@@ -42,20 +46,6 @@ async function savedModelLogits(
         throw new Error(
             `comparing with the SavedModel ${dir}: ${err.message}, or a tfjs artifact as --model-dir`,
         );
-    }
-}
-
-/** The rows of `predict(xs)`; both tensors are disposed. */
-async function predictedRows(xs: Tensor, predict: (xs: Tensor) => Tensor): Promise<number[][]> {
-    try {
-        const out = predict(xs);
-        try {
-            return (await out.array()) as number[][];
-        } finally {
-            out.dispose();
-        }
-    } finally {
-        xs.dispose();
     }
 }
 

@@ -46,21 +46,30 @@ export async function withSavedModelSession<T>(
         );
     }
     try {
-        return await use(async (inputs, count) => {
-            const xs = tfn.tensor3d(inputs, [count, IMAGE_SIZE, IMAGE_SIZE]);
-            try {
-                const out = onlyOutput(model.predict(xs), dir);
-                try {
-                    return (await out.array()) as number[][];
-                } finally {
-                    out.dispose();
-                }
-            } finally {
-                xs.dispose();
-            }
-        });
+        return await use((inputs, count) =>
+            predictedRows(tfn.tensor3d(inputs, [count, IMAGE_SIZE, IMAGE_SIZE]), (xs) =>
+                onlyOutput(model.predict(xs), dir),
+            ),
+        );
     } finally {
         model.dispose();
+    }
+}
+
+/** The rows of `predict(xs)`; both tensors are disposed. */
+export async function predictedRows(
+    xs: Tensor,
+    predict: (xs: Tensor) => Tensor,
+): Promise<number[][]> {
+    try {
+        const out = predict(xs);
+        try {
+            return (await out.array()) as number[][];
+        } finally {
+            out.dispose();
+        }
+    } finally {
+        xs.dispose();
     }
 }
 
