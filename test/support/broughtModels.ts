@@ -25,8 +25,11 @@ export interface BroughtModels {
 /** The line each Keras run printed: the kind, its Keras test accuracy and where it went. */
 export type KerasReport = string;
 
-/** Runs `make_keras_mnist.py`; returns its report line, or throws with its output. */
-function makeKerasModel(python: string, args: readonly string[]): KerasReport {
+/**
+ * Runs `make_keras_mnist.py` (kind, MNIST directory, base directory, version[, weights file]);
+ * returns its report line, or throws with its output.
+ */
+export function makeKerasModel(python: string, args: readonly string[]): KerasReport {
     const script = path.join(__dirname, "make_keras_mnist.py");
     const run = spawnSync(python, [script, ...args], {
         encoding: "utf8",
