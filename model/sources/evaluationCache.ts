@@ -25,8 +25,6 @@ export interface CachedEvaluation {
     readonly testImages: number;
     /** Whether the figures were read from the cache instead of evaluated now. */
     readonly fromCache: boolean;
-    /** The cache entry holding them. */
-    readonly entry: string;
 }
 
 /** The evaluation of the SavedModel at `versionDir` on `mnist`'s test split, cached in `cacheDir`. */
@@ -48,7 +46,6 @@ export async function cachedEvaluation(
             testImages: number;
         }),
         fromCache: true,
-        entry,
     });
     const cached = lookupEntry(dir, key);
     if (cached !== undefined) return read(cached);
@@ -59,12 +56,12 @@ export async function cachedEvaluation(
         if (meanwhile !== undefined) return read(meanwhile);
         const evaluations = await evaluateSavedModel(versionDir, mnist.test);
         const record = { evaluations, testImages: mnist.test.count };
-        const { dir: entry } = await commitEntry(dir, key, async (tmp) => {
+        await commitEntry(dir, key, async (tmp) => {
             fs.writeFileSync(
                 path.join(tmp, EVALUATION_FILE),
                 `${JSON.stringify(record, null, 2)}\n`,
             );
         });
-        return { ...record, fromCache: false, entry };
+        return { ...record, fromCache: false };
     });
 }

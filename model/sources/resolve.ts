@@ -43,8 +43,6 @@ export interface ResolvedModel {
     readonly accuracy?: number;
     /** The pixels the model takes, which clients send. */
     readonly inputScale: InputScale;
-    /** A loaded model's evaluation, both ways, and whether it came from the cache. */
-    readonly evaluation?: CachedEvaluation;
 }
 
 /**
@@ -129,5 +127,5 @@ async function checkLoadedModel(
             `on ${evaluation.testImages} MNIST test images (${evaluation.fromCache ? "from the evaluation cache" : "evaluated now"}); ` +
             `served as ${verdict.inputScale}, at least minAccuracy ${check.minAccuracy}`,
     );
-    return { ...verdict, evaluation };
+    return verdict;
 }
