@@ -3,7 +3,7 @@
  * through tfjs-node's session, classifies every MNIST test image, sent once as intensities 0-255
  * and once as 0-1, since nothing in the model says which it takes (`inputScale.ts`).
  */
-import { argMax, softmax } from "../../client/scores";
+import { argMax, asProbabilities } from "../../client/scores";
 import { IMAGE_PIXELS } from "../savedmodel/contract";
 import { INPUT_SCALES, InputScale, scalePixels } from "../savedmodel/inputScale";
 import { withSavedModelSession } from "../savedmodel/session";
@@ -44,7 +44,7 @@ export async function evaluateSavedModel(dir: string, test: MnistSplit): Promise
                 rows.forEach((row, i) => {
                     const label = test.labels[start + i];
                     if (argMax(row) === label) sums[scale].correct++;
-                    const p = probabilities(row)[label];
+                    const p = asProbabilities(row)[label];
                     sums[scale].loss -= Math.log(Math.max(p, MIN_PROBABILITY));
                 });
             }
@@ -55,14 +55,4 @@ export async function evaluateSavedModel(dir: string, test: MnistSplit): Promise
         });
         return { "0-255": of("0-255"), "0-1": of("0-1") };
     });
-}
-
-/**
- * A row of scores as probabilities: as they are when they already are (a softmax output layer,
- * Keras' usual), else their softmax (logits, ours).
- */
-function probabilities(row: readonly number[]): readonly number[] {
-    const sum = row.reduce((a, b) => a + b, 0);
-    const already = row.every((v) => v >= 0 && v <= 1) && Math.abs(sum - 1) < 1e-3;
-    return already ? row : softmax(row);
 }
