@@ -8,7 +8,10 @@ import * as os from "os";
 import * as path from "path";
 import { EVALUATIONS_DIR, cachedEvaluation } from "../model/sources/evaluationCache";
 import { gateLoadedModel } from "../model/sources/gate";
+import { saveLayersModel } from "../model/training/artifact";
 import { loadMnist } from "../model/training/data";
+import { createModel } from "../model/training/model";
+import { runCli } from "./doubles/runCli";
 
 /** An evaluation with these accuracies and losses, 0-255 first. */
 function scored(a255: number, l255: number, a1: number, l1: number) {
@@ -67,6 +70,32 @@ describe("the quality gate of a loaded model", () => {
                 /^Error: TensorFlow could not load the SavedModel .*model\/1 \(tag serve, signature serving_default\): /,
             );
             assert.deepStrictEqual(fs.readdirSync(path.join(cacheDir, EVALUATIONS_DIR)), []);
+        } finally {
+            fs.rmSync(scratch, { recursive: true, force: true });
+        }
+    });
+
+    it("where tfjs-node does not load, says so and names the opt-out instead of skipping the gate", async () => {
+        const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-no-tfjs-node-"));
+        try {
+            await saveLayersModel(createModel({ seed: 1 }), scratch);
+            const run = await runCli("test/doubles/withoutTfjsNode.ts", [
+                path.join(scratch, "model.json"),
+                path.join(scratch, "export"),
+            ]);
+            assert.strictEqual(run.code, 0, run.stderr);
+            assert.strictEqual(
+                run.stdout.trim(),
+                `model source ${path.join(scratch, "model.json")} cannot be evaluated: @tensorflow/tfjs-node did not load ` +
+                    "(libtensorflow.so.2: cannot open shared object file: No such file or directory), so no SavedModel " +
+                    "can run here; expected it built (bash scripts/build-tfjs-node.sh); or set skipModelEvaluation to " +
+                    "true (and inputScale) to serve it unevaluated, which the production policy pack refuses",
+            );
+            // Nothing cached: the next run with tfjs-node evaluates it.
+            assert.deepStrictEqual(
+                fs.readdirSync(path.join(scratch, "export-cache", EVALUATIONS_DIR)),
+                [],
+            );
         } finally {
             fs.rmSync(scratch, { recursive: true, force: true });
         }
