@@ -50,7 +50,7 @@ export const CONFIG_KEYS = {
         type: "string",
         default: "train",
         description:
-            '"train" (train through the cache), a SavedModel directory, or a tfjs model.json path.',
+            '"train" (train through the cache), a SavedModel directory, a TF Serving model base directory (numbered versions; modelVersion is served), or a tfjs model.json path.',
     },
     dataDir: {
         type: "string",
@@ -89,6 +89,18 @@ export const CONFIG_KEYS = {
         type: "string",
         default: String(DEFAULT_TRAIN_OPTIONS.minAccuracy),
         description: "Quality gate: lowest test accuracy deployed, in (0, 1].",
+    },
+    inputScale: {
+        type: "string",
+        default: "",
+        description:
+            'Pixels the served model takes: "0-255" or "0-1". Defaults to the range whose test accuracy passes minAccuracy (a trained model: 0-255).',
+    },
+    skipModelEvaluation: {
+        type: "boolean",
+        default: false,
+        description:
+            "Serve a loaded model without evaluating it (no quality gate, no modelAccuracy; needs inputScale). The production policy pack refuses such a model.",
     },
     backend: {
         type: "string",
@@ -326,7 +338,8 @@ export const CONFIG_KEYS = {
     canaryModelSource: {
         type: "string",
         default: "",
-        description: "The canary's modelSource (empty: the same as modelSource).",
+        description:
+            "The canary's modelSource (empty: the same as modelSource); a model base directory serves canaryVersion.",
     },
     canarySeed: {
         type: "string",

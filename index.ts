@@ -35,19 +35,27 @@ async function deploy() {
         );
     }
 
-    const { model, image } = await trackImage(config, "stable", source, version);
+    // Every model passes its gate before any resource exists, the canary's too.
+    const model = await trackModel(config, "stable", source, version);
+    const canaryModel =
+        config.canary === undefined
+            ? undefined
+            : await trackModel(config, "canary", config.canary.source, config.canary.version);
+    if (canaryModel !== undefined && canaryModel.inputScale !== model.inputScale) {
+        throw new Error(
+            `the canary's model takes pixels as ${canaryModel.inputScale} but the stable one as ${model.inputScale}; ` +
+                "expected one range behind the one endpoint, since clients cannot tell which track answers",
+        );
+    }
+    const image = trackImage(config, "stable", model, version);
     // A canary track: its own model and image, in directories of its own.
     const canary =
-        config.canary === undefined
+        config.canary === undefined || canaryModel === undefined
             ? undefined
             : {
                   ...config.canary,
-                  ...(await trackImage(
-                      config,
-                      "canary",
-                      config.canary.source,
-                      config.canary.version,
-                  )),
+                  model: canaryModel,
+                  image: trackImage(config, "canary", canaryModel, config.canary.version),
               };
 
     const provider = new k8s.Provider("k8s", {
@@ -106,6 +114,8 @@ function stackOutputs(
         modelName: config.model.name,
         modelVersion: config.model.version,
         modelAccuracy: stable.model.accuracy,
+        // The pixels the model takes (0-255 or 0-1): what `predict` and `smoke` send it.
+        inputScale: stable.model.inputScale,
         replicasByTrack: serving.replicasByTrack,
         // The HTTPRoute on the Gateway named by gatewayParent, if any.
         routeName: serving.route?.routeName,
@@ -128,32 +138,39 @@ function stackOutputs(
 }
 
 /**
- * One track's model, trained or packaged and exported, and the image that serves it, in the
- * track's directories (`trackBuildDirs`).
+ * One track's model, trained or packaged and checked, and exported into the track's directory
+ * (`trackBuildDirs`).
  */
-async function trackImage(
+async function trackModel(
     config: StackConfig,
     track: Track,
     source: ModelSource,
     version: number,
-): Promise<{ model: ResolvedModel; image: ServingImage }> {
-    const name = config.model.name;
-    const dirs = trackBuildDirs(pulumi.getStack(), track);
-    const model = await resolveModel(
+): Promise<ResolvedModel> {
+    return resolveModel(
         withLog(source),
-        dirs.exportDir,
-        name,
+        trackBuildDirs(pulumi.getStack(), track).exportDir,
+        config.model.name,
         version,
         config.model.warmupBatchSizes,
+        (line) => pulumi.log.info(`${track}: ${line}`),
     );
-    const image = new ServingImage(track === "stable" ? "serving" : "serving-canary", {
+}
+
+/** The image serving one track's model, built in the track's context directory. */
+function trackImage(
+    config: StackConfig,
+    track: Track,
+    model: ResolvedModel,
+    version: number,
+): ServingImage {
+    return new ServingImage(track === "stable" ? "serving" : "serving-canary", {
         ...config.image,
         modelDir: model.versionDir,
-        modelName: name,
+        modelName: config.model.name,
         modelVersion: version,
-        contextDir: dirs.contextDir,
+        contextDir: trackBuildDirs(pulumi.getStack(), track).contextDir,
     });
-    return { model, image };
 }
 
 /** A model source whose training, if any, logs through the engine, without a progress bar. */

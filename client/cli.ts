@@ -17,7 +17,10 @@ import {
     valueFlags,
 } from "./cliSupport";
 import { MnistImage, readMnistImage } from "./image";
+import { INPUT_SCALE_USAGE, inputScaleFlag } from "./inputScaleFlag";
 import { imagesFromPixels } from "./inputs";
+import { InputScale, OWN_INPUT_SCALE, scalePixels } from "../model/savedmodel/inputScale";
+import { resolveStackEndpoint } from "./stackTarget";
 import { mnistTestSample } from "./mnist";
 import { ServingClient } from "./servingClient";
 import { CLIENT_DEFAULTS, ClientOptions, DigitPrediction } from "./types";
@@ -25,7 +28,7 @@ import { CLIENT_DEFAULTS, ClientOptions, DigitPrediction } from "./types";
 /** Usage text of the command. */
 export const PREDICT_USAGE = usageText(
     [
-        "usage: npm run predict -- --url <endpoint> | --grpc <host:port> [options] [image files…]",
+        "usage: npm run predict -- --url <endpoint> | --grpc <host:port> | --stack <stack> [options] [image files…]",
         "",
         "Sends PNG or JPEG images of handwritten digits to a TF Serving endpoint and prints the",
         "predicted digit and its probability for each.",
@@ -35,12 +38,15 @@ export const PREDICT_USAGE = usageText(
         "  --mnist <N>          also send the first N MNIST test images and report the accuracy",
         `  --batch-size <n>     images per request (default 100, at most ${CLIENT_DEFAULTS.maxBatchSize})`,
         "  --json               print JSON instead of tables",
+        "  --stack <stack>      call this deployed stack: its endpoint, model name and input range",
+        "                       from its outputs (--url and --model override the first two)",
+        INPUT_SCALE_USAGE,
     ],
 );
 
 /** `predict`'s own flags, besides the connection flags; positionals are image files. */
 const PREDICT_FLAGS = {
-    ...valueFlags("signature", "mnist", "batch-size"),
+    ...valueFlags("signature", "mnist", "batch-size", "stack", "input-scale"),
     json: { type: "boolean" },
 } as const;
 
@@ -60,13 +66,22 @@ export interface PredictArguments {
     readonly batchSize: number;
     /** Machine-readable output. */
     readonly json: boolean;
+    /** The deployed stack whose outputs say where to call and what to send. */
+    readonly stack?: string;
+    /** The pixels the model takes; the stack's, else 0-255, when undefined. */
+    readonly inputScale?: InputScale;
 }
 
 /** Parses `predict`'s flags; returns "help" for `--help`. Throws `UsageError` on mistakes. */
 export function parsePredictArguments(argv: readonly string[]): PredictArguments | "help" {
-    const parsed = parseFlags(argv, PREDICT_FLAGS, true);
+    const parsed = parseFlags(argv, PREDICT_FLAGS, true, false);
     if (parsed === "help") return parsed;
     const { client, grpc, values, positionals } = parsed;
+    if (client.url === "" && grpc === undefined && values.stack === undefined) {
+        throw new UsageError(
+            "`--url` is missing; expected TF Serving's REST base URL, e.g. http://<node-ip>:30111, --grpc <host:port>, or --stack <stack>",
+        );
+    }
     const mnist = intFlag("mnist", values.mnist, 1);
     const batchSize = intFlag("batch-size", values["batch-size"], 1) ?? 100;
     if (batchSize > CLIENT_DEFAULTS.maxBatchSize) {
@@ -85,6 +100,8 @@ export function parsePredictArguments(argv: readonly string[]): PredictArguments
         mnist,
         batchSize,
         json: values.json === true,
+        stack: values.stack,
+        inputScale: inputScaleFlag(values["input-scale"]),
     };
 }
 
@@ -145,9 +162,18 @@ async function predictAll(
 export async function runPredict(args: PredictArguments): Promise<PredictReport> {
     // Every file is read and converted before anything is sent, so a bad file costs no requests.
     const converted: MnistImage[] = args.files.map((file) => readMnistImage(file));
-    const client = openClient(args.client, args.grpc);
+    const stack = args.stack === undefined ? undefined : await resolveStackEndpoint(args.stack);
+    const client = openClient(
+        {
+            ...args.client,
+            url: args.client.url === "" ? (stack?.url ?? "") : args.client.url,
+            model: args.client.model ?? stack?.model,
+        },
+        args.grpc,
+    );
+    const scale = args.inputScale ?? stack?.inputScale ?? OWN_INPUT_SCALE;
     try {
-        return await predictWith(client, converted, args);
+        return await predictWith(client, converted, args, scale);
     } finally {
         client.close();
     }
@@ -157,10 +183,11 @@ async function predictWith(
     client: ServingClient,
     converted: readonly MnistImage[],
     args: PredictArguments,
+    scale: InputScale,
 ): Promise<PredictReport> {
     const digits = await predictAll(
         client,
-        converted.map((m) => imagesFromPixels(m.pixels)[0]),
+        converted.map((m) => imagesFromPixels(scalePixels(m.pixels, scale))[0]),
         args,
     );
     const predictions = args.files.map((file, i) => ({
@@ -174,7 +201,7 @@ async function predictWith(
         const sample = await mnistTestSample(args.mnist);
         const results = await predictAll(
             client,
-            imagesFromPixels(sample.pixels, sample.count),
+            imagesFromPixels(scalePixels(sample.pixels, scale), sample.count),
             args,
         );
         const misclassified = results.flatMap((r, index) =>

@@ -6,14 +6,13 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Tensor } from "@tensorflow/tfjs";
-import { errorMessage } from "../errors";
+import { IMAGE_SIZE, SAVED_MODEL_FILE } from "../model/savedmodel/contract";
+import { InputScale, OWN_INPUT_SCALE, scalePixels } from "../model/savedmodel/inputScale";
 import {
-    IMAGE_SIZE,
-    SAVED_MODEL_FILE,
-    SERVE_TAG,
-    SIGNATURE_KEYS,
-} from "../model/savedmodel/contract";
-import { loadTfjsNode } from "../model/tfjsNode";
+    TfjsNodeUnavailableError,
+    predictedRows,
+    withSavedModelSession,
+} from "../model/savedmodel/session";
 
 /** A tfjs artifact's `model.json`, or a SavedModel version directory, at `dir`. */
 export function localModelAt(dir: string): { kind: "tfjs" | "savedmodel"; path: string } {
@@ -29,49 +28,31 @@ export function localModelAt(dir: string): { kind: "tfjs" | "savedmodel"; path: 
 }
 
 /**
- * Logits of a SavedModel's `serving_default` on raw pixels (0-255, as the client sends them),
+ * Logits of a SavedModel's `serving_default` on `pixels` (0-255) sent as `scale` takes them,
  * computed by TensorFlow itself through tfjs-node.
  */
 async function savedModelLogits(
     dir: string,
     pixels: Uint8Array,
     count: number,
+    scale: InputScale,
 ): Promise<number[][]> {
-    let tfn: typeof import("@tensorflow/tfjs-node");
     try {
-        tfn = loadTfjsNode();
-    } catch (err) {
-        throw new Error(
-            `comparing with the SavedModel ${dir} needs @tensorflow/tfjs-node, which did not load (${errorMessage(err)}); ` +
-                "expected it built (bash scripts/build-tfjs-node.sh), or a tfjs artifact as --model-dir",
+        return await withSavedModelSession(dir, (score) =>
+            score(scalePixels(pixels, scale), count),
         );
-    }
-    const model = await tfn.node.loadSavedModel(dir, [SERVE_TAG], SIGNATURE_KEYS.default);
-    try {
-        const xs = tfn.tensor3d(Float32Array.from(pixels), [count, IMAGE_SIZE, IMAGE_SIZE]);
-        return await predictedRows(xs, (x) => model.predict(x) as Tensor);
-    } finally {
-        model.dispose();
-    }
-}
-
-/** The rows of `predict(xs)`; both tensors are disposed. */
-async function predictedRows(xs: Tensor, predict: (xs: Tensor) => Tensor): Promise<number[][]> {
-    try {
-        const out = predict(xs);
-        try {
-            return (await out.array()) as number[][];
-        } finally {
-            out.dispose();
-        }
-    } finally {
-        xs.dispose();
+    } catch (err) {
+        if (!(err instanceof TfjsNodeUnavailableError)) throw err;
+        throw new Error(
+            `comparing with the SavedModel ${dir}: ${err.message}, or a tfjs artifact as --model-dir`,
+        );
     }
 }
 
 /**
  * Logits of the local model on `pixels` (bytes 0-255, n x 28 x 28): the model at `modelDir`, or
- * `trainModel()` with its defaults and `cacheDir`.
+ * `trainModel()` with its defaults and `cacheDir`. A SavedModel gets them as `scale` says (what
+ * the served copy is sent); a tfjs model scales them itself.
  */
 export async function localLogits(
     cacheDir: string | undefined,
@@ -79,11 +60,12 @@ export async function localLogits(
     pixels: Uint8Array,
     count: number,
     log: (l: string) => void,
+    scale: InputScale = OWN_INPUT_SCALE,
 ): Promise<number[][]> {
     const local = modelDir === undefined ? undefined : localModelAt(modelDir);
     if (local?.kind === "savedmodel") {
-        log(`local model: the SavedModel ${local.path}, in TensorFlow`);
-        return savedModelLogits(local.path, pixels, count);
+        log(`local model: the SavedModel ${local.path}, in TensorFlow, sent pixels as ${scale}`);
+        return savedModelLogits(local.path, pixels, count, scale);
     }
     const tf = await import("@tensorflow/tfjs");
     const { initBackend } = await import("../model/training/backend");

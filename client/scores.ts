@@ -22,3 +22,17 @@ export function argMax(values: readonly number[]): number {
     }
     return best;
 }
+
+/**
+ * Whether `row` already is a probability distribution: a model whose last layer is a softmax
+ * (Keras' usual) returns one from `serving_default`, where ours returns logits.
+ */
+export function isDistribution(row: readonly number[]): boolean {
+    const sum = row.reduce((a, b) => a + b, 0);
+    return row.every((v) => v >= 0 && v <= 1) && Math.abs(sum - 1) < 1e-3;
+}
+
+/** `row` as probabilities: itself when it already is a distribution, else its softmax. */
+export function asProbabilities(row: readonly number[]): readonly number[] {
+    return isDistribution(row) ? row : softmax(row);
+}

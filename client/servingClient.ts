@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from "timers/promises";
 import { errorMessage } from "../errors";
 import { SIGNATURE_KEYS, TENSOR_KEYS } from "../model/savedmodel/contract";
-import { argMax, softmax } from "./scores";
+import { argMax, isDistribution, softmax } from "./scores";
 import {
     ServingConnectionError,
     ServingInputError,
@@ -105,8 +105,9 @@ export abstract class ServingClient {
             (options.signatureName === SIGNATURE_KEYS.probabilities
                 ? TENSOR_KEYS.probabilities
                 : TENSOR_KEYS.logits);
-        const fromLogits = outputs === TENSOR_KEYS.logits;
         return rows.map((row) => {
+            // A loaded model's serving_default may end in a softmax already.
+            const fromLogits = outputs === TENSOR_KEYS.logits && !isDistribution(row);
             const probabilities = fromLogits ? softmax(row) : row;
             const digit = argMax(probabilities);
             return {

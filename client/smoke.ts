@@ -16,6 +16,7 @@ import { chunks, formatTable, openClient, runMain } from "./cliSupport";
 import { argMax } from "./scores";
 import { localLogits, localModelAt } from "./localModel";
 import { imagesFromPixels } from "./inputs";
+import { OWN_INPUT_SCALE, scalePixels } from "../model/savedmodel/inputScale";
 import { mnistTestSample } from "./mnist";
 import { ServingClient } from "./servingClient";
 import { SMOKE_USAGE, SmokeArguments, parseSmokeArguments } from "./smokeArguments";
@@ -91,7 +92,7 @@ export async function runSmoke(
     if (args.stack !== undefined && target !== undefined) {
         log(
             `stack ${args.stack.name}, ${args.stack.track} track: version ${target.version} at ${target.url}, ` +
-                `local model ${target.modelDir}, minAccuracy ${target.minAccuracy}`,
+                `local model ${target.modelDir}, minAccuracy ${target.minAccuracy}, pixels sent as ${target.inputScale}`,
         );
     }
     const client = openClient(
@@ -129,11 +130,21 @@ async function checkServed(
     );
 
     const sample = await mnistTestSample(args.count);
+    // Both models are sent what the served one takes.
+    const scale = args.inputScale ?? target?.inputScale ?? OWN_INPUT_SCALE;
+    const images = imagesFromPixels(scalePixels(sample.pixels, scale), sample.count);
     const served: number[][] = [];
-    for (const batch of chunks(imagesFromPixels(sample.pixels, sample.count), 100)) {
+    for (const batch of chunks(images, 100)) {
         served.push(...(await client.predict(batch)));
     }
-    const local = await localLogits(args.cacheDir, modelDir, sample.pixels, sample.count, log);
+    const local = await localLogits(
+        args.cacheDir,
+        modelDir,
+        sample.pixels,
+        sample.count,
+        log,
+        scale,
+    );
 
     const differences: SmokeDifference[] = [];
     const misclassified: SmokeDifference[] = [];

@@ -4,6 +4,8 @@
  */
 import type { Track } from "../components/modelTrack";
 import { UsageError, intFlag, parseFlags, usageText, valueFlags } from "./cliSupport";
+import { InputScale } from "../model/savedmodel/inputScale";
+import { INPUT_SCALE_USAGE, inputScaleFlag } from "./inputScaleFlag";
 import { ACCURACY_EXPECTED, TRACKS, parseAccuracy } from "./stackTarget";
 import { ClientOptions } from "./types";
 
@@ -36,11 +38,13 @@ export const SMOKE_USAGE = usageText(
         "  --cache-dir <dir>    trainModel's cache directory (default .model-cache)",
         "  --min-accuracy <a>   fail when the served accuracy on the images is below a, in (0, 1]",
         "                       (default: no gate; with --stack, the stack's minAccuracy)",
-        "  --stack <stack>      take the URL, the version, the local model and the gate from this",
-        "                       deployed stack: its outputs, its config and this checkout's export",
+        "  --stack <stack>      take the URL, the version, the input range, the local model and the",
+        "                       gate from this deployed stack: its outputs, its config and this",
+        "                       checkout's export",
         "  --track <track>      with --stack: stable or canary, checked through its own Service",
         "                       (default stable); --url overrides the Service's cluster IP, e.g.",
         "                       with kubectl port-forward",
+        INPUT_SCALE_USAGE,
     ],
 );
 
@@ -53,6 +57,7 @@ const SMOKE_FLAGS = valueFlags(
     "min-accuracy",
     "stack",
     "track",
+    "input-scale",
 );
 
 /** Parsed command line of `smoke`. */
@@ -75,6 +80,8 @@ export interface SmokeArguments {
     readonly minAccuracy?: number;
     /** The deployed stack and track the check takes its target from. */
     readonly stack?: { readonly name: string; readonly track: Track };
+    /** The pixels the model takes; the stack's, else 0-255, when undefined. */
+    readonly inputScale?: InputScale;
 }
 
 /** Parses `smoke`'s flags; returns "help" for `--help`. Throws `UsageError` on mistakes. */
@@ -107,6 +114,7 @@ export function parseSmokeArguments(argv: readonly string[]): SmokeArguments | "
         minAccuracy: accuracyFlag(values["min-accuracy"]),
         stack:
             values.stack === undefined ? undefined : { name: values.stack, track: track as Track },
+        inputScale: inputScaleFlag(values["input-scale"]),
     };
 }
 

@@ -1,6 +1,6 @@
 /**
  * What `smoke --stack <stack> --track <track>` checks, read from the stack itself: the track's
- * Service URL and model version from `pulumi stack output`, the quality gate `minAccuracy` from
+ * Service URL, model version and input range from `pulumi stack output`, the quality gate `minAccuracy` from
  * `pulumi config`, and the SavedModel the track's image was built from, in this checkout's
  * `.build/<stack>/` (so the live pods are compared with the exact bytes they serve).
  */
@@ -10,6 +10,12 @@ import * as path from "path";
 import { trackBuildDirs } from "../buildLayout";
 import type { Track } from "../components/modelTrack";
 import { SAVED_MODEL_FILE } from "../model/savedmodel/contract";
+import {
+    INPUT_SCALES,
+    InputScale,
+    OWN_INPUT_SCALE,
+    isInputScale,
+} from "../model/savedmodel/inputScale";
 import { DEFAULT_TRAIN_OPTIONS } from "../model/training/train";
 
 /** The tracks `--track` takes. */
@@ -25,6 +31,8 @@ export interface StackTarget {
     readonly modelDir: string;
     /** The stack's `minAccuracy`. */
     readonly minAccuracy: number;
+    /** The pixels the served model takes (the stack's `inputScale` output). */
+    readonly inputScale: InputScale;
 }
 
 /** Runs the Pulumi CLI with `args` and gives its standard output. */
@@ -47,6 +55,7 @@ interface SmokeOutputs {
     readonly endpoint?: string;
     readonly modelName?: string;
     readonly modelVersion?: number;
+    readonly inputScale?: string;
     readonly canary?: {
         readonly modelVersion?: number;
         readonly serviceUrl?: string;
@@ -64,15 +73,52 @@ function present<T>(value: T | undefined, stack: string, field: string, expected
     return value;
 }
 
+/** Stack `stack`'s outputs. */
+async function stackOutputs(stack: string, run: PulumiRunner): Promise<SmokeOutputs> {
+    return JSON.parse(await run(["stack", "output", "--json", "--stack", stack])) as SmokeOutputs;
+}
+
+/**
+ * The pixels the stack's model takes; 0-255, what our own exports take, for a stack deployed
+ * before the stack had the output.
+ */
+function inputScaleOf(outputs: SmokeOutputs, stack: string): InputScale {
+    const scale = outputs.inputScale ?? OWN_INPUT_SCALE;
+    if (!isInputScale(scale)) {
+        throw new Error(
+            `stack ${stack}'s output \`inputScale\` is ${JSON.stringify(scale)}; expected ${INPUT_SCALES.join(" or ")}`,
+        );
+    }
+    return scale;
+}
+
+/** What `predict --stack` calls: the stack's endpoint, model name and input range. */
+export interface StackEndpoint {
+    readonly url: string;
+    readonly model: string;
+    readonly inputScale: InputScale;
+}
+
+/** The endpoint of `stack`, from its outputs. */
+export async function resolveStackEndpoint(
+    stack: string,
+    run: PulumiRunner = runPulumi,
+): Promise<StackEndpoint> {
+    const outputs = await stackOutputs(stack, run);
+    return {
+        url: present(outputs.endpoint, stack, "endpoint", "the model's REST endpoint"),
+        model: present(outputs.modelName, stack, "modelName", "the served model's name"),
+        inputScale: inputScaleOf(outputs, stack),
+    };
+}
+
 /** `track` of `stack`, from its outputs and config, and the export in this checkout. */
 export async function resolveStackTarget(
     stack: string,
     track: Track,
     run: PulumiRunner = runPulumi,
 ): Promise<StackTarget> {
-    const outputs = JSON.parse(
-        await run(["stack", "output", "--json", "--stack", stack]),
-    ) as SmokeOutputs;
+    const outputs = await stackOutputs(stack, run);
     const model = present(outputs.modelName, stack, "modelName", "the served model's name");
     let url: string;
     let version: number;
@@ -105,7 +151,13 @@ export async function resolveStackTarget(
                 `expected the export of \`pulumi up --stack ${stack}\` in this checkout (or pass --model-dir)`,
         );
     }
-    return { url, version, modelDir, minAccuracy: await stackMinAccuracy(stack, run) };
+    return {
+        url,
+        version,
+        modelDir,
+        minAccuracy: await stackMinAccuracy(stack, run),
+        inputScale: inputScaleOf(outputs, stack),
+    };
 }
 
 /** What an accuracy gate must be, in words for error messages. */

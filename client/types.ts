@@ -79,7 +79,8 @@ export interface PredictOptions {
 export interface DigitOptions extends PredictOptions {
     /**
      * What the signature returns. Defaults to `probabilities` for the `probabilities` signature
-     * and `logits` (softmax applied here) for any other.
+     * and `logits` (softmax applied here, unless a row already is a distribution, as a loaded
+     * model ending in a softmax returns) for any other.
      */
     readonly outputs?: typeof TENSOR_KEYS.logits | typeof TENSOR_KEYS.probabilities;
 }

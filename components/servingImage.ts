@@ -2,13 +2,13 @@
  * The serving image: TensorFlow Serving with one model version baked in, replacing the tutorial's
  * `docker cp` + `docker commit` + `docker push`.
  */
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_BASE_IMAGE, DEFAULT_PLATFORM } from "../defaults";
 import { errorMessage } from "../errors";
+import { hashDirectory } from "../model/contentHash";
 import { SAVED_MODEL_FILE } from "../model/savedmodel/contract";
 import { SettingError } from "../programErrors";
 import { ImageReferences, checkImageReferences } from "./imageReference";
@@ -78,27 +78,6 @@ export const MONITORING_CONFIG = `prometheus_config {
   path: "/monitoring/prometheus/metrics"
 }
 `;
-
-/** Hash of every file under `dir` (paths and contents), in a fixed order. */
-export function hashDirectory(dir: string): string {
-    const hash = crypto.createHash("sha256");
-    const walk = (rel: string): void => {
-        for (const entry of fs
-            .readdirSync(path.join(dir, rel), { withFileTypes: true })
-            .sort((a, b) => (a.name < b.name ? -1 : 1))) {
-            const child = path.posix.join(rel, entry.name);
-            if (entry.isDirectory()) {
-                walk(child);
-            } else {
-                hash.update(`${child}\0`)
-                    .update(fs.readFileSync(path.join(dir, child)))
-                    .update("\0");
-            }
-        }
-    };
-    walk("");
-    return hash.digest("hex");
-}
 
 /**
  * Writes the build context into `contextDir` (replacing what was there): the Dockerfile, the model

@@ -35,6 +35,9 @@ export const POD_SECURITY_LABELS = {
 /** The pod annotation naming the base image the serving image was built on. */
 export const BASE_IMAGE_ANNOTATION = "tfk8s.dev/base-image";
 
+/** The pod annotation holding the served model's test accuracy, absent when it was not evaluated. */
+export const MODEL_ACCURACY_ANNOTATION = "tfk8s.dev/model-accuracy";
+
 /** Kubernetes object names must be RFC 1123 labels; TF Serving model names may hold `_` and `.`. */
 export function kubernetesName(modelName: string): string {
     return `${modelName.toLowerCase().replace(/[^a-z0-9-]/g, "-")}-serving`;
@@ -327,7 +330,7 @@ function modelAnnotations(
     return {
         "tfk8s.dev/model-name": modelName,
         "tfk8s.dev/model-version": String(modelVersion),
-        ...(accuracy === undefined ? {} : { "tfk8s.dev/model-accuracy": accuracy.toFixed(4) }),
+        ...(accuracy === undefined ? {} : { [MODEL_ACCURACY_ANNOTATION]: accuracy.toFixed(4) }),
         ...(baseImage === undefined ? {} : { [BASE_IMAGE_ANNOTATION]: baseImage }),
     };
 }

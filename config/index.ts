@@ -7,7 +7,8 @@
 import { ImageSettings, MAX_BATCH_SIZE } from "../components/servingImage";
 import { checkServing } from "../components/servingPlan";
 import { MODEL_NAME_EXPECTED, MODEL_NAME_PATTERN } from "../model/savedmodel/contract";
-import { ModelSource } from "../model/sources/resolve";
+import { INPUT_SCALES, isInputScale } from "../model/savedmodel/inputScale";
+import { LoadedModelCheck, ModelSource } from "../model/sources/resolve";
 import { parseBackendName } from "../model/training/backend";
 import { TrainOptions } from "../model/training/train";
 import { parseTrainerName } from "../model/training/trainers";
@@ -59,9 +60,43 @@ function readTraining(r: Reader): TrainOptions {
     };
 }
 
+/**
+ * How a loaded model is checked: the training's gate and cache, and the input range config names.
+ * Skipping the evaluation leaves nothing to find the range out, so config must name it.
+ */
+function readModelCheck(r: Reader, training: TrainOptions): LoadedModelCheck {
+    const inputScale = r.string("inputScale");
+    if (inputScale !== undefined && !isInputScale(inputScale)) {
+        fail("inputScale", inputScale, `${INPUT_SCALES.join(" or ")}, or unset to find it out`);
+    }
+    const skipEvaluation = r.boolean("skipModelEvaluation");
+    if (skipEvaluation && inputScale === undefined) {
+        fail(
+            "inputScale",
+            undefined,
+            `${INPUT_SCALES.join(" or ")} with skipModelEvaluation: without an evaluation nothing finds out which pixels the model takes`,
+        );
+    }
+    return {
+        minAccuracy: training.minAccuracy as number,
+        cacheDir: training.cacheDir as string,
+        dataDir: training.dataDir,
+        inputScale,
+        skipEvaluation,
+    };
+}
+
 /** `train`, or a path whose contents (SavedModel or tfjs) `model/sources/fromDisk.ts` decides. */
-function sourceOf(value: string, training: TrainOptions): ModelSource {
-    return value === "train" ? { kind: "train", training } : { kind: "path", path: value };
+function sourceOf(value: string, training: TrainOptions, check: LoadedModelCheck): ModelSource {
+    if (value !== "train") return { kind: "path", path: value, check };
+    if (check.inputScale === "0-1") {
+        fail(
+            "inputScale",
+            check.inputScale,
+            "0-255 or unset: a model trained here takes 0-255 (its graph scales pixels itself)",
+        );
+    }
+    return { kind: "train", training };
 }
 
 /** The keys that describe a canary, besides its version. */
@@ -71,7 +106,11 @@ const CANARY_KEYS = ["canaryWeight", "canaryModelSource", "canarySeed", "canaryE
  * The canary track: its version and weight, and its model as the stable source with the
  * canary's overrides. A canary key without `canaryVersion` is refused rather than ignored.
  */
-function readCanary(r: Reader, training: TrainOptions): StackConfig["canary"] {
+function readCanary(
+    r: Reader,
+    training: TrainOptions,
+    check: LoadedModelCheck,
+): StackConfig["canary"] {
     const version = r.integer("canaryVersion", 1);
     if (version === undefined) {
         const set = CANARY_KEYS.find((key) => r.raw(key) !== undefined);
@@ -88,11 +127,15 @@ function readCanary(r: Reader, training: TrainOptions): StackConfig["canary"] {
     if (weight === undefined) {
         fail("canaryWeight", undefined, "the percent of the pods the canary gets, 1-99");
     }
-    const source = sourceOf(r.raw("canaryModelSource") ?? (r.string("modelSource") as string), {
-        ...training,
-        seed: r.integer("canarySeed", 0) ?? training.seed,
-        epochs: r.integer("canaryEpochs", 1) ?? training.epochs,
-    });
+    const source = sourceOf(
+        r.raw("canaryModelSource") ?? (r.string("modelSource") as string),
+        {
+            ...training,
+            seed: r.integer("canarySeed", 0) ?? training.seed,
+            epochs: r.integer("canaryEpochs", 1) ?? training.epochs,
+        },
+        check,
+    );
     return { version, source, weight };
 }
 
@@ -124,8 +167,9 @@ export function loadStackConfig(): StackConfig {
     const gpu = readGpu(r);
     const image = readImage(r, name, gpu);
     const training = readTraining(r);
+    const check = readModelCheck(r, training);
     const serving = { ...readServing(r, image, renderDir), gpu };
-    const canary = readCanary(r, training);
+    const canary = readCanary(r, training, check);
     // The checks ModelServing makes, naming config keys: those that span keys, and the canary's.
     checkedAsConfig(() =>
         checkServing({
@@ -138,7 +182,7 @@ export function loadStackConfig(): StackConfig {
         model: {
             name,
             version,
-            source: sourceOf(r.string("modelSource") as string, training),
+            source: sourceOf(r.string("modelSource") as string, training, check),
             warmupBatchSizes: readWarmup(r, image),
         },
         image,

@@ -183,6 +183,21 @@ describe("TF Serving client", () => {
             );
             assert.strictEqual(fromProbs[0].logits, undefined);
         });
+
+        it("predictDigits() takes a serving_default that already returns probabilities (a Keras softmax) as they are", async () => {
+            const keras = await FakeTfServing.start({
+                predict: (xs) =>
+                    xs.map(() => [0.05, 0.05, 0.7, 0.05, 0.05, 0.02, 0.02, 0.02, 0.02, 0.02]),
+            });
+            try {
+                const [d] = await new TfServingClient({ url: keras.url }).predictDigits([image()]);
+                assert.strictEqual(d.digit, 2);
+                assert.strictEqual(d.probability, 0.7, "softmax applied to probabilities");
+                assert.strictEqual(d.logits, undefined);
+            } finally {
+                await keras.close();
+            }
+        });
     });
 
     describe("errors", () => {

@@ -184,6 +184,42 @@ describe("predict and smoke commands", function () {
         }
     });
 
+    it("sends pixels as --input-scale says: 0-1 divides each by 255, and the digits are the same", async () => {
+        const sent = fake.requests.length;
+        const run = await runCli("client/cli.ts", [
+            "--url",
+            fake.url,
+            "--input-scale",
+            "0-1",
+            "--json",
+            "--mnist",
+            "10",
+        ]);
+        assert.strictEqual(run.code, 0, run.stderr);
+        const { instances } = JSON.parse(fake.requests[sent].body) as {
+            instances: number[][][];
+        };
+        assert.strictEqual(instances.length, 10);
+        const first = instances[0].flat();
+        const expected = Array.from(digit(0), (v) => v / 255);
+        assert.ok(
+            first.every((v, i) => Math.abs(v - expected[i]) < 1e-6),
+            "image 0 was not sent as pixels / 255",
+        );
+        assert.strictEqual(Math.max(...instances.flat(2)), 1);
+        assert.strictEqual(JSON.parse(run.stdout).mnist.correct, 9);
+        const bad = await runCli("client/cli.ts", [
+            "--url",
+            fake.url,
+            "--input-scale",
+            "255",
+            "--mnist",
+            "1",
+        ]);
+        assert.strictEqual(bad.code, 2);
+        assert.match(bad.stderr, /^error: `--input-scale` is "255"; expected 0-255 or 0-1/);
+    });
+
     it("exits 1 with TF Serving's message when the server refuses, and 2 with the usage on a bad command line", async () => {
         const [scan] = userFiles();
         const refused = await runCli("client/cli.ts", ["--url", fake.url, "--model", "nope", scan]);

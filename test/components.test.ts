@@ -19,12 +19,8 @@ import { ModelService } from "../components/modelService";
 import { ModelServing } from "../components/modelServing";
 import { servingLabels, trackLabels } from "../components/servingPlan";
 import { ModelTrack, ModelTrackArgs } from "../components/modelTrack";
-import {
-    ServingImage,
-    hashDirectory,
-    renderDockerfile,
-    writeBuildContext,
-} from "../components/servingImage";
+import { ServingImage, renderDockerfile, writeBuildContext } from "../components/servingImage";
+import { hashDirectory } from "../model/contentHash";
 import { DEFAULT_RESOURCES } from "../defaults";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";

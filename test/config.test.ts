@@ -5,6 +5,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { loadStackConfig } from "../config";
 import { CONFIG_KEYS } from "../configKeys";
+import { LoadedModelCheck } from "../model/sources/resolve";
 
 /** The smallest valid config: a local cluster, nothing pushed. */
 const DEV = { skipPush: "true" };
@@ -102,16 +103,52 @@ describe("stack config", () => {
         assert.strictEqual(c.image.repository, "ghcr.io/mymodel-serving");
     });
 
-    it("takes any other model source as a path to package", () => {
-        setStackConfig({ ...DEV, modelSource: "exports/mymodel/1" });
+    it("takes any other model source as a path to package, checked with the training's gate", () => {
+        setStackConfig({ ...DEV, modelSource: "exports/mymodel/1", minAccuracy: "0.9" });
         assert.deepStrictEqual(loadStackConfig().model.source, {
             kind: "path",
             path: "exports/mymodel/1",
+            check: {
+                minAccuracy: 0.9,
+                cacheDir: ".model-cache",
+                dataDir: undefined,
+                inputScale: undefined,
+                skipEvaluation: false,
+            },
         });
         // Training keys are still checked, so a typo does not wait for a switch back to train.
         expectError(
             { ...DEV, modelSource: "exports/mymodel/1", epochs: "0" },
             /`tfk8s:epochs` is "0"; expected an integer >= 1/,
+        );
+    });
+
+    it("inputScale and skipModelEvaluation: a range named, or found out unless evaluation is skipped", () => {
+        setStackConfig({ ...DEV, modelSource: "m", inputScale: "0-1" });
+        const named = loadStackConfig().model.source as { check: LoadedModelCheck };
+        assert.strictEqual(named.check.inputScale, "0-1");
+        setStackConfig({
+            ...DEV,
+            modelSource: "m",
+            inputScale: "0-255",
+            skipModelEvaluation: "true",
+        });
+        const skipped = loadStackConfig().model.source as { check: LoadedModelCheck };
+        assert.deepStrictEqual(
+            [skipped.check.inputScale, skipped.check.skipEvaluation],
+            ["0-255", true],
+        );
+        expectError(
+            { ...DEV, modelSource: "m", inputScale: "255" },
+            /config `tfk8s:inputScale` is "255"; expected 0-255 or 0-1, or unset to find it out$/,
+        );
+        expectError(
+            { ...DEV, modelSource: "m", skipModelEvaluation: "true" },
+            /config `tfk8s:inputScale` is undefined; expected 0-255 or 0-1 with skipModelEvaluation: without an evaluation nothing finds out/,
+        );
+        expectError(
+            { ...DEV, inputScale: "0-1" },
+            /config `tfk8s:inputScale` is "0-1"; expected 0-255 or unset: a model trained here takes 0-255/,
         );
     });
 
@@ -347,15 +384,14 @@ describe("stack config", () => {
 
         it("takes its own model source, or the stable one's", () => {
             setStackConfig({ ...CANARY, modelSource: "exports/a", canaryModelSource: "exports/b" });
-            assert.deepStrictEqual(loadStackConfig().canary?.source, {
+            const c = loadStackConfig();
+            assert.deepStrictEqual(c.canary?.source, {
                 kind: "path",
                 path: "exports/b",
+                check: (c.model.source as { check: unknown }).check,
             });
             setStackConfig({ ...CANARY, modelSource: "exports/a" });
-            assert.deepStrictEqual(loadStackConfig().canary?.source, {
-                kind: "path",
-                path: "exports/a",
-            });
+            assert.deepStrictEqual(loadStackConfig().canary?.source, c.model.source);
         });
 
         const badCanary: Array<[string, Record<string, string>, RegExp]> = [

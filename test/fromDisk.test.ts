@@ -120,11 +120,42 @@ describe("model sources", () => {
             const empty = dir("resolve", "empty");
             assert.throws(
                 () => resolveModelSource(empty),
-                /holds neither saved_model.pb \(a SavedModel\) nor model.json/,
+                /holds neither saved_model.pb \(a SavedModel\), model.json \(a tfjs model\) nor numbered version directories \(a TF Serving model base directory\); it is empty\. Expected/,
             );
+            fs.mkdirSync(path.join(empty, "export"));
+            fs.writeFileSync(path.join(empty, "notes.txt"), "");
+            assert.throws(() => resolveModelSource(empty), /; it holds export\/, notes\.txt\./);
             const other = path.join(empty, "weights.bin");
             fs.writeFileSync(other, "");
             assert.throws(() => resolveModelSource(other), /is a file but not a tfjs model.json/);
+        });
+        it("takes the version to serve from a TF Serving model base directory", () => {
+            const base = dir("resolve", "base");
+            for (const v of ["1", "3"]) {
+                writeSavedModel(dir("resolve", "base", v), encodeSavedModel(savedModel()));
+            }
+            // Not versions TF Serving would load: they must not count as such either.
+            fs.mkdirSync(path.join(base, "01"));
+            fs.mkdirSync(path.join(base, "tmp"));
+            assert.deepStrictEqual(resolveModelSource(base, 3), {
+                kind: "savedmodel",
+                path: path.join(base, "3"),
+            });
+            assert.deepStrictEqual(resolveModelSource(base, 1).path, path.join(base, "1"));
+            assert.throws(
+                () => resolveModelSource(base, 2),
+                /model source .*base is a model base directory holding versions 1, 3, but the version to serve is 2; expected modelVersion \(canaryVersion for the canary\) to name one of them/,
+            );
+            assert.throws(
+                () => resolveModelSource(base),
+                /holding versions 1, 3; expected the version to take, or a path to one version directory/,
+            );
+            fs.mkdirSync(path.join(base, "4"));
+            fs.writeFileSync(path.join(base, "4", "saved_model.pbtxt"), "");
+            assert.throws(
+                () => resolveModelSource(base, 4),
+                /its version 4 holds no saved_model.pb \(it holds saved_model.pbtxt\)/,
+            );
         });
     });
 
@@ -315,6 +346,25 @@ describe("model sources", () => {
     });
 
     describe("packageModelSource", () => {
+        it("packages the served version of a model base directory, and only that one", async () => {
+            const src = dir("pkg-versions");
+            writeSavedModel(dir("pkg-versions", "1"), encodeSavedModel(savedModel()));
+            writeSavedModel(dir("pkg-versions", "2"), encodeSavedModel(savedModel()));
+            fs.writeFileSync(path.join(src, "2", "fingerprint.pb"), "version two");
+            const base = dir("pkg-versions-out");
+            const packaged = await packageModelSource(src, base, { name: "mnist", version: 2 });
+            assert.strictEqual(packaged.source.path, path.join(src, "2"));
+            assert.deepStrictEqual(fs.readdirSync(path.join(base, "mnist")), ["2"]);
+            assert.strictEqual(
+                fs.readFileSync(path.join(base, "mnist", "2", "fingerprint.pb"), "utf8"),
+                "version two",
+            );
+            await assert.rejects(
+                packageModelSource(src, base, { name: "mnist", version: 5 }),
+                /holding versions 1, 2, but the version to serve is 5/,
+            );
+        });
+
         it("copies a SavedModel unchanged, variables/ and assets/ included", async () => {
             const saver = new ProtoWriter().string(1, "save/Const:0");
             const src = writeSavedModel(

@@ -11,7 +11,10 @@ import {
 import { GPU_RESOURCE as COMPONENT_GPU_RESOURCE } from "../components/deploymentSpec";
 import { ModelServing } from "../components/modelServing";
 import { TRACK_LABEL as COMPONENT_TRACK_LABEL } from "../components/modelTrack";
-import { BASE_IMAGE_ANNOTATION as COMPONENT_BASE_IMAGE_ANNOTATION } from "../components/servingPlan";
+import {
+    BASE_IMAGE_ANNOTATION as COMPONENT_BASE_IMAGE_ANNOTATION,
+    MODEL_ACCURACY_ANNOTATION as COMPONENT_MODEL_ACCURACY_ANNOTATION,
+} from "../components/servingPlan";
 import {
     imageByDigest,
     networkPolicyInProduction,
@@ -22,6 +25,8 @@ import {
     resourcesSet,
     TRACK_LABEL,
     BASE_IMAGE_ANNOTATION,
+    MODEL_ACCURACY_ANNOTATION,
+    modelEvaluatedInProduction,
     GPU_RESOURCE,
     gpuMatchesImage,
     tfk8sPolicies,
@@ -140,6 +145,7 @@ describe("policy pack", () => {
                 "network-policy-in-production",
                 "gpu-matches-image",
                 "pod-security-in-production",
+                "model-evaluated-in-production",
             ],
         );
         assert.ok(pack.every((p) => p.enforcementLevel === "advisory"));
@@ -207,6 +213,29 @@ describe("policy pack", () => {
             'container "tensorflow-serving" does not set runAsNonRoot: true',
             'container "tensorflow-serving" does not set allowPrivilegeEscalation: false',
         ]);
+    });
+
+    it("model-evaluated-in-production: pods of an unevaluated model pass in dev, are refused in production", async () => {
+        assert.strictEqual(MODEL_ACCURACY_ANNOTATION, COMPONENT_MODEL_ACCURACY_ANNOTATION);
+        const policy = modelEvaluatedInProduction("mandatory");
+        const evaluated = (await declared({ modelAccuracy: 0.9812 })).deployment;
+        assert.strictEqual(
+            evaluated.spec.template.metadata.annotations[MODEL_ACCURACY_ANNOTATION],
+            "0.9812",
+        );
+        assert.deepStrictEqual(
+            await violations(policy, DEPLOYMENT, evaluated, { production: true }),
+            [],
+        );
+        const unevaluated = (await declared()).deployment;
+        assert.deepStrictEqual(await violations(policy, DEPLOYMENT, unevaluated), []);
+        assert.deepStrictEqual(
+            await violations(policy, DEPLOYMENT, unevaluated, { production: true }),
+            [
+                "the pods carry no tfk8s.dev/model-accuracy: their model was not evaluated (skipModelEvaluation); " +
+                    "production serves only models that passed the quality gate at preview",
+            ],
+        );
     });
 
     it("no-public-service-in-production: NodePort is fine in dev, refused in production unless allowed", async () => {

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { trackBuildDirs } from "../buildLayout";
-import { PulumiRunner, resolveStackTarget } from "../client/stackTarget";
+import { PulumiRunner, resolveStackEndpoint, resolveStackTarget } from "../client/stackTarget";
 import { DEFAULT_TRAIN_OPTIONS } from "../model/training/train";
 
 /** Outputs of a dev stack with a canary, shaped as index.ts returns them. */
@@ -69,6 +69,8 @@ describe("smoke --stack: the track's target from the stack", () => {
             version: 2,
             modelDir: path.join(".build", "dev", "export-canary", "mymodel", "2"),
             minAccuracy: 0.9,
+            // A stack deployed before the output existed served our own exports' range.
+            inputScale: "0-255",
         });
         assert.strictEqual(target.modelDir, dir);
         assert.deepStrictEqual(calls, [
@@ -88,6 +90,28 @@ describe("smoke --stack: the track's target from the stack", () => {
         assert.ok(canary !== undefined);
         const only = await resolveStackTarget("dev", "stable", pulumi(alone));
         assert.strictEqual(only.url, "http://localhost:30111");
+    });
+
+    it("the input range the stack outputs, for smoke and for predict --stack", async () => {
+        exportOf("stable", 1);
+        const loaded = { ...WITH_CANARY, inputScale: "0-1" };
+        assert.strictEqual(
+            (await resolveStackTarget("dev", "stable", pulumi(loaded))).inputScale,
+            "0-1",
+        );
+        assert.deepStrictEqual(await resolveStackEndpoint("dev", pulumi(loaded)), {
+            url: "http://localhost:30111",
+            model: "mymodel",
+            inputScale: "0-1",
+        });
+        await assert.rejects(
+            resolveStackEndpoint("dev", pulumi({ ...loaded, inputScale: "255" })),
+            /^Error: stack dev's output `inputScale` is "255"; expected 0-255 or 0-1$/,
+        );
+        await assert.rejects(
+            resolveStackEndpoint("dev", pulumi({ modelName: "mymodel" })),
+            /^Error: stack dev's output `endpoint` is undefined; expected the model's REST endpoint/,
+        );
     });
 
     it("names what is missing: no canary, no export here, a bad minAccuracy", async () => {

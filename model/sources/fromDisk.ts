@@ -28,6 +28,7 @@ import {
     ServingSignatures,
 } from "../savedmodel/contract";
 import { describeSignatures } from "../savedmodel/signatures";
+import { describeContents, versionDirOf, versionsIn } from "./baseDir";
 import { errorMessage } from "../../errors";
 
 /** The two kinds of model source besides training. */
@@ -101,9 +102,10 @@ export interface PackagedModel {
 
 /**
  * Works out what `sourcePath` holds: a directory with `saved_model.pb` is a SavedModel; a
- * `.json` file, or a directory with `model.json`, is a tfjs model.
+ * `.json` file, or a directory with `model.json`, is a tfjs model; a directory of numbered
+ * version directories is TF Serving's model base directory, whose version `version` is taken.
  */
-export function resolveModelSource(sourcePath: string): ModelOnDisk {
+export function resolveModelSource(sourcePath: string, version?: number): ModelOnDisk {
     let stat: fs.Stats;
     try {
         stat = fs.statSync(sourcePath);
@@ -125,9 +127,27 @@ export function resolveModelSource(sourcePath: string): ModelOnDisk {
     if (fs.existsSync(path.join(sourcePath, MODEL_JSON))) {
         return { kind: "tfjs", path: path.join(sourcePath, MODEL_JSON) };
     }
+    const versions = versionsIn(sourcePath);
+    if (versions.length > 0) {
+        if (version === undefined) {
+            throw new Error(
+                `model source ${sourcePath} is a model base directory holding versions ${versions.join(", ")}; ` +
+                    "expected the version to take, or a path to one version directory",
+            );
+        }
+        const versionDir = versionDirOf(sourcePath, versions, version);
+        if (!fs.existsSync(path.join(versionDir, SAVED_MODEL_FILE))) {
+            throw new Error(
+                `model source ${sourcePath} is a model base directory, but its version ${version} ` +
+                    `holds no ${SAVED_MODEL_FILE} (${describeContents(versionDir)}); expected a SavedModel there`,
+            );
+        }
+        return { kind: "savedmodel", path: versionDir };
+    }
     throw new Error(
-        `model source ${sourcePath} holds neither ${SAVED_MODEL_FILE} (a SavedModel) nor ` +
-            `${MODEL_JSON} (a tfjs model)`,
+        `model source ${sourcePath} holds neither ${SAVED_MODEL_FILE} (a SavedModel), ` +
+            `${MODEL_JSON} (a tfjs model) nor numbered version directories (a TF Serving model base ` +
+            `directory); ${describeContents(sourcePath)}. Expected the model source to point at one of those`,
     );
 }
 
@@ -288,7 +308,8 @@ export async function packageModelSource(
     baseDir: string,
     options: ExportOptions,
 ): Promise<PackagedModel> {
-    const resolved = typeof source === "string" ? resolveModelSource(source) : source;
+    const resolved =
+        typeof source === "string" ? resolveModelSource(source, options.version) : source;
     if (resolved.kind === "tfjs") {
         const model = await loadLayersModel(resolved.path);
         try {

@@ -10,7 +10,8 @@ import * as path from "path";
 import * as buffer from "buffer";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES, PIXEL_SCALE } from "../savedmodel/contract";
+import { IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES } from "../savedmodel/contract";
+import { scalePixels } from "../savedmodel/inputScale";
 import { errorMessage } from "../../errors";
 
 /** Magic number of an IDX file of unsigned bytes with three dimensions (images). */
@@ -242,13 +243,9 @@ export function loadTrainingData(dir: string | undefined, trainSubset?: number):
     return { mnist, train: takeSplit(mnist.train, trainSubset) };
 }
 
-/** Scales bytes 0-255 to floats in [0, 1]: the one place the model's input scaling lives. */
+/** Scales bytes 0-255 to floats in [0, 1], as the model trains on them. */
 export function normalizePixels(pixels: ArrayLike<number>): Float32Array {
-    const out = new Float32Array(pixels.length);
-    for (let i = 0; i < pixels.length; i++) {
-        out[i] = pixels[i] * PIXEL_SCALE;
-    }
-    return out;
+    return scalePixels(pixels, "0-1");
 }
 
 /** A split as tensors: `xs` float32 `[n, 28, 28]` in [0, 1], `ys` int32 class ids `[n]`. */

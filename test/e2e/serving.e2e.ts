@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { makeKerasModel } from "../support/broughtModels";
 import { venvPython } from "../support/venv";
 import { argMax, softmax } from "../../client/scores";
 import { readMnistImage } from "../../client/image";
@@ -28,7 +29,7 @@ import {
 } from "../../client/servingErrors";
 import { MODEL_JSON, loadLayersModel, saveLayersModel } from "../../model/training/artifact";
 import { initBackend } from "../../model/training/backend";
-import { MnistData, loadMnist } from "../../model/training/data";
+import { MnistData, defaultMnistDir, loadMnist } from "../../model/training/data";
 import { ExportResult, exportSavedModel } from "../../model/savedmodel/export";
 import {
     RENDERINGS,
@@ -522,5 +523,76 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
                 assert.match(both.stderr, /expected one of the two/);
             });
         });
+    });
+});
+
+describe("end to end: a brought Keras CNN with its own Rescaling, served by the stand-in on real TensorFlow", function () {
+    let dir: string;
+    let cnn: string;
+    let double: TfServingDouble;
+
+    before(async function () {
+        const python = venvPython();
+        if (python === undefined) {
+            if (process.env.CI === "true")
+                throw new Error("CI=true requires .venv with TensorFlow");
+            this.skip();
+        }
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-e2e-keras-"));
+        cnn = path.join(dir, "keras-cnn");
+        console.log(`      ${makeKerasModel(python, ["cnn", defaultMnistDir(), cnn, "1"])}`);
+        double = await TfServingDouble.start({ python, modelBasePath: cnn });
+        await new TfServingClient({ url: double.url }).waitUntilAvailable({
+            timeoutMs: 120_000,
+            intervalMs: 500,
+        });
+    });
+
+    after(async () => {
+        await double?.stop();
+        if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("predict and smoke send the range --input-scale names: 0-255 right for it, 0-1 wrong", async () => {
+        const accuracy = async (scale: string) => {
+            const run = await runCli("client/cli.ts", [
+                "--url",
+                double.url,
+                "--input-scale",
+                scale,
+                "--json",
+                "--mnist",
+                String(COUNT),
+            ]);
+            assert.strictEqual(run.code, 0, run.stdout + run.stderr);
+            return JSON.parse(run.stdout).mnist.accuracy as number;
+        };
+        const [right, wrong] = [await accuracy("0-255"), await accuracy("0-1")];
+        console.log(`      predict on MNIST 0-99: ${right} sent 0-255, ${wrong} sent 0-1`);
+        assert.ok(right >= 0.85 && wrong <= 0.3, `0-255: ${right}, 0-1: ${wrong}`);
+        // Smoke sends the served and the local model the same range: they agree either way, and
+        // only the range the model takes passes the gate.
+        const smoke = (scale: string) =>
+            runCli("client/smoke.ts", [
+                "--url",
+                double.url,
+                "--model-dir",
+                path.join(cnn, "1"),
+                "--input-scale",
+                scale,
+                "--min-accuracy",
+                "0.85",
+            ]);
+        const passing = await smoke("0-255");
+        assert.strictEqual(passing.code, 0, passing.stdout + passing.stderr);
+        assert.match(passing.stdout, /sent pixels as 0-255/);
+        assert.match(passing.stdout, /smoke: OK: version 1 agrees with the local model on all 100/);
+        const failing = await smoke("0-1");
+        assert.strictEqual(failing.code, 1, failing.stdout + failing.stderr);
+        assert.match(
+            failing.stdout,
+            /smoke: FAILED: served accuracy 0\.\d{4} on MNIST test images 0-99 is below minAccuracy 0\.85 \(served accuracy 0\.\d{4} \(at least minAccuracy 0\.85\), local 0\.\d{4}/,
+        );
+        assert.doesNotMatch(failing.stdout, /disagrees/);
     });
 });
