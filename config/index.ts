@@ -13,6 +13,7 @@ import { TrainOptions } from "../model/training/train";
 import { parseTrainerName } from "../model/training/trainers";
 import { readImage } from "./image";
 import { NAMESPACE, Reader, checkedAsConfig, fail } from "./reader";
+import { RolloutSettings, readRollout } from "./rollout";
 import { ServingConfig, readGpu, readServing } from "./serving";
 
 /**
@@ -41,6 +42,8 @@ export interface StackConfig {
         readonly source: ModelSource;
         readonly weight: number;
     };
+    /** What `npm run rollout` steps through and judges each step on. */
+    readonly rollout: RolloutSettings;
 }
 
 /** The training keys, checked whatever the source, so a typo fails now, not after a switch back. */
@@ -145,5 +148,6 @@ export function loadStackConfig(): StackConfig {
         cluster: { context: r.string("kubeContext"), renderDir },
         serving,
         canary,
+        rollout: readRollout(r, serving),
     };
 }
