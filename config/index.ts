@@ -148,6 +148,6 @@ export function loadStackConfig(): StackConfig {
         cluster: { context: r.string("kubeContext"), renderDir },
         serving,
         canary,
-        rollout: readRollout(r, serving),
+        rollout: readRollout(r, serving.replicas, serving.gateway !== undefined),
     };
 }

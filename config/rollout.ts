@@ -5,7 +5,6 @@
  */
 import { planSteps, parseSteps } from "../rollout/steps";
 import { Reader, checkedAsConfig } from "./reader";
-import { ServingConfig } from "./serving";
 
 /** What `npm run rollout` reads from the stack. */
 export interface RolloutSettings {
@@ -16,15 +15,18 @@ export interface RolloutSettings {
     readonly maxLatencyRatio: number;
 }
 
-/** The rollout keys; set steps must be ones the stack's pods (or its route) can give. */
-export function readRollout(r: Reader, serving: ServingConfig): RolloutSettings {
+/**
+ * The rollout keys; set steps must be ones `replicas` pods give, or with a Gateway route
+ * (`routed`) any that rise to 100.
+ */
+export function readRollout(r: Reader, replicas: number, routed: boolean): RolloutSettings {
     const text = r.string("rolloutSteps");
     const steps =
         text === undefined
             ? undefined
             : checkedAsConfig(() => {
                   const parsed = parseSteps(text);
-                  planSteps(serving.replicas, serving.gateway !== undefined, parsed);
+                  planSteps(replicas, routed, parsed);
                   return parsed;
               });
     return {
