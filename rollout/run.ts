@@ -72,6 +72,25 @@ async function apply(
     };
 }
 
+/** The report of a run that ended with `outcome` after `steps`. */
+function reportOf(
+    run: RolloutRun,
+    state: RolloutState,
+    steps: StepReport[],
+    outcome: RolloutReport["outcome"],
+    more: Partial<Pick<RolloutReport, "failedChecks" | "rollbackSeconds" | "error">> = {},
+): RolloutReport {
+    return {
+        stack: run.stackName,
+        version: state.version,
+        plan: run.plan.summary,
+        steps,
+        outcome,
+        failedChecks: [],
+        ...more,
+    };
+}
+
 /** The report of a run that stopped on an error, the state left recorded. */
 function stopped(
     run: RolloutRun,
@@ -79,15 +98,9 @@ function stopped(
     steps: StepReport[],
     err: unknown,
 ): RolloutReport {
-    return {
-        stack: run.stackName,
-        version: state.version,
-        plan: run.plan.summary,
-        steps,
-        outcome: "stopped",
-        failedChecks: [],
+    return reportOf(run, state, steps, "stopped", {
         error: err instanceof Error ? err.message : String(err),
-    };
+    });
 }
 
 /**
@@ -112,14 +125,7 @@ export async function runRollout(run: RolloutRun, from: RolloutState): Promise<R
             if (weight === 100) {
                 steps.push(applied);
                 await run.stack.setConfig(ENDED);
-                return {
-                    stack: run.stackName,
-                    version: from.version,
-                    plan: run.plan.summary,
-                    steps,
-                    outcome: "promoted",
-                    failedChecks: [],
-                };
+                return reportOf(run, from, steps, "promoted");
             }
             const judged = await run.judge(run.plan.steps[i]);
             steps.push({
@@ -136,15 +142,10 @@ export async function runRollout(run: RolloutRun, from: RolloutState): Promise<R
                 state = { ...state, phase: "rollback" };
                 steps.push(await apply(run, state, "rollback"));
                 await run.stack.setConfig(ENDED);
-                return {
-                    stack: run.stackName,
-                    version: from.version,
-                    plan: run.plan.summary,
-                    steps,
-                    outcome: "rolled back",
+                return reportOf(run, from, steps, "rolled back", {
                     failedChecks: failed,
                     rollbackSeconds: (now() - stepStart) / 1000,
-                };
+                });
             }
             run.log(`${label}: every check passed`);
         }
@@ -162,15 +163,10 @@ export async function rollBack(run: RolloutRun, from: RolloutState): Promise<Rol
     try {
         const applied = await apply(run, state, "rollback");
         await run.stack.setConfig(ENDED);
-        return {
-            stack: run.stackName,
-            version: from.version,
-            plan: run.plan.summary,
-            steps: [applied],
-            outcome: "rolled back",
+        return reportOf(run, from, [applied], "rolled back", {
             failedChecks: ["asked for: --rollback of a stopped rollout"],
             rollbackSeconds: (now() - start) / 1000,
-        };
+        });
     } catch (err) {
         return stopped(run, state, [], err);
     }
