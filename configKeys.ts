@@ -14,6 +14,9 @@ import {
     DEFAULT_PLATFORM,
     DEFAULT_REPLICAS,
     DEFAULT_RESOURCES,
+    DEFAULT_ROLLOUT_MAX_ERROR_RATE,
+    DEFAULT_ROLLOUT_MAX_LATENCY_RATIO,
+    DEFAULT_ROLLOUT_WINDOW_SECONDS,
     DEFAULT_SERVICE_TYPE,
 } from "./defaults";
 import { DEFAULT_CACHE_DIR } from "./model/training/cache";
@@ -350,6 +353,36 @@ export const CONFIG_KEYS = {
         type: "string",
         default: "",
         description: "The canary's training epochs (empty: the same as epochs).",
+    },
+    rolloutSteps: {
+        type: "string",
+        default: "",
+        description:
+            "Canary percents npm run rollout steps through, ending at 100 (promotion); empty: 10,25,50,100 with a Gateway route, else the pod shares nearest them.",
+    },
+    rolloutWindowSeconds: {
+        type: "integer",
+        default: DEFAULT_ROLLOUT_WINDOW_SECONDS,
+        description:
+            "Seconds of live traffic npm run rollout judges the canary on after each step.",
+    },
+    rolloutMaxErrorRate: {
+        type: "string",
+        default: String(DEFAULT_ROLLOUT_MAX_ERROR_RATE),
+        description:
+            "Largest share of failed canary requests in an analysis window, a decimal in [0, 1).",
+    },
+    rolloutMaxLatencyRatio: {
+        type: "string",
+        default: String(DEFAULT_ROLLOUT_MAX_LATENCY_RATIO),
+        description:
+            "Largest canary p99 latency over the stable track's in an analysis window, a decimal >= 1.",
+    },
+    rolloutState: {
+        type: "string",
+        default: "",
+        description:
+            "Written by npm run rollout: the rollout under way (version, step reached, phase), so a stopped one can --resume or --rollback; empty: none.",
     },
 } as const satisfies Record<string, KeySpec>;
 

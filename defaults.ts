@@ -43,3 +43,13 @@ export const DEFAULT_GPU_TOLERATIONS = "nvidia.com/gpu:NoSchedule";
 export const DEFAULT_BASE_IMAGE = "tensorflow/serving:2.20.0";
 /** The platform the image is built for when nothing else is said. */
 export const DEFAULT_PLATFORM = "linux/amd64";
+
+/** Seconds of live traffic a rollout judges the canary on after each step. */
+export const DEFAULT_ROLLOUT_WINDOW_SECONDS = 60;
+/** The largest share of failed canary requests a rollout step accepts. */
+export const DEFAULT_ROLLOUT_MAX_ERROR_RATE = 0.01;
+/**
+ * The largest canary p99 / stable p99 a rollout step accepts. Not tighter than 2: TF Serving's
+ * latency buckets grow by a factor of 1.8, so a p99 read from them is only that fine.
+ */
+export const DEFAULT_ROLLOUT_MAX_LATENCY_RATIO = 2;

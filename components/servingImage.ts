@@ -72,10 +72,13 @@ max_enqueued_batches { value: 100 }
 num_batch_threads { value: 4 }
 `;
 
+/** Where the serving pods' REST port serves TF Serving's Prometheus page with enableMonitoring. */
+export const PROMETHEUS_PATH = "/monitoring/prometheus/metrics";
+
 /** Prometheus endpoint; text format of TF Serving's MonitoringConfig. */
 export const MONITORING_CONFIG = `prometheus_config {
   enable: true
-  path: "/monitoring/prometheus/metrics"
+  path: "${PROMETHEUS_PATH}"
 }
 `;
 

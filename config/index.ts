@@ -14,6 +14,7 @@ import { TrainOptions } from "../model/training/train";
 import { parseTrainerName } from "../model/training/trainers";
 import { readImage } from "./image";
 import { NAMESPACE, Reader, checkedAsConfig, fail } from "./reader";
+import { RolloutSettings, readRollout } from "./rollout";
 import { ServingConfig, readGpu, readServing } from "./serving";
 
 /**
@@ -42,6 +43,8 @@ export interface StackConfig {
         readonly source: ModelSource;
         readonly weight: number;
     };
+    /** What `npm run rollout` steps through and judges each step on. */
+    readonly rollout: RolloutSettings;
 }
 
 /** The training keys, checked whatever the source, so a typo fails now, not after a switch back. */
@@ -189,5 +192,6 @@ export function loadStackConfig(): StackConfig {
         cluster: { context: r.string("kubeContext"), renderDir },
         serving,
         canary,
+        rollout: readRollout(r, serving.replicas, serving.gateway !== undefined),
     };
 }

@@ -49,12 +49,20 @@ export function checkedAsConfig<T>(check: () => T): T {
     }
 }
 
-/** Reads raw strings; Pulumi passes every config value to the program as a string. */
+/**
+ * Reads raw strings; Pulumi passes every config value to the program as a string. Inside the
+ * program they come from the engine; `values` (`tfk8s:<key>` to value, as the Automation API's
+ * `getAllConfig` gives them) lets a command outside it, such as `npm run rollout`, read a stack's
+ * config with the same checks.
+ */
 export class Reader {
     private readonly config = new pulumi.Config(NAMESPACE);
 
+    constructor(private readonly values?: Readonly<Record<string, string>>) {}
+
     raw(key: ConfigKey): string | undefined {
-        const value = this.config.get(key);
+        const value =
+            this.values === undefined ? this.config.get(key) : this.values[`${NAMESPACE}:${key}`];
         return value === undefined || value === "" ? undefined : value;
     }
 

@@ -757,6 +757,75 @@ describe("stack config", () => {
     });
 });
 
+describe("rollout config", () => {
+    it("defaults to the default steps, a 60 s window, 1% errors and a p99 ratio of 2", () => {
+        setStackConfig(DEV);
+        assert.deepStrictEqual(loadStackConfig().rollout, {
+            steps: undefined,
+            windowSeconds: 60,
+            maxErrorRate: 0.01,
+            maxLatencyRatio: 2,
+        });
+    });
+
+    it("reads steps that the pods give, and any rising steps with a Gateway route", () => {
+        setStackConfig({ ...DEV, replicas: "4", rolloutSteps: "25, 50,75,100" });
+        assert.deepStrictEqual(loadStackConfig().rollout.steps, [25, 50, 75, 100]);
+        setStackConfig({
+            ...DEV,
+            replicas: "2",
+            gatewayParent: "infra/public",
+            rolloutSteps: "5,20,100",
+            rolloutWindowSeconds: "30",
+            rolloutMaxErrorRate: "0",
+            rolloutMaxLatencyRatio: "1.25",
+        });
+        assert.deepStrictEqual(loadStackConfig().rollout, {
+            steps: [5, 20, 100],
+            windowSeconds: 30,
+            maxErrorRate: 0,
+            maxLatencyRatio: 1.25,
+        });
+    });
+
+    it("refuses steps that do not rise to 100, naming the key, the value and the form", () => {
+        for (const steps of ["10,50", "50,25,100", "10,10,100", "0,100", "100", "ten,100"]) {
+            expectError(
+                { ...DEV, replicas: "4", gatewayParent: "gw", rolloutSteps: steps },
+                new RegExp(
+                    `config \`tfk8s:rolloutSteps\` is "${steps}"; expected comma-separated percents rising from 1 to a last step of 100`,
+                ),
+            );
+        }
+    });
+
+    it("refuses, without a route, a step no pod count gives, listing those that are", () => {
+        expectError(
+            { ...DEV, replicas: "4", rolloutSteps: "10,50,100" },
+            /config `tfk8s:rolloutSteps` is "10,50,100"; expected steps without a Gateway route that are shares that replicas \(4\) pods give, each pod being 25%: 25 \(1 of 4\), 50 \(2 of 4\), 75 \(3 of 4\), then 100/,
+        );
+        expectError(
+            { ...DEV, rolloutSteps: "50,100" },
+            /config `tfk8s:replicas` is 1; expected at least 2 for a rollout: each track keeps a pod until promotion/,
+        );
+    });
+
+    it("refuses thresholds out of range", () => {
+        expectError(
+            { ...DEV, rolloutMaxErrorRate: "1" },
+            /config `tfk8s:rolloutMaxErrorRate` is "1"; expected a decimal in \[0, 1\)/,
+        );
+        expectError(
+            { ...DEV, rolloutMaxLatencyRatio: "0.8" },
+            /config `tfk8s:rolloutMaxLatencyRatio` is "0.8"; expected a decimal >= 1/,
+        );
+        expectError(
+            { ...DEV, rolloutWindowSeconds: "0" },
+            /config `tfk8s:rolloutWindowSeconds` is "0"; expected an integer >= 1/,
+        );
+    });
+});
+
 describe("Pulumi.yaml", () => {
     const project = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
 

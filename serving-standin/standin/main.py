@@ -9,7 +9,7 @@ import threading
 from .errors import StartError
 from .flags import parse_flags
 from .log import log
-from .metrics import RequestCounts, prometheus_path
+from .metrics import RequestMetrics, prometheus_path
 from .model_repository import ModelRepository
 from .protos import parse_proto_text_file
 from .rest_server import RestServer, make_handler
@@ -122,7 +122,7 @@ def serve_rest(options, handler, address, grpc_port, metrics_path):
     except OSError as err:
         raise StartError(f"UNAVAILABLE: Failed to start HTTP Server at {host}:{port}: {err.strerror}")
     if metrics_path is not None:
-        log(f"Prometheus metrics (request_count only) at {metrics_path}")
+        log(f"Prometheus metrics (request_count, request_latency) at {metrics_path}")
     log(f"Exporting HTTP/REST API at:{host}:{server.server_address[1]} ...")
     if options["standin_listen"]:
         ports = {"port": server.server_address[1]}
@@ -147,8 +147,8 @@ def start(options):
         options["standin_label"],
         options["enable_model_warmup"],
     )
-    counts = RequestCounts()
-    handler = make_handler(repository, counts, metrics_path, options["standin_verbose"])
+    metrics = RequestMetrics()
+    handler = make_handler(repository, metrics, metrics_path, options["standin_verbose"])
     # Held in this frame while the REST API serves: a gRPC server nothing refers to stops.
     grpc_server, grpc_port = start_grpc(grpc_api, grpc_address, repository) if grpc_api else (None, None)
     load(repository, options)

@@ -1,9 +1,10 @@
 """The REST port: an HTTP/1.1 server whose handler routes /v1/ calls to `rest_endpoints`, answers
-errors with TF Serving's status and body, counts requests and serves the Prometheus page."""
+errors with TF Serving's status and body, records the request metrics and serves the Prometheus page."""
 
 import json
 import re
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .errors import ServingError
@@ -39,8 +40,8 @@ def c_escape(text):
     return "".join(out)
 
 
-def make_handler(repository, counts, prometheus_path, verbose):
-    """The request handler class, bound to the model repository and the request counts;
+def make_handler(repository, metrics, prometheus_path, verbose):
+    """The request handler class, bound to the model repository and the request metrics;
     `prometheus_path` None serves no metrics."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -64,10 +65,12 @@ def make_handler(repository, counts, prometheus_path, verbose):
             except (BrokenPipeError, ConnectionResetError):
                 pass  # The client gave up (a probe's timeout while TensorFlow held the GIL loading).
 
-        def dispatch(self, method, body):
+        def dispatch(self, method, body, start):
+            """Answers one request; `start` is when it arrived (time.monotonic_ns), before its
+            body was read, where http_server.cc starts its latency clock."""
             path = self.path.split("?")[0]
             if method == "GET" and prometheus_path is not None and path == prometheus_path:
-                self.send_body(200, "text/plain", counts.prometheus_page().encode("utf-8"))
+                self.send_body(200, "text/plain", metrics.prometheus_page().encode("utf-8"))
                 return
             if not re.match(r"^/v1/", path, re.IGNORECASE):
                 self.send_body(404, "text/html", b"<html><body>404 Not Found</body></html>")
@@ -76,18 +79,24 @@ def make_handler(repository, counts, prometheus_path, verbose):
             try:
                 name, version, label, verb = route(method, path)
                 result = answer(repository, name, version, label, verb, body)
-                counts.count(name or "", "OK")
-                self.send_body(200, "application/json", json.dumps(result, indent=1).encode("utf-8"))
+                data = json.dumps(result, indent=1).encode("utf-8")
+                # TF Serving's API label is the verb a POST names; a GET's path captures none.
+                api = verb if method == "POST" else ""
+                usec = (time.monotonic_ns() - start) // 1000
+                metrics.observe_latency(name or "", api, "REST", usec)
+                metrics.count(name or "", "OK")
+                self.send_body(200, "application/json", data)
             except ServingError as err:
-                counts.count(name or "", err.code)
+                metrics.count(name or "", err.code)
                 text = '{ "error": "%s" }' % c_escape(err.message)
                 self.send_body(err.status, "application/json", text.encode("utf-8"))
 
         def do_GET(self):
-            self.dispatch("GET", b"")
+            self.dispatch("GET", b"", time.monotonic_ns())
 
         def do_POST(self):
+            start = time.monotonic_ns()
             length = int(self.headers.get("Content-Length") or 0)
-            self.dispatch("POST", self.rfile.read(length))
+            self.dispatch("POST", self.rfile.read(length), start)
 
     return Handler

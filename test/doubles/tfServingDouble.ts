@@ -7,7 +7,10 @@
  * gRPC API (`serving-standin/standin/grpc_servicer.py`) on the same loaded model.
  */
 import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import { MONITORING_CONFIG } from "../../components/servingImage";
 
 /** The server, shared with the stand-in base image: Python runs the directory's `__main__.py`. */
 const STANDIN_SERVER = path.join(__dirname, "..", "..", "serving-standin");
@@ -28,6 +31,18 @@ export interface DoubleOptions {
     readonly startTimeoutMs?: number;
     /** Serve the gRPC API too (needs tensorflow-serving-api in the venv). Defaults to false. */
     readonly grpc?: boolean;
+    /**
+     * Serve the Prometheus page with the monitoring config the serving image ships
+     * (`enableMonitoring`). Defaults to false.
+     */
+    readonly monitoring?: boolean;
+}
+
+/** The monitoring config file the image's `--monitoring_config_file` names, written once. */
+function monitoringConfigFile(): string {
+    const file = path.join(os.tmpdir(), `tfk8s-standin-monitoring-${process.pid}.config`);
+    fs.writeFileSync(file, MONITORING_CONFIG);
+    return file;
 }
 
 /** A running double; `url` is its base URL and `grpcTarget` its gRPC address, when served. */
@@ -61,6 +76,9 @@ export class TfServingDouble {
             "--standin_listen=127.0.0.1:0",
             "--standin_serve_while_loading",
             ...(options.grpc === true ? ["--standin_grpc_listen=127.0.0.1:0"] : []),
+            ...(options.monitoring === true
+                ? [`--monitoring_config_file=${monitoringConfigFile()}`]
+                : []),
             `--standin_load_delay_seconds=${options.loadDelaySeconds ?? 0}`,
             ...Object.entries(options.labels ?? {}).map(
                 ([label, v]) => `--standin_label=${label}=${v}`,

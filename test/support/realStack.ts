@@ -28,7 +28,7 @@ const ROOT = path.resolve(__dirname, "..", "..");
  */
 function programFiles(checkout: string): string[] {
     const topLevel = fs.readdirSync(checkout).filter((f) => f.endsWith(".ts"));
-    const folders = ["components", "config", "model", "policy", "client"];
+    const folders = ["components", "config", "model", "policy", "client", "rollout"];
     const settings = ["Pulumi.yaml", "package.json", "tsconfig.json"];
     return [...topLevel, ...folders, ...settings].filter((f) =>
         fs.existsSync(path.join(checkout, f)),
@@ -125,7 +125,8 @@ export class RealStack {
     readonly policyLauncher = path.join(this.work, "tfk8s-policy-pack");
     /** Everything the pulumi commands printed, for scanning the logs. */
     readonly transcript: string[] = [];
-    private readonly pulumiEnv: NodeJS.ProcessEnv;
+    /** The environment of every pulumi command here (backend, passphrase, plugins on PATH). */
+    readonly pulumiEnv: NodeJS.ProcessEnv;
 
     /**
      * `checkout` is where the program comes from: this checkout by default, or a copy of another

@@ -1,0 +1,93 @@
+/**
+ * The command line of `npm run rollout`: which stack, which version with which model, or what to
+ * do with a rollout that stopped; where the report goes.
+ */
+import { parseArgs } from "util";
+import { UsageError, intFlag } from "../client/cliSupport";
+import { errorMessage } from "../errors";
+import { CanaryModel } from "./state";
+
+/** Usage text of the command. */
+export const ROLLOUT_USAGE = [
+    "usage: npm run rollout -- --stack <stack> --version <n> [model options] [options]",
+    "       npm run rollout -- --stack <stack> --resume | --rollback",
+    "",
+    "Steps a canary of version n through the stack's rolloutSteps, one pulumi up per step, judges",
+    "each step on live traffic (answers, error rate, p99 against the stable track) and promotes it",
+    "at 100%, or rolls it back at the first failed check and exits 1. Each step is recorded in the",
+    "stack's rolloutState first, so a stopped rollout can be resumed or rolled back.",
+    "",
+    "  --stack <stack>          the Pulumi stack, in this project",
+    "  --version <n>            the canary's model version",
+    "  --model-source <src>     the canary's modelSource (default: the stable track's)",
+    "  --seed <n>               the canary's training seed (default: the stable track's)",
+    "  --epochs <n>             the canary's training epochs (default: the stable track's)",
+    "  --resume                 go on with the stopped rollout from the step it reached",
+    "  --rollback               return a stopped rollout's stack to its stable track",
+    "  --report <file>          where the JSON report goes (default rollout-report.json)",
+    "  -h, --help               show this text",
+].join("\n");
+
+/** Parsed command line. */
+export interface RolloutArguments {
+    readonly stack: string;
+    readonly version?: number;
+    readonly model: CanaryModel;
+    readonly resume: boolean;
+    readonly rollback: boolean;
+    readonly reportFile: string;
+}
+
+/** Parses the flags; "help" for `--help`. Throws `UsageError` on mistakes. */
+export function parseRolloutArguments(argv: readonly string[]): RolloutArguments | "help" {
+    let values;
+    try {
+        values = parseArgs({
+            args: [...argv],
+            options: {
+                stack: { type: "string" },
+                version: { type: "string" },
+                "model-source": { type: "string" },
+                seed: { type: "string" },
+                epochs: { type: "string" },
+                resume: { type: "boolean" },
+                rollback: { type: "boolean" },
+                report: { type: "string" },
+                help: { type: "boolean", short: "h" },
+            },
+            strict: true,
+        }).values;
+    } catch (err) {
+        throw new UsageError(errorMessage(err));
+    }
+    if (values.help === true) return "help";
+    if (values.stack === undefined || values.stack === "") {
+        throw new UsageError("`--stack` is missing; expected the Pulumi stack to roll out on");
+    }
+    const stopped = values.resume === true || values.rollback === true;
+    const model = {
+        source: values["model-source"],
+        seed: intFlag("seed", values.seed, 0),
+        epochs: intFlag("epochs", values.epochs, 1),
+    };
+    if (stopped && Object.values(model).some((v) => v !== undefined)) {
+        throw new UsageError(
+            "model options with --resume or --rollback: the stopped rollout's model is the one its rolloutState records",
+        );
+    }
+    if (!stopped && values.version === undefined) {
+        throw new UsageError(
+            "`--version` is missing; expected the canary's model version, or --resume / --rollback",
+        );
+    }
+    return {
+        stack: values.stack,
+        version: intFlag("version", values.version, 1),
+        model: Object.fromEntries(
+            Object.entries(model).filter(([, v]) => v !== undefined),
+        ) as CanaryModel,
+        resume: values.resume === true,
+        rollback: values.rollback === true,
+        reportFile: values.report ?? "rollout-report.json",
+    };
+}

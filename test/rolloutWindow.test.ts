@@ -1,0 +1,161 @@
+import * as assert from "assert";
+import * as http from "http";
+import { AddressInfo } from "net";
+import { SmokeResult } from "../client/smoke";
+import { parseRolloutArguments } from "../rollout/arguments";
+import { probeTracks, judgeByProbes } from "../rollout/window";
+
+/** A local server answering `:predict` with `status` after `delayMs`; its URL. */
+async function server(status: (n: number) => number, delayMs: number) {
+    let n = 0;
+    const s = http.createServer((req, res) => {
+        req.resume();
+        req.on("end", () =>
+            setTimeout(() => {
+                res.writeHead(status(n++), { "Content-Type": "application/json" });
+                res.end('{"predictions": []}');
+            }, delayMs),
+        );
+    });
+    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+    return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => s.close() };
+}
+
+const OPTIONS = {
+    modelName: "mymodel",
+    body: "{}",
+    seconds: 1,
+    ratePerSecond: 30,
+    timeoutMs: 2000,
+};
+
+describe("an analysis window by probes", () => {
+    const servers: { close(): void }[] = [];
+    after(() => servers.forEach((s) => s.close()));
+
+    it("sends each track its share of requests open loop, recording latencies and causes", async () => {
+        const stable = await server(() => 200, 1);
+        // Every third request fails; each takes 60 ms, longer than the 33 ms between requests.
+        const canary = await server((n) => (n % 3 === 2 ? 503 : 200), 60);
+        servers.push(stable, canary);
+        const started = performance.now();
+        const results = await probeTracks({ stable: stable.url, canary: canary.url }, OPTIONS);
+        const seconds = (performance.now() - started) / 1000;
+        assert.strictEqual(results.stable.length, 30);
+        assert.strictEqual(results.canary.length, 30);
+        // Open loop: 30 requests of 60 ms each, one every 33 ms, end in about 1 s, not 1.8 s.
+        assert.ok(seconds < 1.6, `${seconds} s`);
+        assert.strictEqual(results.canary.filter((r) => !r.ok).length, 10);
+        assert.deepStrictEqual(
+            [...new Set(results.canary.filter((r) => !r.ok).map((r) => r.cause))],
+            ["HTTP 503"],
+        );
+        assert.ok(
+            results.canary.every((r) => r.latencyMs >= 59),
+            "latency measured per request",
+        );
+        assert.ok(results.stable.every((r) => r.ok));
+    });
+
+    it("records a refused connection and a timeout by cause", async () => {
+        const slow = await server(() => 200, 500);
+        const closed = await server(() => 200, 0);
+        closed.close();
+        servers.push(slow);
+        const results = await probeTracks(
+            { stable: closed.url, canary: slow.url },
+            { ...OPTIONS, seconds: 0.2, ratePerSecond: 10, timeoutMs: 100 },
+        );
+        assert.deepStrictEqual(
+            results.stable.map((r) => r.cause),
+            ["ECONNREFUSED", "ECONNREFUSED"],
+        );
+        assert.deepStrictEqual(
+            results.canary.map((r) => r.cause),
+            ["timeout", "timeout"],
+        );
+    });
+
+    it("judges the window: a canary failing a third of its requests fails the errors check", async () => {
+        const stable = await server(() => 200, 1);
+        const canary = await server((n) => (n % 3 === 2 ? 500 : 200), 1);
+        servers.push(stable, canary);
+        const answers: SmokeResult = {
+            version: 2,
+            count: 100,
+            differences: [],
+            misclassified: [],
+            servedAccuracy: 0.98,
+            localAccuracy: 0.98,
+            minAccuracy: 0.9,
+            maxLogitDifference: 0,
+        };
+        let smokedUrl = "";
+        const judged = await judgeByProbes(
+            { stable: stable.url, canary: canary.url },
+            OPTIONS,
+            { maxErrorRate: 0.01, maxLatencyRatio: 100, minRequests: 10 },
+            async (url) => {
+                smokedUrl = url;
+                return answers;
+            },
+        );
+        assert.strictEqual(smokedUrl, canary.url, "the smoke check goes to the canary");
+        assert.strictEqual(judged.source, "probes");
+        assert.deepStrictEqual(
+            judged.analysis.checks.map((c) => [c.check, c.passed]),
+            [
+                ["answers", true],
+                ["errors", false],
+                ["latency", true],
+            ],
+        );
+        assert.match(
+            judged.analysis.checks[1].detail,
+            /canary error rate 33\.33% \(10 of 30: 10 HTTP 500\)/,
+        );
+    });
+});
+
+describe("npm run rollout's command line", () => {
+    it("takes a stack, a version and the canary's model", () => {
+        assert.deepStrictEqual(
+            parseRolloutArguments([
+                "--stack",
+                "dev",
+                "--version",
+                "3",
+                "--seed",
+                "7",
+                "--epochs",
+                "2",
+            ]),
+            {
+                stack: "dev",
+                version: 3,
+                model: { seed: 7, epochs: 2 },
+                resume: false,
+                rollback: false,
+                reportFile: "rollout-report.json",
+            },
+        );
+        assert.strictEqual(parseRolloutArguments(["--help"]), "help");
+    });
+
+    it("refuses what cannot run, naming the flag", () => {
+        assert.throws(() => parseRolloutArguments(["--version", "2"]), /`--stack` is missing/);
+        assert.throws(() => parseRolloutArguments(["--stack", "dev"]), /`--version` is missing/);
+        assert.throws(
+            () => parseRolloutArguments(["--stack", "dev", "--version", "0"]),
+            /`--version` is "0"; expected an integer >= 1/,
+        );
+        assert.throws(
+            () => parseRolloutArguments(["--stack", "dev", "--resume", "--seed", "3"]),
+            /model options with --resume or --rollback/,
+        );
+        assert.throws(
+            () => parseRolloutArguments(["--stack", "dev", "--steps", "1"]),
+            /Unknown option '--steps'/,
+        );
+    });
+});
