@@ -52,7 +52,7 @@ export interface TrainOptions {
     readonly backend?: BackendName;
     /** Force a trainer. Defaults to `graph` on the tensorflow backend, `layers` elsewhere. */
     readonly trainer?: TrainerName;
-    /** Adam steps per session run of the graph trainer. Defaults to `DEFAULT_STEPS_PER_RUN`. */
+    /** Adam steps per session run of the graph trainer. Defaults to a whole epoch. */
     readonly stepsPerRun?: number;
     /** Where progress and the summary go. Defaults to stdout. */
     readonly log?: (line: string) => void;
