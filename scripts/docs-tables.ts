@@ -41,6 +41,32 @@ export const FIGURES: Record<string, FiguresSource> = {
             ["Keras: seconds per epoch", "keras.secondsPerEpoch"],
             ["Keras: test accuracy", "keras.testAccuracy"],
             ["graph / Keras seconds per epoch", "ratio"],
+            ["one graph epoch in one session run, s", "profile.epochSeconds"],
+            ["of it on a CPU: compute, s", "profile.cpuSeconds.compute"],
+            ["of it on a CPU: data movement, s", "profile.cpuSeconds.dataMovement"],
+            ["of it on a CPU: executor, s", "profile.cpuSeconds.executor"],
+            ["of it off a CPU (other work on the machine), s", "profile.offCpuSeconds"],
+            ["the epoch's matrix products, GFLOP", "profile.matmulGflopPerEpoch"],
+            ["peak of a 1024x1024 product on all cores, GFLOP/s", "profile.peakGflops"],
+            ["compute limit: the products at that peak, s", "profile.computeLimitSeconds"],
+            ["upload of the data into the session (once), s", "profile.uploadSeconds"],
+            ["one test-set evaluation in the graph, s", "profile.evaluateSeconds"],
+            [
+                "graph, 1 intra-op and 1 inter-op thread (the default): s per epoch",
+                "threads.[setting=1/1].secondsPerEpoch",
+            ],
+            [
+                "graph, 1 intra-op, 2 inter-op threads: s per epoch",
+                "threads.[setting=1/2].secondsPerEpoch",
+            ],
+            [
+                "graph, 2 intra-op, 1 inter-op thread: s per epoch",
+                "threads.[setting=2/1].secondsPerEpoch",
+            ],
+            [
+                "graph, 2 intra-op, 2 inter-op threads: s per epoch",
+                "threads.[setting=2/2].secondsPerEpoch",
+            ],
         ],
     },
     graph: {
