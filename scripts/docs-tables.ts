@@ -109,6 +109,46 @@ export const FIGURES: Record<string, FiguresSource> = {
         figures: [
             ["pulumi preview, cold model cache (trains), s", "coldPreviewSeconds"],
             ["pulumi preview, warm model cache, s", "warmPreviewSeconds"],
+            ["cold preview / warm preview (target: at most 1.6)", "coldOverWarm"],
+            [
+                "cold preview: the CLI, engine and plugins before the program, s",
+                "coldPreviewStages.[stage=pulumi CLI, engine and plugins before the program].seconds",
+            ],
+            [
+                "cold preview: Node and the Pulumi SDK starting, s",
+                "coldPreviewStages.[stage=Node and Pulumi SDK start-up].seconds",
+            ],
+            ["cold preview: data load, s", "coldPreviewStages.[stage=data load].seconds"],
+            [
+                "cold preview: TensorFlow starting, s",
+                "coldPreviewStages.[stage=TensorFlow start-up].seconds",
+            ],
+            ["cold preview: training, s", "coldPreviewStages.[stage=training].seconds"],
+            [
+                "cold preview: evaluation and cache entry, s",
+                "coldPreviewStages.[stage=evaluation and cache entry].seconds",
+            ],
+            ["cold preview: export, s", "coldPreviewStages.[stage=export].seconds"],
+            [
+                "cold preview: the rest of the program (resources), s",
+                "coldPreviewStages.[stage=the rest of the program (resources)].seconds",
+            ],
+            [
+                "cold preview: engine and plugins after the program, s",
+                "coldPreviewStages.[stage=engine and plugins after the program].seconds",
+            ],
+            [
+                "warm preview: Node and the Pulumi SDK starting, s",
+                "warmPreviewStages.[stage=Node and Pulumi SDK start-up].seconds",
+            ],
+            [
+                "warm preview: cached model load, s",
+                "warmPreviewStages.[stage=cached model load].seconds",
+            ],
+            [
+                "warm preview: the rest of the program (resources), s",
+                "warmPreviewStages.[stage=the rest of the program (resources)].seconds",
+            ],
             ["pulumi up from an empty stack, s", "upFromEmptySeconds"],
             ["pulumi up with nothing changed, s", "noChangeUpSeconds"],
         ],

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { packageModelSource } from "./fromDisk";
 import { describeServingSignatures, exportSavedModel } from "../savedmodel/export";
+import { timedStage } from "../stageTimes";
 import { TrainOptions, trainModel } from "../training/train";
 
 /** File under the version's `assets.extra/` (which TF Serving ignores) describing the model. */
@@ -54,10 +55,12 @@ export async function resolveModel(
         ),
         signatures: describeServingSignatures(trained.model),
     };
-    const exported = await exportSavedModel(trained.model, exportDir, {
-        ...options,
-        extraFiles: { [SERVING_METADATA]: `${JSON.stringify(record, null, 2)}\n` },
-    });
+    const exported = await timedStage("export", () =>
+        exportSavedModel(trained.model, exportDir, {
+            ...options,
+            extraFiles: { [SERVING_METADATA]: `${JSON.stringify(record, null, 2)}\n` },
+        }),
+    );
     return {
         versionDir: exported.dir,
         accuracy: trained.metadata.testAccuracy,
