@@ -196,9 +196,9 @@ class TrainingGraph {
         return this.op(name, op, inputs, { T: T_FLOAT, ...extra });
     }
 
-    /** Assigns `value` to a variable whose shape the value decides. */
-    private assign(name: string, v: Variable, value: string, after: string[] = []): string {
-        return this.op(name, "Assign", [v.node, value, ...after.map((a) => `^${a}`)], {
+    /** Assigns `value` to `v`; a variable declared without a shape takes the value's. */
+    private assign(name: string, v: Variable, value: string): string {
+        return this.op(name, "Assign", [v.node, value], {
             T: attr.type(v.dtype),
             validate_shape: attr.bool(v.shape !== undefined),
         });
