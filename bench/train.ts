@@ -5,8 +5,9 @@
  * so each peak RSS is its own. Then it profiles whole-epoch runs of the graph trainer
  * (`trainProfile.ts`: compute, data movement and executor, the compute limit beside them), and
  * trains 2 epochs with the graph trainer under each of `THREADS`, TensorFlow's intra- and
- * inter-op thread counts, which is how `TF_THREAD_DEFAULTS` was picked. Writes
- * `bench/results/train.json`.
+ * inter-op thread counts, in `THREAD_ROUNDS` rounds that take the settings in turn (a burst of
+ * other work on the machine then hits each alike), which is how `TF_THREAD_DEFAULTS` was picked;
+ * each setting's row is its median run. Writes `bench/results/train.json`.
  *
  * `--sweep` also trains 2 epochs with the graph trainer at each of `SWEEP` steps per session run
  * (a whole epoch is the default); the sweep is written beside the rows.
@@ -51,6 +52,14 @@ const THREADS = [
     [2, 1],
     [2, 2],
 ] as const;
+/** Rounds over `THREADS`; odd, so that each setting's median is one of its runs. */
+const THREAD_ROUNDS = 3;
+
+/** The run with the median seconds per epoch, of an odd number of runs. */
+function medianRun(runs: readonly Row[]): Row {
+    const sorted = [...runs].sort((a, b) => a.secondsPerEpoch - b.secondsPerEpoch);
+    return sorted[Math.floor(sorted.length / 2)];
+}
 
 /** Trains once with `trainer` into a throwaway cache; the row of this process. */
 async function row(trainer: TrainerName, epochs?: number, stepsPerRun?: number): Promise<Row> {
@@ -139,15 +148,21 @@ async function main(): Promise<void> {
     const layers = childRow("layers");
     const keras = kerasRow();
     const profile = profileEpochs();
-    const threads = THREADS.map(([intra, inter]) => ({
+    const rounds = Array.from({ length: THREAD_ROUNDS }, () =>
+        THREADS.map(([intra, inter]) =>
+            childRow("graph", ["--epochs", "2"], {
+                ...process.env,
+                TF_NUM_INTRAOP_THREADS: String(intra),
+                TF_NUM_INTEROP_THREADS: String(inter),
+            }),
+        ),
+    );
+    const threads = THREADS.map(([intra, inter], k) => ({
+        ...medianRun(rounds.map((round) => round[k])),
         setting: `${intra}/${inter}`,
         intraOp: intra,
         interOp: inter,
-        ...childRow("graph", ["--epochs", "2"], {
-            ...process.env,
-            TF_NUM_INTRAOP_THREADS: String(intra),
-            TF_NUM_INTEROP_THREADS: String(inter),
-        }),
+        secondsPerEpochByRound: rounds.map((round) => round[k].secondsPerEpoch),
     }));
     console.log(
         `\ntraining ${epochs} epochs, batch ${batchSize}, 60,000 MNIST images, ${os.cpus().length} cores`,
@@ -176,7 +191,10 @@ async function main(): Promise<void> {
     }
     console.log("");
     for (const t of threads) {
-        console.log(`threads intra ${t.intraOp} inter ${t.interOp}: ${line(t)}`);
+        const byRound = t.secondsPerEpochByRound.map((x) => x.toFixed(2)).join(", ");
+        console.log(
+            `threads intra ${t.intraOp} inter ${t.interOp}: ${line(t)} (rounds ${byRound})`,
+        );
     }
     const out = path.join(__dirname, "results", "train.json");
     fs.mkdirSync(path.dirname(out), { recursive: true });
