@@ -10,9 +10,12 @@ import { Track } from "./components/modelTrack";
 import { ServingImage } from "./components/servingImage";
 import { StackConfig, loadStackConfig } from "./config";
 import { ModelSource, ResolvedModel, resolveModel } from "./model/sources/resolve";
+import { processStartMs, recordStage } from "./model/stageTimes";
 import { repairStacksBeforePulumiReports, reportable } from "./programErrors";
 
 repairStacksBeforePulumiReports();
+// bench:stack's breakdown of a preview: the whole program, from Node's start to its exit.
+process.on("exit", () => recordStage("program", processStartMs()));
 
 export = async () => {
     try {
@@ -24,6 +27,7 @@ export = async () => {
 
 /** The stack: the model and image of each track, and the serving objects. */
 async function deploy() {
+    recordStage("Node and Pulumi SDK start-up", processStartMs());
     const config = loadStackConfig();
     const { name, version, source } = config.model;
     const { renderDir } = config.cluster;

@@ -4,17 +4,42 @@
  * (it trains) as the reference, `pulumi preview` with the cache warm, `pulumi up` from an empty
  * stack, and a no-change `pulumi up`, counting the changes it reports. Writes
  * `bench/results/stack.json`. Targets: warm preview under 15 s; the no-change up changes nothing.
+ *
+ * Each preview is broken down by stage: the program records its stages (`model/stageTimes.ts`)
+ * in a file the bench names, and what lies outside the program (the CLI, the engine and the
+ * plugins before it starts and after it exits) is the rest of the command's wall time.
  */
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import {
+    STAGE_TIMES_ENV,
+    StageSeconds,
+    nowMs,
+    readStageTimes,
+    stageBreakdown,
+} from "../model/stageTimes";
 import { RealStack, ok, realStackEnv } from "../test/support/realStack";
 import { runCommand } from "../verdict";
 
-/** Seconds a pulumi command took, and its output. */
-function timed(stack: RealStack, args: string[], what: string): { seconds: number; out: string } {
-    const started = process.hrtime.bigint();
+/** Where the program run by the next pulumi command records its stages. */
+const STAGE_FILE = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-stages-")), "stages");
+
+/** Seconds a pulumi command took, its output, and its stages. */
+function timed(
+    stack: RealStack,
+    args: string[],
+    what: string,
+): { seconds: number; out: string; stages: StageSeconds[] } {
+    fs.rmSync(STAGE_FILE, { force: true });
+    const started = nowMs();
     const out = ok(stack.pulumi(args), what);
-    return { seconds: Number(process.hrtime.bigint() - started) / 1e9, out };
+    const ended = nowMs();
+    return {
+        seconds: (ended - started) / 1000,
+        out,
+        stages: stageBreakdown(readStageTimes(STAGE_FILE), started, ended),
+    };
 }
 
 /** Resource operations in an update summary ("+ 3 created", "~ 1 updated", …). */
@@ -28,6 +53,8 @@ function changesIn(out: string): number {
 async function main(): Promise<void> {
     const env = realStackEnv();
     if (typeof env === "string") throw new Error(`cannot benchmark the stack: ${env}`);
+    // The stack's commands inherit it: RealStack copies this environment.
+    process.env[STAGE_TIMES_ENV] = STAGE_FILE;
     const stack = new RealStack(env);
     try {
         stack.initStack("dev", await stack.pushStandInBaseImage());
@@ -55,10 +82,26 @@ async function main(): Promise<void> {
         for (const [label, seconds, note] of rows) {
             console.log(`${label.padEnd(44)} ${seconds.toFixed(1).padStart(7)} s   ${note}`);
         }
+        const ratio = cold.seconds / warm.seconds;
+        console.log(
+            `cold / warm preview: ${ratio.toFixed(2)} (target <= 1.6: ${ratio <= 1.6 ? "met" : "MISSED"})`,
+        );
+        for (const [name, run] of [
+            ["cold preview", cold],
+            ["warm preview", warm],
+        ] as const) {
+            console.log(`\n${name} by stage:`);
+            for (const s of run.stages) {
+                console.log(`  ${s.stage.padEnd(52)} ${s.seconds.toFixed(2).padStart(6)} s`);
+            }
+        }
         const result = {
             date: new Date().toISOString(),
             coldPreviewSeconds: cold.seconds,
             warmPreviewSeconds: warm.seconds,
+            coldOverWarm: ratio,
+            coldPreviewStages: cold.stages,
+            warmPreviewStages: warm.stages,
             upFromEmptySeconds: up.seconds,
             upFromEmptyChanges: changesIn(up.out),
             noChangeUpSeconds: again.seconds,

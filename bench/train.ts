@@ -2,10 +2,15 @@
  * `npm run bench:train`: trains the default model (no cache) with the graph trainer and with
  * tfjs-layers on the same backend, and, when the project venv has TensorFlow, in Keras, on the
  * same files with the same hyperparameters, in one run. Each trainer runs in a process of its own,
- * so each peak RSS is its own. Writes `bench/results/train.json`.
+ * so each peak RSS is its own. Then it profiles whole-epoch runs of the graph trainer
+ * (`trainProfile.ts`: compute, data movement and executor, the compute limit beside them), and
+ * trains 2 epochs with the graph trainer under each of `THREADS`, TensorFlow's intra- and
+ * inter-op thread counts, in `THREAD_ROUNDS` rounds that take the settings in turn (a burst of
+ * other work on the machine then hits each alike), which is how `TF_THREAD_DEFAULTS` was picked;
+ * each setting's row is its median run. Writes `bench/results/train.json`.
  *
- * `--sweep` first trains 2 epochs with the graph trainer at each of `SWEEP` steps per session run,
- * which is how `DEFAULT_STEPS_PER_RUN` was picked; the sweep is written beside the rows.
+ * `--sweep` also trains 2 epochs with the graph trainer at each of `SWEEP` steps per session run
+ * (a whole epoch is the default); the sweep is written beside the rows.
  *
  * `bench/train.ts --row graph|layers [--epochs N] [--steps-per-run K]` runs one trainer and prints
  * its row as JSON.
@@ -20,6 +25,7 @@ import { DEFAULT_TRAIN_OPTIONS, trainModel } from "../model/training/train";
 import { TrainerName, parseTrainerName } from "../model/training/trainers";
 import { venvPython } from "../test/support/venv";
 import { runCommand } from "../verdict";
+import { profileEpochs } from "./trainProfile";
 
 interface Row {
     trainer: string;
@@ -36,8 +42,24 @@ function line(r: Row): string {
     return `${name.padEnd(34)} ${r.secondsPerEpoch.toFixed(2).padStart(7)} s/epoch ${r.totalSeconds.toFixed(1).padStart(7)} s total  accuracy ${r.testAccuracy.toFixed(4)}  peak RSS ${r.peakRssMb.toFixed(0)} MB`;
 }
 
-/** Steps per session run the sweep tries. */
-const SWEEP = [1, 2, 4, 8, 16, 32];
+/** Steps per session run the sweep tries (a full-MNIST epoch has 1,875). */
+const SWEEP = [8, 64, 512];
+
+/** TensorFlow's intra- and inter-op thread counts the graph trainer is timed with. */
+const THREADS = [
+    [1, 1],
+    [1, 2],
+    [2, 1],
+    [2, 2],
+] as const;
+/** Rounds over `THREADS`; odd, so that each setting's median is one of its runs. */
+const THREAD_ROUNDS = 3;
+
+/** The run with the median seconds per epoch, of an odd number of runs. */
+function medianRun(runs: readonly Row[]): Row {
+    const sorted = [...runs].sort((a, b) => a.secondsPerEpoch - b.secondsPerEpoch);
+    return sorted[Math.floor(sorted.length / 2)];
+}
 
 /** Trains once with `trainer` into a throwaway cache; the row of this process. */
 async function row(trainer: TrainerName, epochs?: number, stepsPerRun?: number): Promise<Row> {
@@ -68,10 +90,11 @@ async function row(trainer: TrainerName, epochs?: number, stepsPerRun?: number):
     }
 }
 
-function childRow(trainer: TrainerName, extra: string[] = []): Row {
+function childRow(trainer: TrainerName, extra: string[] = [], env = process.env): Row {
     const args = [...process.execArgv, __filename, "--row", trainer, ...extra];
     const out = execFileSync(process.execPath, args, {
         encoding: "utf8",
+        env,
         stdio: ["ignore", "pipe", "inherit"],
     });
     return JSON.parse(out.trim().split("\n").pop() as string) as Row;
@@ -124,6 +147,23 @@ async function main(): Promise<void> {
     const graph = childRow("graph");
     const layers = childRow("layers");
     const keras = kerasRow();
+    const profile = profileEpochs();
+    const rounds = Array.from({ length: THREAD_ROUNDS }, () =>
+        THREADS.map(([intra, inter]) =>
+            childRow("graph", ["--epochs", "2"], {
+                ...process.env,
+                TF_NUM_INTRAOP_THREADS: String(intra),
+                TF_NUM_INTEROP_THREADS: String(inter),
+            }),
+        ),
+    );
+    const threads = THREADS.map(([intra, inter], k) => ({
+        ...medianRun(rounds.map((round) => round[k])),
+        setting: `${intra}/${inter}`,
+        intraOp: intra,
+        interOp: inter,
+        secondsPerEpochByRound: rounds.map((round) => round[k].secondsPerEpoch),
+    }));
     console.log(
         `\ntraining ${epochs} epochs, batch ${batchSize}, 60,000 MNIST images, ${os.cpus().length} cores`,
     );
@@ -133,6 +173,28 @@ async function main(): Promise<void> {
     const ratio = "skipped" in keras ? undefined : graph.secondsPerEpoch / keras.secondsPerEpoch;
     if (ratio !== undefined) {
         console.log(`graph / keras seconds per epoch: ${ratio.toFixed(2)}`);
+    }
+    if ("skipped" in profile) {
+        console.log(`epoch profile: skipped (${profile.skipped})`);
+    } else {
+        const { cpuSeconds: cpu, shares } = profile;
+        const part = (name: keyof typeof shares) =>
+            `${name} ${cpu[name].toFixed(3)} s (${(shares[name] * 100).toFixed(0)}%)`;
+        console.log(
+            `\none epoch (${profile.epochSeconds.toFixed(3)} s in one session run, ${cpu.total.toFixed(3)} s on a CPU): ` +
+                `${part("compute")}, ${part("dataMovement")}, ${part("executor")}`,
+        );
+        console.log(
+            `compute limit: ${profile.matmulGflopPerEpoch.toFixed(1)} GFLOP of products at ${profile.peakGflops.toFixed(0)} GFLOP/s = ${profile.computeLimitSeconds.toFixed(3)} s; ` +
+                `upload once ${profile.uploadSeconds.toFixed(3)} s, test evaluation ${profile.evaluateSeconds.toFixed(3)} s`,
+        );
+    }
+    console.log("");
+    for (const t of threads) {
+        const byRound = t.secondsPerEpochByRound.map((x) => x.toFixed(2)).join(", ");
+        console.log(
+            `threads intra ${t.intraOp} inter ${t.interOp}: ${line(t)} (rounds ${byRound})`,
+        );
     }
     const out = path.join(__dirname, "results", "train.json");
     fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -144,6 +206,8 @@ async function main(): Promise<void> {
         layers,
         keras,
         ratio,
+        profile,
+        threads,
         sweep,
     };
     fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);

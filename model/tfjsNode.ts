@@ -24,11 +24,27 @@ export function supplyRemovedUtil(): void {
 }
 
 /**
+ * TensorFlow's thread pools unless the environment sizes them: one thread runs the ops of a
+ * step (inter-op) and one runs inside each op (intra-op). Training is a chain of small ops
+ * (a batch-32 product takes tens of microseconds), which lose more handing work to a second
+ * thread than they gain; `npm run bench:train -- --threads` measures the alternatives. TensorFlow
+ * reads both variables once, when tfjs-node starts it, and they hold for the whole process.
+ */
+export const TF_THREAD_DEFAULTS = {
+    TF_NUM_INTRAOP_THREADS: "1",
+    TF_NUM_INTEROP_THREADS: "1",
+} as const;
+
+/**
  * Loads tfjs-node (which registers the "tensorflow" backend with the shared tfjs-core), quieting
- * libtensorflow's CPU-feature notices unless TF_CPP_MIN_LOG_LEVEL says otherwise.
+ * libtensorflow's CPU-feature notices unless TF_CPP_MIN_LOG_LEVEL says otherwise, with
+ * `TF_THREAD_DEFAULTS` where the environment leaves the thread pools unset.
  */
 export function loadTfjsNode(): TfjsNode {
     supplyRemovedUtil();
     process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
+    for (const [name, threads] of Object.entries(TF_THREAD_DEFAULTS)) {
+        process.env[name] ??= threads;
+    }
     return require("@tensorflow/tfjs-node") as TfjsNode;
 }

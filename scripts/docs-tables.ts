@@ -41,6 +41,32 @@ export const FIGURES: Record<string, FiguresSource> = {
             ["Keras: seconds per epoch", "keras.secondsPerEpoch"],
             ["Keras: test accuracy", "keras.testAccuracy"],
             ["graph / Keras seconds per epoch", "ratio"],
+            ["one graph epoch in one session run, s", "profile.epochSeconds"],
+            ["of it on a CPU: compute, s", "profile.cpuSeconds.compute"],
+            ["of it on a CPU: data movement, s", "profile.cpuSeconds.dataMovement"],
+            ["of it on a CPU: executor, s", "profile.cpuSeconds.executor"],
+            ["of it off a CPU (other work on the machine), s", "profile.offCpuSeconds"],
+            ["the epoch's matrix products, GFLOP", "profile.matmulGflopPerEpoch"],
+            ["peak of a 1024x1024 product on all cores, GFLOP/s", "profile.peakGflops"],
+            ["compute limit: the products at that peak, s", "profile.computeLimitSeconds"],
+            ["upload of the data into the session (once), s", "profile.uploadSeconds"],
+            ["one test-set evaluation in the graph, s", "profile.evaluateSeconds"],
+            [
+                "graph, 1 intra-op and 1 inter-op thread (the default): s per epoch",
+                "threads.[setting=1/1].secondsPerEpoch",
+            ],
+            [
+                "graph, 1 intra-op, 2 inter-op threads: s per epoch",
+                "threads.[setting=1/2].secondsPerEpoch",
+            ],
+            [
+                "graph, 2 intra-op, 1 inter-op thread: s per epoch",
+                "threads.[setting=2/1].secondsPerEpoch",
+            ],
+            [
+                "graph, 2 intra-op, 2 inter-op threads: s per epoch",
+                "threads.[setting=2/2].secondsPerEpoch",
+            ],
         ],
     },
     graph: {
@@ -83,6 +109,46 @@ export const FIGURES: Record<string, FiguresSource> = {
         figures: [
             ["pulumi preview, cold model cache (trains), s", "coldPreviewSeconds"],
             ["pulumi preview, warm model cache, s", "warmPreviewSeconds"],
+            ["cold preview / warm preview (target: at most 1.6)", "coldOverWarm"],
+            [
+                "cold preview: the CLI, engine and plugins before the program, s",
+                "coldPreviewStages.[stage=pulumi CLI, engine and plugins before the program].seconds",
+            ],
+            [
+                "cold preview: Node and the Pulumi SDK starting, s",
+                "coldPreviewStages.[stage=Node and Pulumi SDK start-up].seconds",
+            ],
+            ["cold preview: data load, s", "coldPreviewStages.[stage=data load].seconds"],
+            [
+                "cold preview: TensorFlow starting, s",
+                "coldPreviewStages.[stage=TensorFlow start-up].seconds",
+            ],
+            ["cold preview: training, s", "coldPreviewStages.[stage=training].seconds"],
+            [
+                "cold preview: evaluation and cache entry, s",
+                "coldPreviewStages.[stage=evaluation and cache entry].seconds",
+            ],
+            ["cold preview: export, s", "coldPreviewStages.[stage=export].seconds"],
+            [
+                "cold preview: the rest of the program (resources), s",
+                "coldPreviewStages.[stage=the rest of the program (resources)].seconds",
+            ],
+            [
+                "cold preview: engine and plugins after the program, s",
+                "coldPreviewStages.[stage=engine and plugins after the program].seconds",
+            ],
+            [
+                "warm preview: Node and the Pulumi SDK starting, s",
+                "warmPreviewStages.[stage=Node and Pulumi SDK start-up].seconds",
+            ],
+            [
+                "warm preview: cached model load, s",
+                "warmPreviewStages.[stage=cached model load].seconds",
+            ],
+            [
+                "warm preview: the rest of the program (resources), s",
+                "warmPreviewStages.[stage=the rest of the program (resources)].seconds",
+            ],
             ["pulumi up from an empty stack, s", "upFromEmptySeconds"],
             ["pulumi up with nothing changed, s", "noChangeUpSeconds"],
         ],

@@ -4,6 +4,7 @@ import { PIXEL_SCALE } from "../model/savedmodel/contract";
 import { MnistSplit, loadMnist, takeSplit } from "../model/training/data";
 import { TrainingSession, fitWithGraph } from "../model/training/graphTrainer";
 import { fitWithLayers } from "../model/training/layersTrainer";
+import { evaluateClassifier } from "../model/training/evaluate";
 import { createModel, crossentropyFromLogits } from "../model/training/model";
 import { EpochProgress } from "../model/training/progress";
 
@@ -86,7 +87,7 @@ describe("graph trainer", function () {
             hiddenUnits: 128,
             dropoutRate: 0,
             learningRate: 0.001,
-            stepsPerRun: 2,
+            batchSize: 16,
             seed: 3,
         });
         try {
@@ -127,7 +128,8 @@ describe("graph trainer", function () {
     });
 
     it("takes the same steps as tfjs-layers without dropout, remainder batches included", async () => {
-        // 1,000 images in batches of 32: 7 runs of 4 steps, 3 single steps and a batch of 8.
+        // 1,000 images in batches of 32: 31 full batches in runs of 4 (the last of 3), then the
+        // partial batch of 8 in a run of its own.
         const split = takeSplit(train, 1000);
         const options = { epochs: 2, batchSize: 32, seed: 5, shuffle: false };
         const layers = createModel({ seed: 5, dropoutRate: 0 });
@@ -171,32 +173,88 @@ describe("graph trainer", function () {
         );
     });
 
+    /** The weights after training a fresh seeded model on `split` with dropout. */
+    async function trainedWeights(
+        split: MnistSplit,
+        extra: { stepsPerRun?: number; seed?: number } = {},
+    ): Promise<number[][]> {
+        const model = createModel({ seed: 9 });
+        await fitWithGraph(model, split, {
+            epochs: 2,
+            batchSize: 32,
+            seed: 9,
+            learningRate: 0.001,
+            hiddenUnits: 128,
+            dropoutRate: 0.2,
+            ...extra,
+        });
+        const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
+        // The model does not own the Adam it was compiled with (two step powers).
+        model.optimizer.dispose();
+        model.dispose();
+        return weights;
+    }
+
     it("repeats a seeded run with dropout bit for bit, and leaks neither tensors nor backend data", async () => {
         const split = takeSplit(train, 600);
-        const run = async () => {
-            const model = createModel({ seed: 9 });
-            await fitWithGraph(model, split, {
-                epochs: 2,
-                batchSize: 32,
-                seed: 9,
-                learningRate: 0.001,
-                hiddenUnits: 128,
-                dropoutRate: 0.2,
-            });
-            const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
-            // The model does not own the Adam it was compiled with (two step powers).
-            model.optimizer.dispose();
-            model.dispose();
-            return weights;
-        };
-        const first = await run();
+        const first = await trainedWeights(split);
         const before = { tensors: tf.memory().numTensors, data: tf.engine().backend.numDataIds() };
-        const second = await run();
+        const second = await trainedWeights(split);
         assert.deepStrictEqual(
             { tensors: tf.memory().numTensors, data: tf.engine().backend.numDataIds() },
             before,
         );
         second.forEach((w, k) => assert.deepStrictEqual(w, first[k], `weight ${k}`));
+    });
+
+    it("gives the same weights however the steps are grouped into session runs", async () => {
+        // 600 images: 18 full batches and a partial one of 24, per epoch. Dropout draws follow
+        // the step number, so a whole epoch per run and runs of 5 steps take the same steps.
+        const split = takeSplit(train, 600);
+        const whole = await trainedWeights(split);
+        const grouped = await trainedWeights(split, { stepsPerRun: 5 });
+        grouped.forEach((w, k) => assert.deepStrictEqual(w, whole[k], `weight ${k}`));
+        // Another dropout seed's masks move them: the comparison can tell runs apart.
+        const reseeded = await trainedWeights(split, { seed: 10 });
+        assert.notDeepStrictEqual(reseeded[0], whole[0]);
+    });
+
+    it("uploads image bytes that do not start on a 4-byte boundary unchanged", async () => {
+        const split = takeSplit(train, 300);
+        // The same images one byte into a larger buffer: the int32 view needs a copy there.
+        const shifted = new Uint8Array(split.images.length + 1);
+        shifted.set(split.images, 1);
+        const unaligned: MnistSplit = { ...split, images: shifted.subarray(1) };
+        assert.strictEqual(unaligned.images.byteOffset % 4, 1);
+        const aligned = await trainedWeights(split);
+        const fromUnaligned = await trainedWeights(unaligned);
+        fromUnaligned.forEach((w, k) => assert.deepStrictEqual(w, aligned[k], `weight ${k}`));
+    });
+
+    it("evaluates the resident test set after each epoch as tfjs evaluates the trained model", async () => {
+        const split = takeSplit(train, 2000);
+        const test = takeSplit(loadMnist().test, 1000);
+        const model = createModel({ seed: 4 });
+        const history = await fitWithGraph(model, split, {
+            epochs: 2,
+            batchSize: 32,
+            seed: 4,
+            learningRate: 0.001,
+            hiddenUnits: 128,
+            dropoutRate: 0.2,
+            test,
+        });
+        const evaluation = evaluateClassifier(model, test);
+        assert.strictEqual(history.testAcc.length, 2);
+        // The same weights on the same 1,000 images: float rounding in another order at most.
+        assert.ok(
+            Math.abs(history.testAcc[1] - evaluation.accuracy) <= 0.001,
+            `${history.testAcc[1]} vs ${evaluation.accuracy}`,
+        );
+        assert.ok(Math.abs(history.testLoss[1] - evaluation.loss) < 1e-4);
+        assert.ok(history.testAcc[1] > history.testAcc[0] - 0.05 && history.testAcc[1] > 0.8);
+        model.optimizer.dispose();
+        model.dispose();
     });
 
     it("keeps its memory flat across epochs", async () => {

@@ -10,12 +10,19 @@ import { supplyRemovedUtil } from "../model/tfjsNode";
 const ROOT = path.resolve(__dirname, "..");
 const NODE_MAJOR = Number(process.versions.node.split(".")[0]);
 
-/** Runs `code` (CommonJS) with tsx's loader in a fresh Node; its exit status and output. */
-function inFreshNode(code: string) {
+/**
+ * Runs `code` (CommonJS) with tsx's loader in a fresh Node, with `env` over this process's
+ * environment (undefined removes a variable); its exit status and output.
+ */
+function inFreshNode(code: string, env: Record<string, string | undefined> = {}) {
+    const merged: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2", ...env };
+    for (const [name, value] of Object.entries(env)) {
+        if (value === undefined) delete merged[name];
+    }
     const r = spawnSync(process.execPath, ["--require", "tsx/cjs", "-e", code], {
         cwd: ROOT,
         encoding: "utf8",
-        env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "2" },
+        env: merged,
     });
     return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
@@ -55,6 +62,35 @@ describe("tfjs-node on this Node", function () {
             // Node 22 still has the function: the shim must then change nothing.
             assert.strictEqual(r.status, 0, r.output);
         }
+    });
+
+    it("starts TensorFlow with one thread per pool unless the environment says otherwise", () => {
+        // Threads of the process once TensorFlow ran an op, and the variables it saw.
+        const threads = (env: Record<string, string | undefined>) => {
+            const r = inFreshNode(
+                `const tf = require("./model/tfjsNode").loadTfjsNode();
+                 tf.setBackend("tensorflow").then(() => {
+                     tf.matMul(tf.ones([256, 256]), tf.ones([256, 256])).dataSync();
+                     const tasks = require("fs").readdirSync("/proc/self/task").length;
+                     console.log(JSON.stringify({ tasks, intra: process.env.TF_NUM_INTRAOP_THREADS,
+                         inter: process.env.TF_NUM_INTEROP_THREADS }));
+                 });`.replace(/\n/g, " "),
+                env,
+            );
+            assert.strictEqual(r.status, 0, r.output);
+            const json = r.output.split("\n").filter((l) => l.startsWith("{"));
+            return JSON.parse(json.pop() as string);
+        };
+        const unset = { TF_NUM_INTRAOP_THREADS: undefined, TF_NUM_INTEROP_THREADS: undefined };
+        const defaults = threads(unset);
+        assert.deepStrictEqual([defaults.intra, defaults.inter], ["1", "1"]);
+        // TensorFlow sizes its intra-op pool from the variable: 8 threads are 7 more than 1.
+        const eight = threads({ ...unset, TF_NUM_INTRAOP_THREADS: "8" });
+        assert.deepStrictEqual([eight.intra, eight.inter], ["8", "1"]);
+        assert.ok(
+            eight.tasks - defaults.tasks >= 7,
+            `threads: ${defaults.tasks} with the defaults, ${eight.tasks} with 8 intra-op`,
+        );
     });
 
     it("supplies only what this Node lacks, with the documented meaning", () => {

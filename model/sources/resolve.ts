@@ -11,6 +11,7 @@ import { describeServingSignatures, exportSavedModel } from "../savedmodel/expor
 import { InputScale, OWN_INPUT_SCALE } from "../savedmodel/inputScale";
 import { TfjsNodeUnavailableError } from "../savedmodel/session";
 import { loadMnist } from "../training/data";
+import { timedStage } from "../stageTimes";
 import { TrainOptions, trainModel } from "../training/train";
 
 /** File under the version's `assets.extra/` (which TF Serving ignores) describing the model. */
@@ -73,10 +74,12 @@ export async function resolveModel(
         ),
         signatures: describeServingSignatures(trained.model),
     };
-    const exported = await exportSavedModel(trained.model, exportDir, {
-        ...options,
-        extraFiles: { [SERVING_METADATA]: `${JSON.stringify(record, null, 2)}\n` },
-    });
+    const exported = await timedStage("export", () =>
+        exportSavedModel(trained.model, exportDir, {
+            ...options,
+            extraFiles: { [SERVING_METADATA]: `${JSON.stringify(record, null, 2)}\n` },
+        }),
+    );
     return {
         versionDir: exported.dir,
         accuracy: trained.metadata.testAccuracy,

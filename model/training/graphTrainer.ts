@@ -1,17 +1,18 @@
 /**
- * Trains the classifier on the TensorFlow runtime in graph mode: the whole Adam step is one graph
- * (`trainingGraph.ts`), loaded through tfjs-node's SavedModel session, so each session run does
- * `stepsPerRun` steps in C++ instead of some 80 eager ops per step through N-API.
+ * Trains the classifier on the TensorFlow runtime in graph mode: the training run is one graph
+ * (`trainingGraph.ts`), loaded through tfjs-node's SavedModel session. The data are uploaded into
+ * the session once; each session run then does a whole epoch of Adam steps in C++, each step
+ * gathering its batch in the graph, and one more run evaluates the resident test set.
  *
- * TypeScript keeps what decides the result: the seeded shuffle per epoch, the batches, the
- * per-epoch metrics, and the final weights, which go back into the tfjs model so the artifact,
- * the cache and the SavedModel export do not change.
+ * TypeScript keeps what decides the result: the seeded shuffle per epoch (fed as the epoch's
+ * order of examples), the per-epoch metrics, and the final weights, which go back into the tfjs
+ * model so the artifact, the cache and the SavedModel export do not change.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_PIXELS, IMAGE_SIZE, SAVED_MODEL_FILE, SERVE_TAG } from "../savedmodel/contract";
+import { SAVED_MODEL_FILE, SERVE_TAG } from "../savedmodel/contract";
 import { encodeSavedModel } from "../savedmodel/proto/tensorflow";
 import { MnistSplit } from "./data";
 import { TrainingHistory } from "./layersTrainer";
@@ -19,14 +20,12 @@ import { EpochProgress } from "./progress";
 import { loadTfjsNode } from "../tfjsNode";
 import { seededRandom } from "./random";
 import {
+    PACKED_IMAGE_INTS,
     TRAINING_SIGNATURES,
     TrainingGraphOptions,
     WEIGHT_NAMES,
     buildTrainingGraph,
 } from "./trainingGraph";
-
-/** Steps per session run, picked by measurement (see docs/training.md, "Two trainers"). */
-export const DEFAULT_STEPS_PER_RUN = 8;
 
 /** The hyperparameters a training run records and the graph trainer takes. */
 export interface Hyperparameters {
@@ -40,7 +39,10 @@ export interface Hyperparameters {
 
 /** What one graph training run needs besides the data. */
 export interface GraphFitOptions extends Hyperparameters {
-    /** Steps per session run. Defaults to `DEFAULT_STEPS_PER_RUN`. */
+    /**
+     * Steps per session run; the weights do not depend on it. Defaults to a whole epoch (its full
+     * batches; a partial last batch takes a run of its own).
+     */
     readonly stepsPerRun?: number;
     /** Shuffle the training set each epoch. Defaults to true. */
     readonly shuffle?: boolean;
@@ -77,34 +79,13 @@ export function epochOrders(
 }
 
 /**
- * Pixels (0-255, scaled in the graph) and labels of the examples `order[from, to)`, batch after
- * batch. `Float32Array.set` converts the bytes in native code, which a per-pixel loop is not.
+ * Image bytes as int32s, four to one, for the `load` signature (tfjs has no uint8 tensors): a
+ * view of the same memory when it is aligned, else a copy.
  */
-function gather(
-    split: MnistSplit,
-    order: Int32Array,
-    from: number,
-    to: number,
-): { pixels: Float32Array; labels: Int32Array } {
-    const pixels = new Float32Array((to - from) * IMAGE_PIXELS);
-    const labels = new Int32Array(to - from);
-    for (let k = from; k < to; k++) {
-        const i = order[k];
-        pixels.set(
-            split.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS),
-            (k - from) * IMAGE_PIXELS,
-        );
-        labels[k - from] = split.labels[i];
-    }
-    return { pixels, labels };
-}
-
-/** A whole split as tensors: pixels 0-255 `(n, 28, 28)` and labels `(n)`. */
-function splitTensors(split: MnistSplit): { pixels: tf.Tensor3D; labels: tf.Tensor1D } {
-    return {
-        pixels: tf.tensor3d(Float32Array.from(split.images), [split.count, IMAGE_SIZE, IMAGE_SIZE]),
-        labels: tf.tensor1d(Int32Array.from(split.labels), "int32"),
-    };
+function packedImages(split: MnistSplit): Int32Array {
+    const { images } = split;
+    const aligned = images.byteOffset % 4 === 0 ? images : images.slice();
+    return new Int32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
 }
 
 /**
@@ -147,6 +128,25 @@ export class TrainingSession {
         }
     }
 
+    /** Uploads the training and test data into the session's variables, once per training. */
+    load(train: MnistSplit, test: MnistSplit): void {
+        const fed = tf.tidy(() => {
+            const split = (name: string, data: MnistSplit) => ({
+                [`${name}_images`]: tf.tensor2d(packedImages(data), [
+                    data.count,
+                    PACKED_IMAGE_INTS,
+                ]),
+                [`${name}_labels`]: tf.tensor1d(Int32Array.from(data.labels), "int32"),
+            });
+            return { ...split("train", train), ...split("test", test) };
+        });
+        try {
+            tf.dispose(this.signatures.load.predict(fed));
+        } finally {
+            tf.dispose(Object.values(fed));
+        }
+    }
+
     /** Sets the weights (in `model.getWeights()` order) and resets Adam. */
     init(weights: readonly tf.Tensor[]): void {
         const fed = Object.fromEntries(WEIGHT_NAMES.map((n, k) => [n, weights[k]]));
@@ -154,26 +154,31 @@ export class TrainingSession {
     }
 
     /**
-     * Runs `steps` Adam steps on `steps` batches of `size` examples, laid out one after another
-     * in `pixels` (0-255) and `labels`; returns each step's mean loss and correct count.
+     * Runs one Adam step per row of `order` (`steps` rows of `batchSize` training-example
+     * indices) in one session run, numbering them from `firstStep`; returns each step's mean loss
+     * and correct count, interleaved.
      */
-    train(
-        steps: number,
-        size: number,
-        pixels: Float32Array,
-        labels: Int32Array,
-    ): { loss: Float32Array; correct: Float32Array } {
-        const session = steps === 1 ? this.signatures.step : this.signatures.train;
+    train(order: Int32Array, batchSize: number, firstStep: number): Float32Array {
         const out = tf.tidy(() =>
-            session.predict({
-                x: tf.tensor4d(pixels, [steps, size, IMAGE_SIZE, IMAGE_SIZE]),
-                y: tf.tensor2d(labels, [steps, size], "int32"),
+            this.signatures.train.predict({
+                order: tf.tensor2d(order, [order.length / batchSize, batchSize], "int32"),
+                first_step: tf.scalar(firstStep, "int32"),
             }),
         );
-        const result = {
-            loss: out.loss.dataSync() as Float32Array,
-            correct: out.correct.dataSync() as Float32Array,
-        };
+        const stats = out.stats.dataSync() as Float32Array;
+        tf.dispose(out);
+        return stats;
+    }
+
+    /** One Adam step on the examples `indices` (a partial batch) as step number `step`. */
+    remainder(indices: Int32Array, step: number): { loss: number; correct: number } {
+        const out = tf.tidy(() =>
+            this.signatures.remainder.predict({
+                indices: tf.tensor1d(indices, "int32"),
+                step: tf.scalar(step, "int32"),
+            }),
+        );
+        const result = { loss: out.loss.dataSync()[0], correct: out.correct.dataSync()[0] };
         tf.dispose(out);
         return result;
     }
@@ -186,13 +191,10 @@ export class TrainingSession {
         return { loss, grads: WEIGHT_NAMES.map((n) => out[n]) };
     }
 
-    /** Mean loss and accuracy on `pixels` (0-255) and `labels` at the current weights. */
-    evaluate(pixels: tf.Tensor3D, labels: tf.Tensor1D): { loss: number; accuracy: number } {
-        const out = this.signatures.evaluate.predict({ x: pixels, y: labels });
-        const result = {
-            loss: out.loss.dataSync()[0],
-            accuracy: out.correct.dataSync()[0] / labels.shape[0],
-        };
+    /** Mean loss and correct count on the loaded test set at the current weights. */
+    evaluate(): { loss: number; correct: number } {
+        const out = this.signatures.evaluate.predict({});
+        const result = { loss: out.loss.dataSync()[0], correct: out.correct.dataSync()[0] };
         tf.dispose(out);
         return result;
     }
@@ -219,54 +221,55 @@ export async function fitWithGraph(
     split: MnistSplit,
     options: GraphFitOptions,
 ): Promise<TrainingHistory> {
-    const stepsPerRun = options.stepsPerRun ?? DEFAULT_STEPS_PER_RUN;
+    const { batchSize } = options;
     const session = await TrainingSession.open({
         hiddenUnits: options.hiddenUnits,
         dropoutRate: options.dropoutRate,
         learningRate: options.learningRate,
-        stepsPerRun,
+        batchSize,
         seed: options.seed,
     });
-    const test = options.test === undefined ? undefined : splitTensors(options.test);
     try {
         // getWeights hands out the model's own variables: feed them, never dispose them.
         session.init(model.getWeights());
+        // Without a test split the session's test set is empty and never evaluated.
+        session.load(
+            split,
+            options.test ?? { count: 0, images: new Uint8Array(), labels: new Uint8Array() },
+        );
         const history: TrainingHistory = { loss: [], acc: [], testLoss: [], testAcc: [] };
-        const { batchSize } = options;
         const shuffle = options.shuffle ?? true;
         const orders = epochOrders(split.count, options.epochs, options.seed, shuffle);
+        const fullBatches = Math.floor(split.count / batchSize);
+        const stepsPerEpoch = Math.ceil(split.count / batchSize);
+        const stepsPerRun = options.stepsPerRun ?? fullBatches;
         for (const [epoch, order] of orders.entries()) {
             options.progress?.beginEpoch(epoch);
+            const firstStep = epoch * stepsPerEpoch;
             let lossSum = 0;
             let correct = 0;
-            const run = (from: number, steps: number, size: number) => {
-                const { pixels, labels } = gather(split, order, from, from + steps * size);
-                const out = session.train(steps, size, pixels, labels);
+            // Keras weighs each batch's mean loss by its size.
+            for (let done = 0; done < fullBatches; done += stepsPerRun) {
+                const steps = Math.min(stepsPerRun, fullBatches - done);
+                const rows = order.subarray(done * batchSize, (done + steps) * batchSize);
+                const stats = session.train(rows, batchSize, firstStep + done);
                 for (let k = 0; k < steps; k++) {
-                    // Keras weighs each batch's mean loss by its size.
-                    lossSum += out.loss[k] * size;
-                    correct += out.correct[k];
+                    lossSum += stats[2 * k] * batchSize;
+                    correct += stats[2 * k + 1];
                 }
-            };
-            // Whole runs of `stepsPerRun` batches, then single steps, then the partial batch.
-            const fullBatches = Math.floor(split.count / batchSize);
-            let done = 0;
-            for (; done + stepsPerRun <= fullBatches; done += stepsPerRun) {
-                run(done * batchSize, stepsPerRun, batchSize);
             }
-            for (; done < fullBatches; done++) {
-                run(done * batchSize, 1, batchSize);
-            }
-            const rest = split.count - fullBatches * batchSize;
-            if (rest > 0) {
-                run(fullBatches * batchSize, 1, rest);
+            if (fullBatches < stepsPerEpoch) {
+                const rest = order.subarray(fullBatches * batchSize);
+                const out = session.remainder(rest, firstStep + fullBatches);
+                lossSum += out.loss * rest.length;
+                correct += out.correct;
             }
             history.loss.push(lossSum / split.count);
             history.acc.push(correct / split.count);
-            if (test !== undefined) {
-                const measured = session.evaluate(test.pixels, test.labels);
+            if (options.test !== undefined) {
+                const measured = session.evaluate();
                 history.testLoss.push(measured.loss);
-                history.testAcc.push(measured.accuracy);
+                history.testAcc.push(measured.correct / options.test.count);
             }
             options.progress?.endEpoch(epoch, lossSum / split.count, correct / split.count);
         }
@@ -276,6 +279,5 @@ export async function fitWithGraph(
         return history;
     } finally {
         session.dispose();
-        tf.dispose(test === undefined ? [] : [test.pixels, test.labels]);
     }
 }

@@ -6,6 +6,7 @@
  * (`evaluate.ts`) and artifact (`trainingArtifact.ts`).
  */
 import { checkOption } from "../../errors";
+import { nowMs, recordStage, timedStage } from "../stageTimes";
 import { BackendName, initBackend } from "./backend";
 import { loadTrainingData } from "./data";
 import { checkQualityGate, evaluateClassifier } from "./evaluate";
@@ -52,7 +53,7 @@ export interface TrainOptions {
     readonly backend?: BackendName;
     /** Force a trainer. Defaults to `graph` on the tensorflow backend, `layers` elsewhere. */
     readonly trainer?: TrainerName;
-    /** Adam steps per session run of the graph trainer. Defaults to `DEFAULT_STEPS_PER_RUN`. */
+    /** Adam steps per session run of the graph trainer. Defaults to a whole epoch. */
     readonly stepsPerRun?: number;
     /** Where progress and the summary go. Defaults to stdout. */
     readonly log?: (line: string) => void;
@@ -117,22 +118,34 @@ export interface TrainResult extends TrainedEntry {
 export async function trainModel(options: TrainOptions = {}): Promise<TrainResult> {
     const settings = resolveTrainOptions(options);
     const { log, cacheDir, minAccuracy } = settings;
-    const data = loadTrainingData(settings.dataDir, settings.trainSubset);
+    const data = await timedStage("data load", () =>
+        loadTrainingData(settings.dataDir, settings.trainSubset),
+    );
     const hyperparameters = trainingHyperparameters(settings, data.train.count);
-    const backend = (await initBackend(settings.backend, log)).name;
+    const backend = (
+        await timedStage("TensorFlow start-up", () => initBackend(settings.backend, log))
+    ).name;
     const trainer = chooseTrainer(backend, settings.trainer, settings.stepsPerRun);
     const key = trainingKey(trainer, backend, hyperparameters, data.mnist.sha256);
 
     const result = await cachedOrTrained<TrainResult>(cacheDir, key, log, {
-        load: async (dir) => ({ ...(await readTrainedEntry(dir, minAccuracy)), fromCache: true }),
+        load: (dir) =>
+            timedStage("cached model load", async () => ({
+                ...(await readTrainedEntry(dir, minAccuracy)),
+                fromCache: true,
+            })),
         train: async () => {
-            const fitted = await fitClassifier(trainer, hyperparameters, data, settings);
+            const fitted = await timedStage("training", () =>
+                fitClassifier(trainer, hyperparameters, data, settings),
+            );
+            const started = nowMs();
             const evaluation = evaluateClassifier(fitted.model, data.mnist.test);
             checkQualityGate(evaluation.accuracy, minAccuracy);
             const run = { key, backend, trainer, hyperparameters };
             const metadata = trainingMetadata(run, data.mnist, fitted, evaluation);
             const report = trainingReport(metadata, data.mnist.test, evaluation.predicted);
             const entry = await writeTrainedEntry(cacheDir, fitted.model, metadata, report);
+            recordStage("evaluation and cache entry", started);
             return { ...entry, fromCache: false };
         },
     });

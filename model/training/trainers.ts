@@ -7,7 +7,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { parseChoice } from "../../errors";
 import type { BackendName } from "./backend";
 import type { TrainingData } from "./data";
-import { DEFAULT_STEPS_PER_RUN, fitWithGraph } from "./graphTrainer";
+import { fitWithGraph } from "./graphTrainer";
 import { TrainingHistory, fitWithLayers } from "./layersTrainer";
 import { createModel } from "./model";
 import { EpochProgress } from "./progress";
@@ -31,10 +31,20 @@ export function parseTrainerName(
 /** Which trainer runs and how: the graph trainer's steps per session run. */
 export interface TrainerChoice {
     readonly name: TrainerName;
-    /** Steps per session run, for the graph trainer. */
+    /** Steps per session run, for the graph trainer; undefined runs a whole epoch at a time. */
     readonly stepsPerRun?: number;
     /** Why this trainer, for the log. */
     readonly reason: string;
+}
+
+/** How the graph trainer groups steps into session runs, for the log and the report. */
+export function sessionRuns(
+    trainer: Pick<TrainerChoice, "name" | "stepsPerRun">,
+): string | undefined {
+    if (trainer.name !== "graph") return undefined;
+    return trainer.stepsPerRun === undefined
+        ? "an epoch per session run"
+        : `${trainer.stepsPerRun} steps per session run`;
 }
 
 /**
@@ -44,7 +54,7 @@ export interface TrainerChoice {
 export function chooseTrainer(
     backend: BackendName,
     forced?: TrainerName,
-    stepsPerRun = DEFAULT_STEPS_PER_RUN,
+    stepsPerRun?: number,
 ): TrainerChoice {
     const wanted = forced ?? parseTrainerName(process.env[TRAINER_ENV], TRAINER_ENV);
     if (wanted === "layers") {
@@ -92,13 +102,8 @@ export async function fitClassifier(
     const { train } = data;
     const test = data.mnist.test;
     const { log } = reporting;
-    log(
-        `trainer: ${trainer.name}` +
-            (trainer.stepsPerRun === undefined
-                ? ""
-                : ` (${trainer.stepsPerRun} steps per session run)`) +
-            ` (${trainer.reason})`,
-    );
+    const runs = sessionRuns(trainer);
+    log(`trainer: ${trainer.name}${runs === undefined ? "" : ` (${runs})`} (${trainer.reason})`);
     log(
         `training ${epochs} epoch(s) on ${train.count} images (batch ${batchSize}, seed ${seed}, lr ${learningRate})`,
     );

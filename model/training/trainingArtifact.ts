@@ -14,6 +14,7 @@ import { Evaluation, checkQualityGate } from "./evaluate";
 import { MODEL_ARCHITECTURE } from "./model";
 import { formatSeconds } from "./progress";
 import { ReportHistory, confusionMatrix, misclassifiedDigits, renderReport } from "./report";
+import { sessionRuns } from "./trainers";
 import type { FittedModel, TrainerChoice, TrainerName } from "./trainers";
 import type { TrainingHyperparameters } from "./trainingCache";
 
@@ -86,7 +87,11 @@ export function trainingMetadata(
             testAccuracy: history.testAcc,
         },
         backend: run.backend,
-        trainer: { name: run.trainer.name, stepsPerRun: run.trainer.stepsPerRun },
+        // Absent rather than undefined, as metadata.json reads back.
+        trainer:
+            run.trainer.stepsPerRun === undefined
+                ? { name: run.trainer.name }
+                : { name: run.trainer.name, stepsPerRun: run.trainer.stepsPerRun },
         libraries: { "@tensorflow/tfjs": tf.version.tfjs, node: process.version },
         trainingSeconds: fitted.trainingSeconds,
     };
@@ -105,10 +110,7 @@ export function trainingReport(
         testAccuracy: metadata.testAccuracy,
         testLoss: metadata.testLoss,
         details: {
-            trainer:
-                trainer.stepsPerRun === undefined
-                    ? trainer.name
-                    : `${trainer.name}, ${trainer.stepsPerRun} steps per session run`,
+            trainer: [trainer.name, sessionRuns(trainer)].filter((t) => t !== undefined).join(", "),
             backend: metadata.backend,
             "training time": `${formatSeconds(trainingSeconds)} (${formatSeconds(trainingSeconds / hyperparameters.epochs)} per epoch)`,
             ...Object.fromEntries(Object.entries(hyperparameters).map(([k, v]) => [k, String(v)])),

@@ -14,7 +14,7 @@ import type { TrainerChoice } from "./trainers";
  * or the training loop that changes what training produces, so cached artifacts are retrained;
  * a reformat or a comment leaves it, and the cache, alone.
  */
-export const TRAINING_RECIPE = { version: 2 } as const;
+export const TRAINING_RECIPE = { version: 3 } as const;
 
 /** The hyperparameters a run records and its key covers: the trainers' and the training-set size. */
 export type TrainingHyperparameters = Hyperparameters & { readonly trainExamples: number };
@@ -44,15 +44,16 @@ export function trainingHyperparameters(
  * stands for it.
  */
 export function trainingKey(
-    trainer: Pick<TrainerChoice, "name" | "stepsPerRun">,
+    trainer: Pick<TrainerChoice, "name">,
     backend: BackendName,
     hyperparameters: TrainingHyperparameters,
     dataSha256: string,
 ): string {
     return cacheKey({
         recipe: TRAINING_RECIPE,
-        // The graph trainer's dropout draws depend on how steps are grouped into runs.
-        trainer: { name: trainer.name, stepsPerRun: trainer.stepsPerRun },
+        // Not the graph trainer's steps per session run: its dropout draws follow the step
+        // number, so grouping steps into runs leaves the weights alone.
+        trainer: { name: trainer.name },
         backend,
         architecture: MODEL_ARCHITECTURE,
         hyperparameters,

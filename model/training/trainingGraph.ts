@@ -1,25 +1,33 @@
 /**
- * The MNIST training step as one TensorFlow graph, written with the serving export's
- * `GraphBuilder`: forward pass, sparse softmax cross-entropy, the hand-derived gradients and
- * Adam, for the classifier `createModel` builds (Flatten > Dense(relu) > Dropout > Dense).
+ * The MNIST training run as one TensorFlow graph, written with the serving export's
+ * `GraphBuilder`: the data resident in variables, each Adam step (forward pass, sparse softmax
+ * cross-entropy, the hand-derived gradients, Keras' Adam) gathering its batch in the graph, a
+ * whole epoch of steps in one `While` loop, and the test-set evaluation, for the classifier
+ * `createModel` builds (Flatten > Dense(relu) > Dropout > Dense).
  *
- * It is saved as a SavedModel with four signatures that share one session's variables:
+ * It is saved as a SavedModel whose signatures share one session's variables:
+ * - `load`: the training and test images (bytes, packed four to an int32) and labels in, once;
  * - `init`: the initial kernels and biases in (the tfjs model's, so both trainers start alike),
  *   Adam's slots and step powers reset;
- * - `train`: `K` batches in (`x` `(K, n, 28, 28)` pixels 0-255, `y` `(K, n)` labels), `K` Adam
- *   steps in order, each step's mean loss and correct count out;
- * - `step`: the same for one batch of any size (the remainder of an epoch);
+ * - `train`: the batches of an epoch in, as rows of example indices (`order` `(steps, batch)`),
+ *   and the number of the first step; that many Adam steps in one loop; each step's mean loss
+ *   and correct count out (`stats` `(steps, 2)`);
+ * - `remainder`: one step on the last, partial batch of an epoch (`indices`, `step`);
+ * - `evaluate`: the mean loss and the correct count on the resident test set;
  * - `weights`: the variables out;
- * - `gradients`: one batch's loss and gradients, with no update (for tests);
- * - `evaluate`: the mean loss and the correct count of a batch (the test set after each epoch).
+ * - `gradients`: one fed batch's loss and gradients, with no update (for tests).
  *
- * Variables are TF1 `VariableV2` refs, read through `Identity`, which aliases the variable's
- * buffer; so each step's `ApplyAdam`s wait (control inputs) for every gradient of that step, and
- * the next step's reads wait for the updates.
+ * Variables are TF1 `VariableV2` refs; ops read them where they use them, which aliases the
+ * variable's buffer, so each step's `ApplyAdam`s wait (control inputs) for every gradient of
+ * that step, and the loop starts a step only once the step before has finished.
+ *
+ * Dropout masks come from `StatelessRandomUniform` seeded by (seed, step number), so the weights
+ * depend on the seed alone: not on how steps are grouped into session runs.
  */
 import * as contract from "../savedmodel/contract";
 import { GraphBuilder, T_FLOAT, T_INT32, attr } from "../savedmodel/graphBuilder";
-import { lossAndGradients } from "./trainingStep";
+import { LoopFrame, countedLoop } from "./graphLoop";
+import { StepConstants, lossAndGradients } from "./trainingStep";
 import {
     AttrValue,
     DataType,
@@ -30,16 +38,20 @@ import {
 
 /** Signature keys of the training SavedModel. */
 export const TRAINING_SIGNATURES = {
+    load: "load",
     init: "init",
     train: "train",
-    step: "step",
+    remainder: "remainder",
+    evaluate: "evaluate",
     weights: "weights",
     gradients: "gradients",
-    evaluate: "evaluate",
 } as const;
 
 /** The tfjs layer weights the graph trains, in `model.getWeights()` order. */
 export const WEIGHT_NAMES = ["dense/kernel", "dense/bias", "logits/kernel", "logits/bias"];
+
+/** Image bytes are fed packed four to an int32 (tfjs has no uint8 tensors): int32s per image. */
+export const PACKED_IMAGE_INTS = contract.IMAGE_PIXELS / 4;
 
 /** What the training graph computes. */
 export interface TrainingGraphOptions {
@@ -49,8 +61,8 @@ export interface TrainingGraphOptions {
     readonly dropoutRate: number;
     /** Adam's learning rate. */
     readonly learningRate: number;
-    /** Steps the `train` signature runs per call. */
-    readonly stepsPerRun: number;
+    /** Examples per step of the `train` loop. */
+    readonly batchSize: number;
     /** Seed of the dropout masks. */
     readonly seed: number;
 }
@@ -58,17 +70,43 @@ export interface TrainingGraphOptions {
 /** Keras' Adam: β1, β2 and ε (Keras uses 1e-7, TF1's AdamOptimizer 1e-8). */
 export const KERAS_ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
 
-function info(name: string, dtype: number, dim: readonly number[] | undefined): TensorInfo {
-    return dim === undefined
-        ? { name: `${name}:0`, dtype, shape: { dim: [], unknownRank: true } }
-        : { name: `${name}:0`, dtype, shape: { dim } };
+const { DT_FLOAT: FLOAT, DT_INT32: INT32, DT_UINT8: UINT8 } = DataType;
+
+function info(name: string, dtype: number, dim: readonly number[]): TensorInfo {
+    return { name: `${name}:0`, dtype, shape: { dim } };
 }
 
-/** One variable: the `VariableV2` node and its shape. */
+/** One variable: the `VariableV2` node, its dtype and its shape (undefined: set when assigned). */
 interface Variable {
     readonly node: string;
-    readonly shape: readonly number[];
+    readonly dtype: number;
+    readonly shape?: readonly number[];
 }
+
+/**
+ * Where a step's ops find what they take from outside: the constants and the variables, entered
+ * into a loop's frame or used as they are outside any loop.
+ */
+interface StepInputs {
+    constant(name: keyof Constants): string;
+    variable(v: Variable): string;
+}
+
+/** The graph's constants, made once outside every loop. */
+type Constants = StepConstants & {
+    readonly lr: string;
+    readonly beta1: string;
+    readonly beta2: string;
+    readonly epsilon: string;
+    readonly rate: string;
+    readonly keepScale: string;
+    /** Int32 scalar 0: the axis batches are gathered along. */
+    readonly gatherAxis: string;
+    /** Int32 `(batch, hidden)`: a full batch's dropout mask shape. */
+    readonly maskShape: string;
+    /** Int32 scalar: the seed of the dropout masks. */
+    readonly seed: string;
+};
 
 class TrainingGraph {
     readonly g = new GraphBuilder();
@@ -76,8 +114,15 @@ class TrainingGraph {
     readonly weights: Variable[];
     private readonly slots: { m: Variable; v: Variable }[];
     private readonly powers: { beta1: Variable; beta2: Variable };
-    private readonly scalars: Record<string, string>;
-    private randomOps = 0;
+    private readonly data: {
+        trainImages: Variable;
+        trainLabels: Variable;
+        testImages: Variable;
+        testLabels: Variable;
+        stats: Variable;
+    };
+    private readonly constants: Constants;
+    private readonly constantTypes = new Map<string, number>();
 
     constructor(o: TrainingGraphOptions) {
         this.o = o;
@@ -88,33 +133,59 @@ class TrainingGraph {
             [h, contract.NUM_CLASSES],
             [contract.NUM_CLASSES],
         ];
-        this.weights = WEIGHT_NAMES.map((n, k) => this.variable(n, shapes[k]));
+        this.weights = WEIGHT_NAMES.map((n, k) => this.variable(n, FLOAT, shapes[k]));
         this.slots = WEIGHT_NAMES.map((n, k) => ({
-            m: this.variable(`${n}/adam_m`, shapes[k]),
-            v: this.variable(`${n}/adam_v`, shapes[k]),
+            m: this.variable(`${n}/adam_m`, FLOAT, shapes[k]),
+            v: this.variable(`${n}/adam_v`, FLOAT, shapes[k]),
         }));
         this.powers = {
-            beta1: this.variable("adam/beta1_power", []),
-            beta2: this.variable("adam/beta2_power", []),
+            beta1: this.variable("adam/beta1_power", FLOAT, []),
+            beta2: this.variable("adam/beta2_power", FLOAT, []),
         };
-        const scalar = (name: string, v: number) => this.g.constFloat(name, [], Float32Array.of(v));
-        this.scalars = {
-            lr: scalar("adam/learning_rate", o.learningRate),
-            beta1: scalar("adam/beta1", KERAS_ADAM.beta1),
-            beta2: scalar("adam/beta2", KERAS_ADAM.beta2),
-            epsilon: scalar("adam/epsilon", KERAS_ADAM.epsilon),
-            rate: scalar("dropout/rate", o.dropoutRate),
-            keepScale: scalar("dropout/keep_scale", 1 / (1 - o.dropoutRate)),
-            pixelScale: scalar("pixel_scale", contract.PIXEL_SCALE),
+        this.data = {
+            trainImages: this.variable("data/train_images", UINT8),
+            trainLabels: this.variable("data/train_labels", INT32),
+            testImages: this.variable("data/test_images", UINT8),
+            testLabels: this.variable("data/test_labels", INT32),
+            stats: this.variable("train/stats_variable", FLOAT),
+        };
+        const float = (name: string, v: number) =>
+            this.constant(this.g.constFloat(name, [], Float32Array.of(v)), FLOAT);
+        const int32 = (name: string, shape: number[], values: number[]) =>
+            this.constant(this.g.constInt32(name, shape, values), INT32);
+        this.constants = {
+            lr: float("adam/learning_rate", o.learningRate),
+            beta1: float("adam/beta1", KERAS_ADAM.beta1),
+            beta2: float("adam/beta2", KERAS_ADAM.beta2),
+            epsilon: float("adam/epsilon", KERAS_ADAM.epsilon),
+            rate: float("dropout/rate", o.dropoutRate),
+            keepScale: float("dropout/keep_scale", 1 / (1 - o.dropoutRate)),
+            // The shuffle's generator takes the seed's low 32 bits too.
+            seed: int32("dropout/seed", [], [o.seed | 0]),
+            maskShape: int32("dropout/mask_shape", [2], [o.batchSize, h]),
+            pixelScale: float("pixel_scale", contract.PIXEL_SCALE),
+            batchAxis: int32("batch_axis", [1], [0]),
+            classAxis: int32("class_axis", [], [1]),
+            gatherAxis: int32("gather_axis", [], [0]),
+            batchSize: float("batch_size", o.batchSize),
         };
     }
 
-    private variable(name: string, shape: readonly number[]): Variable {
+    /** Records a constant's dtype, which entering a loop's frame needs. */
+    private constant(node: string, dtype: number): string {
+        this.constantTypes.set(node, dtype);
+        return node;
+    }
+
+    private variable(name: string, dtype: number, shape?: readonly number[]): Variable {
         const node = this.g.add(name, "VariableV2", [], {
-            dtype: T_FLOAT,
-            shape: attr.shape(shape),
+            dtype: attr.type(dtype),
+            shape: {
+                kind: "shape",
+                value: shape === undefined ? { dim: [], unknownRank: true } : { dim: shape },
+            },
         });
-        return { node, shape };
+        return { node, dtype, shape };
     }
 
     private op(name: string, op: string, inputs: string[], attrs: Record<string, AttrValue> = {}) {
@@ -125,42 +196,85 @@ class TrainingGraph {
         return this.op(name, op, inputs, { T: T_FLOAT, ...extra });
     }
 
+    /** Assigns `value` to `v`; a variable declared without a shape takes the value's. */
+    private assign(name: string, v: Variable, value: string): string {
+        return this.op(name, "Assign", [v.node, value], {
+            T: attr.type(v.dtype),
+            validate_shape: attr.bool(v.shape !== undefined),
+        });
+    }
+
+    /** An output that is `value` once `after` ran. */
+    private finished(name: string, value: string, dtype: number, after: readonly string[]) {
+        return this.op(name, "Identity", [value, ...after.map((a) => `^${a}`)], {
+            T: attr.type(dtype),
+        });
+    }
+
+    /** `load`: the data into their variables; images arrive packed four bytes to an int32. */
+    load(): SignatureDef {
+        const inputs: Record<string, TensorInfo> = {};
+        const assigns: string[] = [];
+        const rowShape = this.g.constInt32("load/image_shape", [2], [-1, contract.IMAGE_PIXELS]);
+        for (const split of ["train", "test"] as const) {
+            const packed = this.op(`load/${split}_images`, "Placeholder", [], {
+                dtype: T_INT32,
+                shape: attr.shape([-1, PACKED_IMAGE_INTS]),
+            });
+            // Bitcast reads the int32s' memory as bytes, as JavaScript wrote them.
+            const bytes = this.op(`load/${split}_bytes`, "Bitcast", [packed], {
+                T: T_INT32,
+                type: attr.type(UINT8),
+            });
+            const images = this.op(`load/${split}_rows`, "Reshape", [bytes, rowShape], {
+                T: attr.type(UINT8),
+                Tshape: T_INT32,
+            });
+            const labels = this.op(`load/${split}_labels`, "Placeholder", [], {
+                dtype: T_INT32,
+                shape: attr.shape([-1]),
+            });
+            inputs[`${split}_images`] = info(packed, INT32, [-1, PACKED_IMAGE_INTS]);
+            inputs[`${split}_labels`] = info(labels, INT32, [-1]);
+            assigns.push(
+                this.assign(`load/assign_${split}_images`, this.data[`${split}Images`], images),
+                this.assign(`load/assign_${split}_labels`, this.data[`${split}Labels`], labels),
+            );
+        }
+        const zero = this.g.constFloat("load/zero", [], Float32Array.of(0));
+        return {
+            inputs,
+            outputs: { done: info(this.finished("load/done", zero, FLOAT, assigns), FLOAT, []) },
+            methodName: contract.PREDICT_METHOD,
+        };
+    }
+
     /** `init`: assigns the fed weights, zeroes Adam's slots, resets the step powers. */
     init(): SignatureDef {
         const inputs: Record<string, TensorInfo> = {};
         const assigns: string[] = [];
         this.weights.forEach((w, k) => {
+            const shape = w.shape as readonly number[];
             const fed = this.op(`init/${WEIGHT_NAMES[k]}`, "Placeholder", [], {
                 dtype: T_FLOAT,
-                shape: attr.shape(w.shape),
+                shape: attr.shape(shape),
             });
-            inputs[WEIGHT_NAMES[k]] = info(fed, DataType.DT_FLOAT, w.shape);
-            assigns.push(this.f(`init/assign/${WEIGHT_NAMES[k]}`, "Assign", [w.node, fed]));
+            inputs[WEIGHT_NAMES[k]] = info(fed, FLOAT, shape);
+            assigns.push(this.assign(`init/assign/${WEIGHT_NAMES[k]}`, w, fed));
             const zeros = this.f(`init/zeros/${WEIGHT_NAMES[k]}`, "ZerosLike", [fed]);
             const slot = this.slots[k];
-            assigns.push(
-                this.f(`init/assign/${WEIGHT_NAMES[k]}/m`, "Assign", [slot.m.node, zeros]),
-            );
-            assigns.push(
-                this.f(`init/assign/${WEIGHT_NAMES[k]}/v`, "Assign", [slot.v.node, zeros]),
-            );
+            assigns.push(this.assign(`init/assign/${WEIGHT_NAMES[k]}/m`, slot.m, zeros));
+            assigns.push(this.assign(`init/assign/${WEIGHT_NAMES[k]}/v`, slot.v, zeros));
         });
         // Step t uses β^t; the powers start at β (t = 1) and are multiplied after each step.
         assigns.push(
-            this.f("init/assign/beta1_power", "Assign", [
-                this.powers.beta1.node,
-                this.scalars.beta1,
-            ]),
-            this.f("init/assign/beta2_power", "Assign", [
-                this.powers.beta2.node,
-                this.scalars.beta2,
-            ]),
+            this.assign("init/assign/beta1_power", this.powers.beta1, this.constants.beta1),
+            this.assign("init/assign/beta2_power", this.powers.beta2, this.constants.beta2),
         );
         const zero = this.g.constFloat("init/zero", [], Float32Array.of(0));
-        const done = this.f("init/done", "Identity", [zero, ...assigns.map((a) => `^${a}`)]);
         return {
             inputs,
-            outputs: { done: info(done, DataType.DT_FLOAT, []) },
+            outputs: { done: info(this.finished("init/done", zero, FLOAT, assigns), FLOAT, []) },
             methodName: contract.PREDICT_METHOD,
         };
     }
@@ -170,123 +284,213 @@ class TrainingGraph {
         const outputs: Record<string, TensorInfo> = {};
         this.weights.forEach((w, k) => {
             const read = this.f(`weights/${WEIGHT_NAMES[k]}`, "Identity", [w.node]);
-            outputs[WEIGHT_NAMES[k]] = info(read, DataType.DT_FLOAT, w.shape);
+            outputs[WEIGHT_NAMES[k]] = info(read, FLOAT, w.shape as readonly number[]);
         });
         return { inputs: {}, outputs, methodName: contract.PREDICT_METHOD };
     }
 
     /**
-     * A signature running `steps` Adam steps in order on `steps` batches, named under `scope`.
-     * Returns the per-step mean losses and correct counts, packed.
+     * `train`: a loop of Adam steps, one per row of `order`, each on the training examples its
+     * row names; step k's dropout draws from (seed, `first_step` + k).
      */
-    steps(scope: string, steps: number): SignatureDef {
-        const x = this.op(`${scope}/x`, "Placeholder", [], {
-            dtype: T_FLOAT,
-            shape: attr.shape([steps, -1, contract.IMAGE_SIZE, contract.IMAGE_SIZE]),
-        });
-        const y = this.op(`${scope}/y`, "Placeholder", [], {
+    train(): SignatureDef {
+        const bs = this.o.batchSize;
+        const order = this.op("train/order", "Placeholder", [], {
             dtype: T_INT32,
-            shape: attr.shape([steps, -1]),
+            shape: attr.shape([-1, bs]),
         });
-        // One output per step (Unpack also takes num = 1).
-        const unpack = (name: string, input: string, T: AttrValue) => {
-            const node = this.op(`${scope}/${name}_steps`, "Unpack", [input], {
-                T,
-                num: attr.int(steps),
-                axis: attr.int(0),
-            });
-            return Array.from({ length: steps }, (_, k) => (k === 0 ? node : `${node}:${k}`));
-        };
-        const xs = unpack("x", x, T_FLOAT);
-        const ys = unpack("y", y, T_INT32);
-        const losses: string[] = [];
-        const correct: string[] = [];
-        let after: string[] = [];
-        for (let k = 0; k < steps; k++) {
-            const out = this.step(`${scope}/step${k}`, xs[k], ys[k], after);
-            losses.push(out.loss);
-            correct.push(out.correct);
-            after = out.done;
-        }
-        // TensorFlow runs only what the fetched outputs need: the outputs wait for the last
-        // step's updates, or that step would never be applied.
-        const finished = after.map((a) => `^${a}`);
-        const pack = (name: string, items: string[]) =>
-            this.f(`${scope}/${name}`, "Identity", [
-                this.f(`${scope}/${name}_steps`, "Pack", items, {
-                    N: attr.int(steps),
+        const firstStep = this.op("train/first_step", "Placeholder", [], {
+            dtype: T_INT32,
+            shape: attr.shape([]),
+        });
+        const orderShape = this.op("train/order_shape", "Shape", [order], {
+            T: T_INT32,
+            out_type: T_INT32,
+        });
+        const first = (name: string, values: number[]) =>
+            this.g.constInt32(`train/${name}`, [1], values);
+        const steps = this.op(
+            "train/steps",
+            "StridedSlice",
+            [orderShape, first("begin", [0]), first("end", [1]), first("stride", [1])],
+            { T: T_INT32, Index: T_INT32, shrink_axis_mask: attr.int(1) },
+        );
+        const statsShape = this.op(
+            "train/stats_shape",
+            "Pack",
+            [steps, this.g.constInt32("train/stats_columns", [], [2])],
+            { T: T_INT32, N: attr.int(2), axis: attr.int(0) },
+        );
+        const zeros = this.op(
+            "train/stats_zeros",
+            "Fill",
+            [statsShape, this.g.constFloat("train/stats_zero", [], Float32Array.of(0))],
+            { T: T_FLOAT, index_type: T_INT32 },
+        );
+        const reset = this.assign("train/reset_stats", this.data.stats, zeros);
+
+        const exit = countedLoop(
+            this.g,
+            "train/loop",
+            steps,
+            (frame: LoopFrame) => {
+                const s = "train/loop/step";
+                const inputs: StepInputs = {
+                    constant: (name) => {
+                        const node = this.constants[name];
+                        return frame.invariant(node, this.constantTypes.get(node) as number);
+                    },
+                    variable: (v) => frame.variable(v.node, v.dtype),
+                };
+                const indices = this.op(
+                    `${s}/indices`,
+                    "GatherV2",
+                    [frame.invariant(order, INT32), frame.index, inputs.constant("gatherAxis")],
+                    { Tparams: T_INT32, Tindices: T_INT32, Taxis: T_INT32 },
+                );
+                const step = this.op(
+                    `${s}/number`,
+                    "Add",
+                    [frame.index, frame.invariant(firstStep, INT32)],
+                    { T: T_INT32 },
+                );
+                const { loss, correct, done } = this.adamStep(s, inputs, indices, step, false);
+                const stat = this.op(`${s}/stat`, "Pack", [loss, correct], {
+                    T: T_FLOAT,
+                    N: attr.int(2),
                     axis: attr.int(0),
-                }),
-                ...finished,
-            ]);
+                });
+                const record = this.op(
+                    `${s}/record`,
+                    "ScatterUpdate",
+                    [frame.variable(this.data.stats.node, FLOAT), frame.index, stat],
+                    { T: T_FLOAT, Tindices: T_INT32, use_locking: attr.bool(false) },
+                );
+                return [...done, record];
+            },
+            [reset],
+        );
+        const stats = this.finished("train/stats", this.data.stats.node, FLOAT, [exit]);
         return {
             inputs: {
-                x: info(x, DataType.DT_FLOAT, [
-                    steps,
-                    -1,
-                    contract.IMAGE_SIZE,
-                    contract.IMAGE_SIZE,
-                ]),
-                y: info(y, DataType.DT_INT32, [steps, -1]),
+                order: info(order, INT32, [-1, bs]),
+                first_step: info(firstStep, INT32, []),
             },
+            outputs: { stats: info(stats, FLOAT, [-1, 2]) },
+            methodName: contract.PREDICT_METHOD,
+        };
+    }
+
+    /** `remainder`: one Adam step on the training examples `indices`, as step number `step`. */
+    remainder(): SignatureDef {
+        const indices = this.op("remainder/indices", "Placeholder", [], {
+            dtype: T_INT32,
+            shape: attr.shape([-1]),
+        });
+        const step = this.op("remainder/step", "Placeholder", [], {
+            dtype: T_INT32,
+            shape: attr.shape([]),
+        });
+        const inputs: StepInputs = {
+            constant: (name) => this.constants[name],
+            variable: (v) => v.node,
+        };
+        const out = this.adamStep("remainder/step", inputs, indices, step, true);
+        return {
+            inputs: { indices: info(indices, INT32, [-1]), step: info(step, INT32, []) },
             outputs: {
-                loss: info(pack("loss", losses), DataType.DT_FLOAT, [steps]),
-                correct: info(pack("correct", correct), DataType.DT_FLOAT, [steps]),
+                loss: info(this.finished("remainder/loss", out.loss, FLOAT, out.done), FLOAT, []),
+                correct: info(
+                    this.finished("remainder/correct", out.correct, FLOAT, out.done),
+                    FLOAT,
+                    [],
+                ),
             },
             methodName: contract.PREDICT_METHOD,
         };
     }
 
     /**
-     * One Adam step on batch `x`, `y`, reading the variables only after `after` (the previous
-     * step's updates). Returns its mean loss, its correct count and the nodes that finish it.
+     * One Adam step under scope `s` on the training examples `indices`, gathered from the
+     * resident data, with dropout drawn for step number `step`. A partial batch sizes its mask
+     * and its mean from the batch; a full one uses the constants. Returns the mean loss, the
+     * correct count and the nodes that finish the step.
      */
-    private step(
+    private adamStep(
         s: string,
-        x: string,
-        y: string,
-        after: readonly string[],
+        inputs: StepInputs,
+        indices: string,
+        step: string,
+        partial: boolean,
     ): { loss: string; correct: string; done: string[] } {
-        const wait = after.map((a) => `^${a}`);
-        const [w1, b1, w2, b2] = this.weights.map((w, k) =>
-            this.f(`${s}/read/${WEIGHT_NAMES[k]}`, "Identity", [w.node, ...wait]),
-        );
-        const { loss, correct, grads } = lossAndGradients(this.g, s, x, y, [w1, b1, w2, b2], {
-            pixelScale: this.scalars.pixelScale,
-            dropoutMask:
-                this.o.dropoutRate > 0 ? (hidden) => this.dropoutMask(s, hidden) : undefined,
+        const gather = (name: string, v: Variable) =>
+            this.op(
+                `${s}/${name}`,
+                "GatherV2",
+                [inputs.variable(v), indices, inputs.constant("gatherAxis")],
+                { Tparams: attr.type(v.dtype), Tindices: T_INT32, Taxis: T_INT32 },
+            );
+        const pixels = this.op(`${s}/pixels`, "Cast", [gather("images", this.data.trainImages)], {
+            SrcT: attr.type(UINT8),
+            DstT: T_FLOAT,
         });
-        const [dW1, db1, dW2, db2] = grads;
-        // Every read is consumed once all gradients, the loss and the count exist.
-        const computed = [dW1, db1, dW2, db2, loss, correct].map((n) => `^${n}`);
-        const beta1Power = this.f(`${s}/read/beta1_power`, "Identity", [
-            this.powers.beta1.node,
-            ...wait,
-        ]);
-        const beta2Power = this.f(`${s}/read/beta2_power`, "Identity", [
-            this.powers.beta2.node,
-            ...wait,
-        ]);
-        const applies = [dW1, db1, dW2, db2].map((grad, k) =>
+        const labels = gather("labels", this.data.trainLabels);
+        const c = inputs.constant;
+        const [w1, b1, w2, b2] = this.weights.map((w) => inputs.variable(w));
+        const seed = this.op(`${s}/dropout/seed`, "Pack", [c("seed"), step], {
+            T: T_INT32,
+            N: attr.int(2),
+            axis: attr.int(0),
+        });
+        const { loss, correct, grads } = lossAndGradients(
+            this.g,
+            s,
+            pixels,
+            labels,
+            [w1, b1, w2, b2],
+            {
+                pixelScale: c("pixelScale"),
+                batchAxis: c("batchAxis"),
+                classAxis: c("classAxis"),
+                batchSize: partial ? this.sizeOf(s, labels) : c("batchSize"),
+                dropoutMask:
+                    this.o.dropoutRate > 0
+                        ? (hidden) =>
+                              this.dropoutMask(
+                                  s,
+                                  partial ? this.shapeOf(s, hidden) : c("maskShape"),
+                                  seed,
+                                  inputs,
+                              )
+                        : undefined,
+            },
+        );
+        // Every use of the weights is over once all gradients, the loss and the count exist.
+        const computed = [...grads, loss, correct].map((n) => `^${n}`);
+        const beta1Power = inputs.variable(this.powers.beta1);
+        const beta2Power = inputs.variable(this.powers.beta2);
+        const applies = grads.map((grad, k) =>
             this.f(`${s}/adam/${WEIGHT_NAMES[k]}`, "ApplyAdam", [
-                this.weights[k].node,
-                this.slots[k].m.node,
-                this.slots[k].v.node,
+                inputs.variable(this.weights[k]),
+                inputs.variable(this.slots[k].m),
+                inputs.variable(this.slots[k].v),
                 beta1Power,
                 beta2Power,
-                this.scalars.lr,
-                this.scalars.beta1,
-                this.scalars.beta2,
-                this.scalars.epsilon,
+                c("lr"),
+                c("beta1"),
+                c("beta2"),
+                c("epsilon"),
                 grad,
                 ...computed,
             ]),
         );
         const applied = applies.map((a) => `^${a}`);
-        const nextPower = (name: "beta1" | "beta2", read: string) =>
+        // The next power is computed before the step's ApplyAdams read the power and assigned
+        // after them.
+        const nextPower = (name: "beta1" | "beta2", power: string) =>
             this.f(`${s}/adam/next_${name}_power`, "Assign", [
-                this.powers[name].node,
-                this.f(`${s}/adam/${name}_power_times_beta`, "Mul", [read, this.scalars[name]]),
+                power,
+                this.f(`${s}/adam/${name}_power_times_beta`, "Mul", [power, c(name), ...computed]),
                 ...applied,
             ]);
         return {
@@ -296,77 +500,119 @@ class TrainingGraph {
         };
     }
 
+    private sizeOf(s: string, labels: string): string {
+        const size = this.op(`${s}/batch_size`, "Size", [labels], {
+            T: T_INT32,
+            out_type: T_INT32,
+        });
+        return this.op(`${s}/batch_size_float`, "Cast", [size], { SrcT: T_INT32, DstT: T_FLOAT });
+    }
+
+    private shapeOf(s: string, hidden: string): string {
+        return this.op(`${s}/dropout/shape`, "Shape", [hidden], { T: T_FLOAT, out_type: T_INT32 });
+    }
+
     /**
-     * A signature over one batch at the current weights, without dropout or update: `gradients`
-     * fetches the loss and its gradients (tests check them), `evaluate` the loss and the correct
-     * count; TensorFlow computes only what a signature fetches.
+     * Keras' inverted dropout: keep where u >= rate, scaled by 1 / (1 - rate), u drawn uniformly
+     * for the seed pair `seed` (the run's seed, the step number).
      */
-    measure(scope: "gradients" | "evaluate"): SignatureDef {
-        const x = this.op(`${scope}/x`, "Placeholder", [], {
+    private dropoutMask(s: string, shape: string, seed: string, inputs: StepInputs): string {
+        const uniform = this.op(`${s}/dropout/uniform`, "StatelessRandomUniform", [shape, seed], {
+            dtype: T_FLOAT,
+            T: T_INT32,
+            Tseed: T_INT32,
+        });
+        const keep = this.f(`${s}/dropout/keep`, "GreaterEqual", [
+            uniform,
+            inputs.constant("rate"),
+        ]);
+        const keepFloat = this.op(`${s}/dropout/keep_float`, "Cast", [keep], {
+            SrcT: attr.type(DataType.DT_BOOL),
+            DstT: T_FLOAT,
+        });
+        return this.f(`${s}/dropout/mask`, "Mul", [keepFloat, inputs.constant("keepScale")]);
+    }
+
+    /** `evaluate`: the mean loss and the correct count on the resident test set. */
+    evaluate(): SignatureDef {
+        const s = "evaluate";
+        const pixels = this.op(`${s}/pixels`, "Cast", [this.data.testImages.node], {
+            SrcT: attr.type(UINT8),
+            DstT: T_FLOAT,
+        });
+        const labels = this.op(`${s}/labels`, "Identity", [this.data.testLabels.node], {
+            T: T_INT32,
+        });
+        const { loss, correct } = this.measure(s, pixels, labels);
+        return {
+            inputs: {},
+            outputs: { loss: info(loss, FLOAT, []), correct: info(correct, FLOAT, []) },
+            methodName: contract.PREDICT_METHOD,
+        };
+    }
+
+    /** `gradients`: one fed batch's mean loss and its gradients at the current weights. */
+    gradients(): SignatureDef {
+        const s = "gradients";
+        const x = this.op(`${s}/x`, "Placeholder", [], {
             dtype: T_FLOAT,
             shape: attr.shape([-1, contract.IMAGE_SIZE, contract.IMAGE_SIZE]),
         });
-        const y = this.op(`${scope}/y`, "Placeholder", [], {
+        const y = this.op(`${s}/y`, "Placeholder", [], {
             dtype: T_INT32,
             shape: attr.shape([-1]),
         });
-        const reads = this.weights.map((w, k) =>
-            this.f(`${scope}/read/${WEIGHT_NAMES[k]}`, "Identity", [w.node]),
+        const flat = this.f(
+            `${s}/flatten`,
+            "Reshape",
+            [x, this.g.constInt32(`${s}/flat_shape`, [2], [-1, contract.IMAGE_PIXELS])],
+            { Tshape: T_INT32 },
         );
-        const { loss, correct, grads } = lossAndGradients(this.g, scope, x, y, reads, {
-            pixelScale: this.scalars.pixelScale,
+        const { loss, grads } = this.measure(s, flat, y);
+        const outputs: Record<string, TensorInfo> = { loss: info(loss, FLOAT, []) };
+        grads.forEach((g, k) => {
+            outputs[WEIGHT_NAMES[k]] = info(g, FLOAT, this.weights[k].shape as readonly number[]);
         });
-        const outputs: Record<string, TensorInfo> = { loss: info(loss, DataType.DT_FLOAT, []) };
-        if (scope === "evaluate") {
-            outputs.correct = info(correct, DataType.DT_FLOAT, []);
-        } else {
-            grads.forEach((g, k) => {
-                outputs[WEIGHT_NAMES[k]] = info(g, DataType.DT_FLOAT, this.weights[k].shape);
-            });
-        }
         return {
             inputs: {
-                x: info(x, DataType.DT_FLOAT, [-1, contract.IMAGE_SIZE, contract.IMAGE_SIZE]),
-                y: info(y, DataType.DT_INT32, [-1]),
+                x: info(x, FLOAT, [-1, contract.IMAGE_SIZE, contract.IMAGE_SIZE]),
+                y: info(y, INT32, [-1]),
             },
             outputs,
             methodName: contract.PREDICT_METHOD,
         };
     }
 
-    /** Keras' inverted dropout: keep where u >= rate, scaled by 1 / (1 - rate). */
-    private dropoutMask(s: string, hidden: string): string {
-        const shape = this.op(`${s}/dropout/shape`, "Shape", [hidden], {
-            T: T_FLOAT,
-            out_type: T_INT32,
-        });
-        // A distinct, fixed seed pair per random op keeps a seeded run repeatable per session.
-        this.randomOps += 1;
-        const uniform = this.op(`${s}/dropout/uniform`, "RandomUniform", [shape], {
-            T: T_INT32,
-            dtype: T_FLOAT,
-            seed: attr.int(this.o.seed + 1),
-            seed2: attr.int(this.randomOps),
-        });
-        const keep = this.f(`${s}/dropout/keep`, "GreaterEqual", [uniform, this.scalars.rate]);
-        const keepFloat = this.op(`${s}/dropout/keep_float`, "Cast", [keep], {
-            SrcT: attr.type(DataType.DT_BOOL),
-            DstT: T_FLOAT,
-        });
-        return this.f(`${s}/dropout/mask`, "Mul", [keepFloat, this.scalars.keepScale]);
+    /** Loss, correct count and gradients at the current weights, without dropout or update. */
+    private measure(s: string, pixels: string, labels: string) {
+        const c = this.constants;
+        return lossAndGradients(
+            this.g,
+            s,
+            pixels,
+            labels,
+            this.weights.map((w) => w.node),
+            {
+                pixelScale: c.pixelScale,
+                batchAxis: c.batchAxis,
+                classAxis: c.classAxis,
+                batchSize: this.sizeOf(s, labels),
+            },
+        );
     }
 }
 
-/** The training SavedModel for `options`: one meta graph tagged `serve`, four signatures. */
+/** The training SavedModel for `options`: one meta graph tagged `serve`. */
 export function buildTrainingGraph(options: TrainingGraphOptions): SavedModel {
     const graph = new TrainingGraph(options);
     const signatureDef: Record<string, SignatureDef> = {
+        [TRAINING_SIGNATURES.load]: graph.load(),
         [TRAINING_SIGNATURES.init]: graph.init(),
-        [TRAINING_SIGNATURES.train]: graph.steps("train", options.stepsPerRun),
-        [TRAINING_SIGNATURES.step]: graph.steps("step", 1),
+        [TRAINING_SIGNATURES.train]: graph.train(),
+        [TRAINING_SIGNATURES.remainder]: graph.remainder(),
+        [TRAINING_SIGNATURES.evaluate]: graph.evaluate(),
         [TRAINING_SIGNATURES.weights]: graph.weightsOut(),
-        [TRAINING_SIGNATURES.gradients]: graph.measure("gradients"),
-        [TRAINING_SIGNATURES.evaluate]: graph.measure("evaluate"),
+        [TRAINING_SIGNATURES.gradients]: graph.gradients(),
     };
     return {
         schemaVersion: 1,

@@ -4,7 +4,6 @@
  * averaged over the batch. The gradients are derived by hand (TensorFlow's C API has no
  * symbolic differentiation); a test checks each against `tf.grads`.
  */
-import { IMAGE_PIXELS } from "../savedmodel/contract";
 import { GraphBuilder, T_FLOAT, T_INT32, attr } from "../savedmodel/graphBuilder";
 import { DataType } from "../savedmodel/proto/tensorflow";
 
@@ -16,10 +15,23 @@ export interface LossAndGradients {
     readonly grads: readonly [string, string, string, string];
 }
 
-/** How the step sees its inputs. */
-export interface StepOptions {
-    /** Const node of the pixel scale: `x` holds 0-255. */
+/**
+ * The constants a step uses, made by the caller: inside a loop they enter its frame once per run
+ * instead of running as `Const` nodes every iteration.
+ */
+export interface StepConstants {
+    /** Float scalar: `x` holds 0-255, the model sees x times this. */
     readonly pixelScale: string;
+    /** Int32 `[0]`: the batch axis, for the mean loss and the correct count. */
+    readonly batchAxis: string;
+    /** Int32 scalar 1: the class axis of the logits. */
+    readonly classAxis: string;
+    /** Float scalar: the examples in the batch, which the mean loss divides by. */
+    readonly batchSize: string;
+}
+
+/** How the step sees its inputs. */
+export interface StepOptions extends StepConstants {
     /** Builds the dropout mask for the hidden activations; no dropout when undefined. */
     readonly dropoutMask?: (hidden: string) => string;
 }
@@ -27,8 +39,8 @@ export interface StepOptions {
 const T_BOOL = attr.type(DataType.DT_BOOL);
 
 /**
- * Emits the loss and gradients under scope `s` for pixels `x` `(n, 28, 28)` and labels `y`
- * `(n)` at the weights `[w1, b1, w2, b2]`.
+ * Emits the loss and gradients under scope `s` for float pixels `x` `(n, 784)` (0-255) and int32
+ * labels `y` `(n)` at the weights `[w1, b1, w2, b2]`.
  */
 export function lossAndGradients(
     g: GraphBuilder,
@@ -44,12 +56,8 @@ export function lossAndGradients(
         f(name, "MatMul", [a, b], { transpose_a: attr.bool(ta), transpose_b: attr.bool(tb) });
     const nhwc = { data_format: attr.str("NHWC") };
     const sum = { Tidx: T_INT32, keep_dims: attr.bool(false) };
-    const cast = (name: string, input: string, from: typeof T_BOOL) =>
-        g.add(`${s}/${name}`, "Cast", [input], { SrcT: from, DstT: T_FLOAT });
 
-    const flatShape = g.constInt32(`${s}/flat_shape`, [2], [-1, IMAGE_PIXELS]);
-    const pixels = f("flatten", "Reshape", [x, flatShape], { Tshape: T_INT32 });
-    const flat = f("scale", "Mul", [pixels, options.pixelScale]);
+    const flat = f("scale", "Mul", [x, options.pixelScale]);
     const hidden = f("dense/relu", "Relu", [
         f("dense/bias_add", "BiasAdd", [matmul("dense/matmul", flat, w1), b1], nhwc),
     ]);
@@ -65,22 +73,17 @@ export function lossAndGradients(
     const xent = f("xent", "SparseSoftmaxCrossEntropyWithLogits", [logits, y], {
         Tlabels: T_INT32,
     });
-    const axis0 = g.constInt32(`${s}/axis0`, [1], [0]);
-    const loss = f("loss", "Mean", [xent, axis0], sum);
-    const axis1 = g.constInt32(`${s}/axis1`, [], [1]);
-    const predicted = f("predicted", "ArgMax", [logits, axis1], {
+    const loss = f("loss", "Mean", [xent, options.batchAxis], sum);
+    const predicted = f("predicted", "ArgMax", [logits, options.classAxis], {
         Tidx: T_INT32,
         output_type: T_INT32,
     });
     const hits = g.add(`${s}/hits`, "Equal", [predicted, y], { T: T_INT32 });
-    const correct = f("correct", "Sum", [cast("hits_float", hits, T_BOOL), axis0], sum);
+    const hitsFloat = g.add(`${s}/hits_float`, "Cast", [hits], { SrcT: T_BOOL, DstT: T_FLOAT });
+    const correct = f("correct", "Sum", [hitsFloat, options.batchAxis], sum);
 
     // The op's second output is softmax - onehot per example; the mean divides it by n.
-    const count = g.add(`${s}/batch_size`, "Size", [xent], { T: T_FLOAT, out_type: T_INT32 });
-    const dLogits = f("grad/logits", "RealDiv", [
-        `${xent}:1`,
-        cast("batch_size_float", count, T_INT32),
-    ]);
+    const dLogits = f("grad/logits", "RealDiv", [`${xent}:1`, options.batchSize]);
     const dW2 = matmul("grad/logits/kernel", dropped, dLogits, true, false);
     const db2 = f("grad/logits/bias", "BiasAddGrad", [dLogits], nhwc);
     const dDropped = matmul("grad/dropped", dLogits, w2, false, true);
