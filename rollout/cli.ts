@@ -5,6 +5,7 @@
  * failed check. Prints each step's preview summary and a table at the end, writes
  * `rollout-report.json`, and exits 0 only for a promotion.
  */
+import { Stack } from "@pulumi/pulumi/automation";
 import { runMain } from "../client/cliSupport";
 import { mnistTestSample } from "../client/mnist";
 import { imagesFromPixels } from "../client/inputs";
@@ -12,7 +13,7 @@ import { runSmoke } from "../client/smoke";
 import { SmokeArguments, parseSmokeArguments } from "../client/smokeArguments";
 import { predictBody } from "../client/tfServingClient";
 import { Reader } from "../config/reader";
-import { readRollout } from "../config/rollout";
+import { RolloutSettings, readRollout } from "../config/rollout";
 import { ROLLOUT_USAGE, parseRolloutArguments } from "./arguments";
 import { AutomationStack, configValues, selectProjectStack } from "./automationStack";
 import { forwardService } from "./portForward";
@@ -34,6 +35,58 @@ interface JudgeOutputs {
     readonly namespace: string;
     readonly modelName: string;
     readonly canary?: { readonly serviceName?: string; readonly stableServiceName?: string };
+}
+
+/**
+ * The analysis after each step, on the live cluster: probes to each track's Service through a
+ * port-forward for the window, and the canary's smoke check through its own.
+ */
+function liveJudge(
+    stack: Stack,
+    stackName: string,
+    settings: RolloutSettings,
+    body: string,
+    context: string | undefined,
+    log: (line: string) => void,
+): Judge {
+    return async () => {
+        const outputs = Object.fromEntries(
+            Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]),
+        ) as unknown as JudgeOutputs;
+        const services = outputs.canary;
+        if (services?.serviceName === undefined || services.stableServiceName === undefined) {
+            throw new Error(`stack ${stackName}'s outputs name no canary and stable Services`);
+        }
+        const [stable, canary] = await Promise.all([
+            forwardService(outputs.namespace, services.stableServiceName, context),
+            forwardService(outputs.namespace, services.serviceName, context),
+        ]);
+        try {
+            log(`analysis: ${settings.windowSeconds} s of probes at ${PROBE_RATE}/s per track`);
+            return await judgeByProbes(
+                { stable: stable.url, canary: canary.url },
+                {
+                    modelName: outputs.modelName,
+                    body,
+                    seconds: settings.windowSeconds,
+                    ratePerSecond: PROBE_RATE,
+                    timeoutMs: PROBE_TIMEOUT_MS,
+                },
+                { ...settings, minRequests: MIN_WINDOW_REQUESTS },
+                // Without --help the parser gives arguments, never "help".
+                (url) =>
+                    runSmoke(
+                        parseSmokeArguments([
+                            ...["--stack", stackName, "--track", "canary", "--url", url],
+                        ]) as SmokeArguments,
+                        log,
+                    ),
+            );
+        } finally {
+            stable.close();
+            canary.close();
+        }
+    };
 }
 
 async function main(): Promise<number> {
@@ -58,44 +111,7 @@ async function main(): Promise<number> {
     const image = await mnistTestSample(1);
     const body = predictBody(imagesFromPixels(image.pixels, 1));
     const context = r.string("kubeContext");
-    const judge: Judge = async () => {
-        const outputs = Object.fromEntries(
-            Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]),
-        ) as unknown as JudgeOutputs;
-        const services = outputs.canary;
-        if (services?.serviceName === undefined || services.stableServiceName === undefined) {
-            throw new Error(`stack ${args.stack}'s outputs name no canary and stable Services`);
-        }
-        const [stable, canary] = await Promise.all([
-            forwardService(outputs.namespace, services.stableServiceName, context),
-            forwardService(outputs.namespace, services.serviceName, context),
-        ]);
-        try {
-            log(`analysis: ${settings.windowSeconds} s of probes at ${PROBE_RATE}/s per track`);
-            return await judgeByProbes(
-                { stable: stable.url, canary: canary.url },
-                {
-                    modelName: outputs.modelName,
-                    body,
-                    seconds: settings.windowSeconds,
-                    ratePerSecond: PROBE_RATE,
-                    timeoutMs: PROBE_TIMEOUT_MS,
-                },
-                { ...settings, minRequests: MIN_WINDOW_REQUESTS },
-                // Without --help the parser gives arguments, never "help".
-                (url) =>
-                    runSmoke(
-                        parseSmokeArguments([
-                            ...["--stack", args.stack, "--track", "canary", "--url", url],
-                        ]) as SmokeArguments,
-                        log,
-                    ),
-            );
-        } finally {
-            stable.close();
-            canary.close();
-        }
-    };
+    const judge = liveJudge(stack, args.stack, settings, body, context, log);
     const run = {
         stackName: args.stack,
         stack: new AutomationStack(stack),

@@ -25,12 +25,11 @@ import {
     resourcesSet,
     TRACK_LABEL,
     BASE_IMAGE_ANNOTATION,
-    MODEL_ACCURACY_ANNOTATION,
-    modelEvaluatedInProduction,
     GPU_RESOURCE,
     gpuMatchesImage,
     tfk8sPolicies,
 } from "../policy/policies";
+import { MODEL_ACCURACY_ANNOTATION, modelEvaluatedInProduction } from "../policy/modelEvaluated";
 import {
     ENFORCE_LABEL,
     ENFORCE_VERSION_LABEL,
