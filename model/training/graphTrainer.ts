@@ -1,6 +1,6 @@
 /**
  * Trains the classifier on the TensorFlow runtime in graph mode: the training run is one graph
- * (`trainingGraph.ts`), loaded through tfjs-node's SavedModel session. The data are uploaded into
+ * (`trainingGraph/`), loaded through tfjs-node's SavedModel session. The data are uploaded into
  * the session once; each session run then does a whole epoch of Adam steps in C++, each step
  * gathering its batch in the graph, and one more run evaluates the resident test set.
  *
