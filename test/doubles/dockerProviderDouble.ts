@@ -22,23 +22,32 @@ import { imageProvider } from "./dockerImageProvider";
  * leaves nothing behind for long; the program sees no difference.
  */
 const ENGINE_CHECK_MS = 1_000;
+/**
+ * How long one check may take. The real provider's check has no deadline of its own: an engine
+ * that is gone refuses the connection at once, while a busy one answers late. A 1 s deadline here
+ * once stopped the double in the middle of two image builds on a loaded machine, which the real
+ * provider would have ridden out; this bound only keeps a hung engine from holding it forever.
+ */
+const ENGINE_CHECK_DEADLINE_MS = 60_000;
 
 /** Exits once the engine at `address` stops answering gRPC's health check. */
 function exitWithEngine(address: string): void {
     const engine = new grpc.Client(address, grpc.credentials.createInsecure());
+    // One check at a time: the next is asked for only once the last has answered.
     const check = () =>
         engine.makeUnaryRequest(
             "/grpc.health.v1.Health/Check",
             () => Buffer.alloc(0), // an empty HealthCheckRequest
             (bytes: Buffer) => bytes,
             Buffer.alloc(0),
-            { deadline: Date.now() + ENGINE_CHECK_MS },
+            { deadline: Date.now() + ENGINE_CHECK_DEADLINE_MS },
             (err) => {
                 // As in rpcutil.Healthcheck, an engine without the health service is alive.
                 if (err !== null && err.code !== grpc.status.UNIMPLEMENTED) process.exit(0);
+                setTimeout(check, ENGINE_CHECK_MS).unref();
             },
         );
-    setInterval(check, ENGINE_CHECK_MS).unref();
+    setTimeout(check, ENGINE_CHECK_MS).unref();
 }
 
 const args = process.argv.slice(2);
