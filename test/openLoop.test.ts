@@ -57,10 +57,7 @@ describe("the open-loop load generator", function () {
                 result.perSecond.map((s) => s.sent),
                 [200, 200],
             );
-            assert.ok(
-                result.p99Ms < 100,
-                `p99 ${result.p99Ms} ms against a server that answers at once`,
-            );
+            // No latency bound: a loaded machine delays even a local answer; counts are checked.
         } finally {
             await server.close();
         }
@@ -181,8 +178,10 @@ describe("the load generator in a process of its own", function () {
             const result = await load.stop();
             assert.strictEqual(result.sent, 300);
             assert.strictEqual(result.failed, 0);
+            // In the caller's process, requests due during the blocked second would start up to
+            // 1000 ms late; the child's lag stays far below that even on a loaded machine.
             assert.ok(
-                result.startLagP99Ms < 50,
+                result.startLagP99Ms < 500,
                 `the child started requests up to ${result.startLagP99Ms} ms late`,
             );
         } finally {
