@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { trackBuildDirs } from "./buildLayout";
 import { ModelServing } from "./components/modelServing";
 import { Track } from "./components/modelTrack";
-import { ServingImage } from "./components/servingImage";
+import { PROMETHEUS_PATH, ServingImage } from "./components/servingImage";
 import { StackConfig, loadStackConfig } from "./config";
 import { ModelSource, ResolvedModel, resolveModel } from "./model/sources/resolve";
 import { processStartMs, recordStage } from "./model/stageTimes";
@@ -121,6 +121,9 @@ function stackOutputs(
         // The pixels the model takes (0-255 or 0-1): what `predict` and `smoke` send it.
         inputScale: stable.model.inputScale,
         replicasByTrack: serving.replicasByTrack,
+        // Where each pod's REST port serves TF Serving's Prometheus page (enableMonitoring): what
+        // `npm run rollout` scrapes to judge a canary on every request its pods served.
+        metricsPath: config.image.enableMonitoring ? PROMETHEUS_PATH : undefined,
         // The HTTPRoute on the Gateway named by gatewayParent, if any.
         routeName: serving.route?.routeName,
         canary:

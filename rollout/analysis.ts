@@ -43,15 +43,28 @@ export interface Analysis {
 export interface WindowInput {
     readonly canary: WindowFigures;
     readonly stable: WindowFigures;
-    /** The smoke check of the canary in the window. */
-    readonly answers: SmokeResult;
+    /** The smoke check of the canary in the window, or why it could not finish. */
+    readonly answers: SmokeResult | SmokeError;
 }
 
 const percent = (rate: number) => `${(100 * rate).toFixed(2)}%`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 
+/** A smoke check that could not finish, such as one whose requests the canary fails. */
+export interface SmokeError {
+    readonly error: string;
+}
+
 /** The answers check: the smoke check's own verdict, with its figures. */
-export function checkAnswers(answers: SmokeResult): CheckResult {
+export function checkAnswers(answers: SmokeResult | SmokeError): CheckResult {
+    if ("error" in answers) {
+        return {
+            check: "answers",
+            passed: false,
+            figures: { error: answers.error },
+            detail: `the smoke check of the canary could not finish: ${answers.error}`,
+        };
+    }
     const failures = smokeFailures(answers);
     return {
         check: "answers",

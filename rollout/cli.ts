@@ -16,12 +16,13 @@ import { Reader } from "../config/reader";
 import { RolloutSettings, readRollout } from "../config/rollout";
 import { ROLLOUT_USAGE, parseRolloutArguments } from "./arguments";
 import { AutomationStack, configValues, selectProjectStack } from "./automationStack";
-import { forwardService } from "./portForward";
 import { formatReport, writeReport } from "./report";
 import { Judge, rollBack, runRollout } from "./run";
 import { decideStart, parseState } from "./state";
+import { scrapePage } from "./prometheus";
 import { planSteps } from "./steps";
-import { judgeByProbes } from "./window";
+import { reachTrackPods } from "./trackPods";
+import { judgeWindow } from "./window";
 
 /** Probe requests per second to each track during a window. */
 const PROBE_RATE = 10;
@@ -34,12 +35,15 @@ const MIN_WINDOW_REQUESTS = 20;
 interface JudgeOutputs {
     readonly namespace: string;
     readonly modelName: string;
+    readonly metricsPath?: string;
     readonly canary?: { readonly serviceName?: string; readonly stableServiceName?: string };
 }
 
 /**
- * The analysis after each step, on the live cluster: probes to each track's Service through a
- * port-forward for the window, and the canary's smoke check through its own.
+ * The analysis after each step, on the live cluster: a port-forward to every Ready pod behind
+ * each track's Service, probes taking turns over them for the window, the canary's smoke check,
+ * and, when the pods serve TF Serving's Prometheus page, a scrape of each at the window's start
+ * and end, whose figures then judge the track.
  */
 function liveJudge(
     stack: Stack,
@@ -57,14 +61,22 @@ function liveJudge(
         if (services?.serviceName === undefined || services.stableServiceName === undefined) {
             throw new Error(`stack ${stackName}'s outputs name no canary and stable Services`);
         }
-        const [stable, canary] = await Promise.all([
-            forwardService(outputs.namespace, services.stableServiceName, context),
-            forwardService(outputs.namespace, services.serviceName, context),
-        ]);
+        const reached = await reachTrackPods(
+            outputs.namespace,
+            { stable: services.stableServiceName, canary: services.serviceName },
+            context,
+        );
+        const metricsPath = outputs.metricsPath;
         try {
-            log(`analysis: ${settings.windowSeconds} s of probes at ${PROBE_RATE}/s per track`);
-            return await judgeByProbes(
-                { stable: stable.url, canary: canary.url },
+            log(
+                `analysis: ${settings.windowSeconds} s of probes at ${PROBE_RATE}/s per track to ` +
+                    `${reached.pods.stable.length} stable and ${reached.pods.canary.length} canary pods; ` +
+                    (metricsPath === undefined
+                        ? "figures from the probes (enableMonitoring is off)"
+                        : `figures from each pod's ${metricsPath}`),
+            );
+            return await judgeWindow(
+                reached.urls,
                 {
                     modelName: outputs.modelName,
                     body,
@@ -81,10 +93,10 @@ function liveJudge(
                         ]) as SmokeArguments,
                         log,
                     ),
+                metricsPath === undefined ? undefined : (url) => scrapePage(`${url}${metricsPath}`),
             );
         } finally {
-            stable.close();
-            canary.close();
+            reached.close();
         }
     };
 }

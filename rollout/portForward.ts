@@ -1,7 +1,7 @@
 /**
- * `kubectl port-forward` to one Service, on a local port kubectl picks: how the analysis reaches
- * each track's ClusterIP Service from outside the cluster, as the deploy workflow's smoke check
- * does. A Service forward reaches one of its pods.
+ * `kubectl port-forward` to one pod or Service, on a local port kubectl picks: how the analysis
+ * reaches the tracks from outside the cluster, as the deploy workflow's smoke check does. A
+ * Service forward reaches one of its pods, so the analysis forwards each pod on its own.
  */
 import { spawn } from "child_process";
 
@@ -11,10 +11,13 @@ export interface PortForward {
     close(): void;
 }
 
-/** Forwards a local port to `service`'s REST port 8501; resolves once kubectl says where. */
-export function forwardService(
+/**
+ * Forwards a local port to the REST port 8501 of `target` (`pod/<name>` or `service/<name>`);
+ * resolves once kubectl says where.
+ */
+export function forwardPort(
     namespace: string,
-    service: string,
+    target: string,
     context?: string,
     timeoutMs = 30_000,
 ): Promise<PortForward> {
@@ -23,7 +26,7 @@ export function forwardService(
         "--namespace",
         namespace,
         "port-forward",
-        `service/${service}`,
+        target,
         ":8501",
     ];
     const child = spawn("kubectl", args, { stdio: ["ignore", "pipe", "pipe"] });

@@ -162,3 +162,10 @@ export function histogramQuantile(q: number, h: Histogram): number {
     }
     return lower;
 }
+
+/** The samples of the Prometheus page at `url`; throws naming the URL when it cannot be read. */
+export async function scrapePage(url: string, timeoutMs = 10_000): Promise<Sample[]> {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+    return parsePrometheusText(await response.text());
+}

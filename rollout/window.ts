@@ -1,17 +1,22 @@
 /**
- * An analysis window on live traffic, measured by the analysis's own probes: for the window's
- * length, predict requests at a fixed rate to each track's REST URL (open loop: a slow answer
- * does not delay the next request), each recorded with its latency or its cause of failure,
- * while the smoke check runs against the canary. The figures then go to `analyzeWindow`.
+ * An analysis window on live traffic. For the window's length the analysis sends its own predict
+ * requests at a fixed rate to each track (open loop: a slow answer does not delay the next
+ * request), taking turns over the track's pods, each recorded with its latency or its cause of
+ * failure, while the smoke check runs against the canary. With TF Serving's Prometheus page on,
+ * every pod is scraped at the window's start and end, and the track's figures are what its pods
+ * counted, the users' requests with the probes; otherwise the probes' own figures are the
+ * track's. Either way they go to `analyzeWindow`.
  */
 import type { Track } from "../components/modelTrack";
 import { SmokeResult } from "../client/smoke";
-import { AnalysisThresholds, analyzeWindow } from "./analysis";
-import { ProbeResult, figuresFromProbes } from "./figures";
+import { errorMessage } from "../errors";
+import { AnalysisThresholds, SmokeError, analyzeWindow } from "./analysis";
+import { PodScrapes, ProbeResult, figuresFromProbes, figuresFromScrapes } from "./figures";
+import { Sample } from "./prometheus";
 import { JudgedWindow } from "./run";
 
-/** Each track's REST base URL. */
-export type TrackUrls = Readonly<Record<Track, string>>;
+/** Each track's REST base URLs, one per pod the analysis reaches. */
+export type TrackUrls = Readonly<Record<Track, readonly string[]>>;
 
 /** How the probes run. */
 export interface ProbeOptions {
@@ -24,6 +29,9 @@ export interface ProbeOptions {
     /** A probe that takes longer fails with cause `timeout`. */
     readonly timeoutMs: number;
 }
+
+/** Reads one pod's Prometheus page, given its REST base URL. */
+export type Scrape = (url: string) => Promise<Sample[]>;
 
 /** One probe: its latency, and for a failure the HTTP status or the error's code. */
 async function probe(url: string, o: ProbeOptions): Promise<ProbeResult> {
@@ -46,7 +54,7 @@ async function probe(url: string, o: ProbeOptions): Promise<ProbeResult> {
     }
 }
 
-/** Probes every track for the window; each track's results. */
+/** Probes every track for the window, each request to the next of its pods; each track's results. */
 export async function probeTracks(
     urls: TrackUrls,
     o: ProbeOptions,
@@ -61,7 +69,8 @@ export async function probeTracks(
         const wait = start + i * intervalMs - performance.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         for (const track of tracks) {
-            pending.push(probe(urls[track], o).then((r) => [track, r]));
+            const pods = urls[track];
+            pending.push(probe(pods[i % pods.length], o).then((r) => [track, r]));
         }
     }
     const results: Record<Track, ProbeResult[]> = { stable: [], canary: [] };
@@ -69,21 +78,62 @@ export async function probeTracks(
     return results;
 }
 
-/** Judges one window: probes on both tracks and the smoke check of the canary, side by side. */
-export async function judgeByProbes(
+/** Every pod's page, track by track, in the order of `urls`. */
+function scrapeAll(urls: TrackUrls, scrape: Scrape): Promise<Record<Track, Sample[][]>> {
+    const track = (t: Track) => Promise.all(urls[t].map((url) => scrape(url)));
+    return Promise.all([track("stable"), track("canary")]).then(([stable, canary]) => ({
+        stable,
+        canary,
+    }));
+}
+
+/**
+ * The canary's smoke check; one that cannot finish (its requests fail) is a failed answer, not a
+ * stopped rollout, so its error becomes the result.
+ */
+async function smokeOrError(
+    smokeCanary: (canaryUrl: string) => Promise<SmokeResult>,
+    url: string,
+): Promise<SmokeResult | SmokeError> {
+    try {
+        return await smokeCanary(url);
+    } catch (err) {
+        return { error: errorMessage(err) };
+    }
+}
+
+/**
+ * Judges one window: probes on both tracks and the smoke check of the canary (on its first pod),
+ * side by side; with `scrape`, the figures are the pods' own between two scrapes of each.
+ */
+export async function judgeWindow(
     urls: TrackUrls,
     o: ProbeOptions,
     thresholds: AnalysisThresholds,
     smokeCanary: (canaryUrl: string) => Promise<SmokeResult>,
+    scrape?: Scrape,
 ): Promise<JudgedWindow> {
-    const [results, answers] = await Promise.all([probeTracks(urls, o), smokeCanary(urls.canary)]);
+    const before = scrape === undefined ? undefined : await scrapeAll(urls, scrape);
+    const [results, answers] = await Promise.all([
+        probeTracks(urls, o),
+        smokeOrError(smokeCanary, urls.canary[0]),
+    ]);
+    const after = scrape === undefined ? undefined : await scrapeAll(urls, scrape);
+    const figuresOf = (track: Track) => {
+        if (before === undefined || after === undefined) return figuresFromProbes(results[track]);
+        const pods: PodScrapes[] = after[track].map((page, i) => ({
+            before: before[track][i],
+            after: page,
+        }));
+        return figuresFromScrapes(pods, o.modelName);
+    };
     const analysis = analyzeWindow(
-        {
-            canary: figuresFromProbes(results.canary),
-            stable: figuresFromProbes(results.stable),
-            answers,
-        },
+        { canary: figuresOf("canary"), stable: figuresOf("stable"), answers },
         thresholds,
     );
-    return { analysis, source: "probes", windowSeconds: o.seconds };
+    return {
+        analysis,
+        source: scrape === undefined ? "probes" : "prometheus",
+        windowSeconds: o.seconds,
+    };
 }

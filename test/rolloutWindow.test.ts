@@ -3,7 +3,8 @@ import * as http from "http";
 import { AddressInfo } from "net";
 import { SmokeResult } from "../client/smoke";
 import { parseRolloutArguments } from "../rollout/arguments";
-import { probeTracks, judgeByProbes } from "../rollout/window";
+import { Sample } from "../rollout/prometheus";
+import { probeTracks, judgeWindow } from "../rollout/window";
 
 /** A local server answering `:predict` with `status` after `delayMs`; its URL. */
 async function server(status: (n: number) => number, delayMs: number) {
@@ -21,6 +22,43 @@ async function server(status: (n: number) => number, delayMs: number) {
     return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => s.close() };
 }
 
+/** A smoke check the canary passes. */
+const ANSWERS: SmokeResult = {
+    version: 2,
+    count: 100,
+    differences: [],
+    misclassified: [],
+    servedAccuracy: 0.98,
+    localAccuracy: 0.98,
+    minAccuracy: 0.9,
+    maxLogitDifference: 0,
+};
+
+/** What one pod's Prometheus page says: predicts timed in 1 ms buckets, and failures by status. */
+function page(predicts: number, latencyUs: number, failed: Record<string, number> = {}): Sample[] {
+    const model = { model_name: "mymodel" };
+    const timed = { ...model, API: "predict", entrypoint: "REST" };
+    const limits = [1000, 2000, 4000, 8000, 16000, Infinity];
+    return [
+        ...Object.entries({ OK: predicts + 7, ...failed }).map(([status, value]) => ({
+            name: ":tensorflow:serving:request_count",
+            labels: { ...model, status },
+            value,
+        })),
+        ...limits.map((le) => ({
+            name: ":tensorflow:serving:request_latency_bucket",
+            labels: { ...timed, le: String(le === Infinity ? "+Inf" : le) },
+            value: latencyUs <= le ? predicts : 0,
+        })),
+        {
+            name: ":tensorflow:serving:request_latency_sum",
+            labels: timed,
+            value: predicts * latencyUs,
+        },
+        { name: ":tensorflow:serving:request_latency_count", labels: timed, value: predicts },
+    ];
+}
+
 const OPTIONS = {
     modelName: "mymodel",
     body: "{}",
@@ -29,7 +67,7 @@ const OPTIONS = {
     timeoutMs: 2000,
 };
 
-describe("an analysis window by probes", () => {
+describe("an analysis window", () => {
     const servers: { close(): void }[] = [];
     after(() => servers.forEach((s) => s.close()));
 
@@ -39,7 +77,7 @@ describe("an analysis window by probes", () => {
         const canary = await server((n) => (n % 3 === 2 ? 503 : 200), 60);
         servers.push(stable, canary);
         const started = performance.now();
-        const results = await probeTracks({ stable: stable.url, canary: canary.url }, OPTIONS);
+        const results = await probeTracks({ stable: [stable.url], canary: [canary.url] }, OPTIONS);
         const seconds = (performance.now() - started) / 1000;
         assert.strictEqual(results.stable.length, 30);
         assert.strictEqual(results.canary.length, 30);
@@ -63,7 +101,7 @@ describe("an analysis window by probes", () => {
         closed.close();
         servers.push(slow);
         const results = await probeTracks(
-            { stable: closed.url, canary: slow.url },
+            { stable: [closed.url], canary: [slow.url] },
             { ...OPTIONS, seconds: 0.2, ratePerSecond: 10, timeoutMs: 100 },
         );
         assert.deepStrictEqual(
@@ -76,28 +114,100 @@ describe("an analysis window by probes", () => {
         );
     });
 
+    it("takes turns over a track's pods", async () => {
+        const pods = [await server(() => 200, 1), await server(() => 200, 1)];
+        const canary = await server(() => 200, 1);
+        servers.push(...pods, canary);
+        const seen = new Map<string, number>();
+        const judged = await judgeWindow(
+            { stable: pods.map((p) => p.url), canary: [canary.url] },
+            OPTIONS,
+            { maxErrorRate: 0.01, maxLatencyRatio: 100, minRequests: 10 },
+            async () => ANSWERS,
+            async (url) => {
+                seen.set(url, (seen.get(url) ?? 0) + 1);
+                return page(0, 500);
+            },
+        );
+        assert.strictEqual(judged.source, "prometheus");
+        // Every pod of both tracks is scraped twice: at the window's start and at its end.
+        assert.deepStrictEqual([...seen.values()], [2, 2, 2]);
+        const results = await probeTracks(
+            { stable: pods.map((p) => p.url), canary: [canary.url] },
+            { ...OPTIONS, seconds: 0.2, ratePerSecond: 20 },
+        );
+        assert.strictEqual(results.stable.length, 4);
+    });
+
+    it("judges a track by what its pods counted between two scrapes, not by the probes alone", async () => {
+        const stable = await server(() => 200, 1);
+        const canary = await server(() => 200, 1);
+        servers.push(stable, canary);
+        // The users' traffic: between the scrapes the canary's pod failed 50 of 250 predicts and
+        // took 6 ms for each answer against the stable pod's 0.5 ms, while every probe succeeded.
+        const pages = new Map([
+            [stable.url, [page(1000, 500), page(1300, 500)]],
+            [
+                canary.url,
+                [
+                    page(1000, 6000, { INVALID_ARGUMENT: 4 }),
+                    page(1200, 6000, { INVALID_ARGUMENT: 54 }),
+                ],
+            ],
+        ]);
+        const judged = await judgeWindow(
+            { stable: [stable.url], canary: [canary.url] },
+            OPTIONS,
+            { maxErrorRate: 0.01, maxLatencyRatio: 2, minRequests: 10 },
+            async () => ANSWERS,
+            async (url) => (pages.get(url) as Sample[][]).shift() as Sample[],
+        );
+        assert.deepStrictEqual(
+            judged.analysis.checks.map((c) => [c.check, c.passed]),
+            [
+                ["answers", true],
+                ["errors", false],
+                ["latency", false],
+            ],
+        );
+        assert.match(
+            judged.analysis.checks[1].detail,
+            /20\.00% \(50 of 250: 50 INVALID_ARGUMENT\)/,
+        );
+        assert.strictEqual(judged.analysis.checks[2].figures.stableP99Ms, 0.99);
+    });
+
+    it("fails the answers check, not the window, when the smoke check cannot finish", async () => {
+        const stable = await server(() => 200, 1);
+        const canary = await server(() => 400, 1);
+        servers.push(stable, canary);
+        const judged = await judgeWindow(
+            { stable: [stable.url], canary: [canary.url] },
+            OPTIONS,
+            { maxErrorRate: 0.01, maxLatencyRatio: 100, minRequests: 10 },
+            async () => {
+                throw new Error("predict failed: HTTP 400");
+            },
+        );
+        assert.strictEqual(judged.analysis.checks[0].passed, false);
+        assert.match(
+            judged.analysis.checks[0].detail,
+            /could not finish: predict failed: HTTP 400/,
+        );
+    });
+
     it("judges the window: a canary failing a third of its requests fails the errors check", async () => {
         const stable = await server(() => 200, 1);
         const canary = await server((n) => (n % 3 === 2 ? 500 : 200), 1);
         servers.push(stable, canary);
-        const answers: SmokeResult = {
-            version: 2,
-            count: 100,
-            differences: [],
-            misclassified: [],
-            servedAccuracy: 0.98,
-            localAccuracy: 0.98,
-            minAccuracy: 0.9,
-            maxLogitDifference: 0,
-        };
         let smokedUrl = "";
-        const judged = await judgeByProbes(
-            { stable: stable.url, canary: canary.url },
+        const judged = await judgeWindow(
+            { stable: [stable.url], canary: [canary.url] },
             OPTIONS,
             { maxErrorRate: 0.01, maxLatencyRatio: 100, minRequests: 10 },
             async (url) => {
                 smokedUrl = url;
-                return answers;
+                return ANSWERS;
             },
         );
         assert.strictEqual(smokedUrl, canary.url, "the smoke check goes to the canary");
