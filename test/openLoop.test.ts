@@ -63,6 +63,22 @@ describe("the open-loop load generator", function () {
         }
     });
 
+    it("with newConnections, opens a connection for every request", async () => {
+        const server = await serve((_req, res) => res.end(PREDICTIONS));
+        try {
+            const result = await loadOn(server, {
+                ratePerSecond: 50,
+                connections: 1,
+                seconds: 1,
+                newConnections: true,
+            });
+            assert.strictEqual(result.succeeded, 50);
+            assert.strictEqual(server.connections(), 50);
+        } finally {
+            await server.close();
+        }
+    });
+
     it("counts a slow server's queue in the latency instead of slowing down (no coordinated omission)", async () => {
         // One connection, a server that takes 50 ms each, 40 requests a second: the work piles up.
         const server = await serve((_req, res) => setTimeout(() => res.end(PREDICTIONS), 50));

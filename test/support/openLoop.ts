@@ -23,6 +23,12 @@ export interface OpenLoopOptions {
     readonly ratePerSecond: number;
     /** Kept-alive connections the requests share. */
     readonly connections: number;
+    /**
+     * Each request on a connection of its own instead (`connections` then bounds none), as a
+     * caller without keep-alive sends: a Service then routes every request anew, so traffic
+     * follows the pods as they come and go.
+     */
+    readonly newConnections?: boolean;
     /** Seconds to keep starting requests; the last ones may finish up to `timeoutMs` later. */
     readonly seconds: number;
     /** Per-attempt timeout. Defaults to the product client's. */
@@ -97,7 +103,11 @@ export function startOpenLoop(options: OpenLoopOptions): OpenLoop {
     }
     const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
     const retries = options.retries ?? 0;
-    const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+    const agent = new http.Agent(
+        options.newConnections === true
+            ? { keepAlive: false }
+            : { keepAlive: true, maxSockets: connections },
+    );
     const outcomes: Outcome[] = [];
     const inFlight = new Set<Promise<void>>();
     const lags: number[] = [];
