@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { CLIENT_DEFAULTS } from "../../client/types";
 import { DEPLOYMENT, NAMESPACE, PREDICT_URL, predictBody, readyPods, upDev } from "./clusterStack";
-import { startClientLoop } from "./clientLoop";
+import { LoopResult, startClientLoop } from "./clientLoop";
 import { clusterDaemonPids } from "./clusterDaemons";
 import { startLoadProcess } from "./loadProcess";
 import { OpenLoopResult } from "./openLoop";
@@ -424,29 +424,37 @@ export async function restartedDaemon(
         maxRequests: 50_000,
         maxSeconds: 600,
     });
-    const { load: seen, value } = await underLoad(load, async () => {
-        const started = Date.now();
-        await restartCommand(daemon, secondsDown);
-        const restarted = (Date.now() - started) / 1000;
-        const after = clusterDaemonPids(ctx.nodeState).get(daemon);
-        if (after === undefined || after === before) {
-            throw new Error(`${daemon} was not restarted (pid ${before}, then ${after})`);
-        }
-        // A restarted kubelet reports each pod not ready until its readiness probe runs again:
-        // settled means ready for longer than the probe's period, with the load still running.
-        const back = await steadyFor(
-            `node Ready and ${wanted} pods ready after ${daemon}`,
-            180,
-            SETTLED_SECONDS,
-            () => {
-                const ready = readyPods(stack).length;
-                fewestReady = Math.min(fewestReady, ready);
-                return nodeReady(stack) && ready === wanted;
-            },
-        );
-        return restarted + back;
-    }).finally(() => fresh.stop());
-    const { sent, failed, failures } = await fresh.stop();
+    let measured: { load: OpenLoopResult; value: number };
+    let newConnections: LoopResult;
+    try {
+        measured = await underLoad(load, async () => {
+            const started = Date.now();
+            await restartCommand(daemon, secondsDown);
+            const restarted = (Date.now() - started) / 1000;
+            const after = clusterDaemonPids(ctx.nodeState).get(daemon);
+            if (after === undefined || after === before) {
+                throw new Error(`${daemon} was not restarted (pid ${before}, then ${after})`);
+            }
+            // A restarted kubelet reports each pod not ready until its readiness probe runs again:
+            // settled means ready for longer than the probe's period, with the load still running.
+            const back = await steadyFor(
+                `node Ready and ${wanted} pods ready after ${daemon}`,
+                180,
+                SETTLED_SECONDS,
+                () => {
+                    const ready = readyPods(stack).length;
+                    fewestReady = Math.min(fewestReady, ready);
+                    return nodeReady(stack) && ready === wanted;
+                },
+            );
+            return restarted + back;
+        });
+    } finally {
+        // Once on every path, so that the client never outlives a failed scenario.
+        newConnections = await fresh.stop();
+    }
+    const { sent, failed, failures } = newConnections;
+    const { load: seen, value } = measured;
     return {
         newConnections: { sent, failed, failures },
         daemon,
