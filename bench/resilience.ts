@@ -11,7 +11,7 @@ import { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import { PREDICT_URL, initClusterDevStack, predictBody } from "../test/support/clusterStack";
-import { startLoadProcess } from "../test/support/loadProcess";
+import { runLoadProcess } from "../test/support/loadProcess";
 import { OpenLoopResult } from "../test/support/openLoop";
 import { ok } from "../test/support/realStack";
 import {
@@ -67,17 +67,15 @@ async function cpuWhile<T>(
 
 /** One rate of the sweep: the generator's figures and the host's busy share. */
 async function atRate(url: string, body: string, rate: number) {
-    const { value, hostCpuBusy, podCores } = await cpuWhile(async () => {
-        const load = await startLoadProcess({
+    const { value, hostCpuBusy, podCores } = await cpuWhile(() =>
+        runLoadProcess({
             url,
             body,
             ratePerSecond: rate,
             connections: CAPACITY_CONNECTIONS,
             seconds: CAPACITY_SECONDS,
-        });
-        await new Promise((r) => setTimeout(r, CAPACITY_SECONDS * 1000));
-        return load.stop();
-    });
+        }),
+    );
     const figures: LoadFigures = loadFigures(value as OpenLoopResult);
     const generatorCores = Number((figures.generatorCpuSeconds / CAPACITY_SECONDS).toFixed(3));
     return { ...figures, hostCpuBusy, podCores, generatorCores };

@@ -1,7 +1,10 @@
 /**
  * The command line of `npm run rollout`: which stack, which version with which model, or what to
- * do with a rollout that stopped; where the report goes.
+ * do with a rollout that stopped; the policy packs every preview and update runs; where the report
+ * goes.
  */
+import * as fs from "fs";
+import * as path from "path";
 import { parseArgs } from "util";
 import { UsageError, intFlag } from "../client/cliSupport";
 import { errorMessage } from "../errors";
@@ -24,6 +27,8 @@ export const ROLLOUT_USAGE = [
     "  --epochs <n>             the canary's training epochs (default: the stable track's)",
     "  --resume                 go on with the stopped rollout from the step it reached",
     "  --rollback               return a stopped rollout's stack to its stable track",
+    "  --policy-pack <dir>      a policy pack every preview and up runs (repeatable)",
+    "  --policy-pack-config <file>  a JSON config per --policy-pack, in the same order",
     "  --report <file>          where the JSON report goes (default rollout-report.json)",
     "  -h, --help               show this text",
 ].join("\n");
@@ -35,7 +40,27 @@ export interface RolloutArguments {
     readonly model: CanaryModel;
     readonly resume: boolean;
     readonly rollback: boolean;
+    readonly policy: PolicyPacks;
     readonly reportFile: string;
+}
+
+/** Policy packs for the engine, as `pulumi up --policy-pack` takes them: absolute paths. */
+export interface PolicyPacks {
+    readonly packs: readonly string[];
+    /** None, or one per pack: the i-th config goes with the i-th pack. */
+    readonly configs: readonly string[];
+}
+
+/** `--<flag>`'s paths made absolute; a UsageError naming the flag for one that is not a `kind`. */
+function existingPaths(flag: string, values: readonly string[], kind: "directory" | "file") {
+    return values.map((value) => {
+        const resolved = path.resolve(value);
+        const stat = fs.statSync(resolved, { throwIfNoEntry: false });
+        if (kind === "directory" ? !stat?.isDirectory() : !stat?.isFile()) {
+            throw new UsageError(`\`--${flag}\` is "${value}"; expected an existing ${kind}`);
+        }
+        return resolved;
+    });
 }
 
 /** Parses the flags; "help" for `--help`. Throws `UsageError` on mistakes. */
@@ -52,6 +77,8 @@ export function parseRolloutArguments(argv: readonly string[]): RolloutArguments
                 epochs: { type: "string" },
                 resume: { type: "boolean" },
                 rollback: { type: "boolean" },
+                "policy-pack": { type: "string", multiple: true },
+                "policy-pack-config": { type: "string", multiple: true },
                 report: { type: "string" },
                 help: { type: "boolean", short: "h" },
             },
@@ -80,6 +107,14 @@ export function parseRolloutArguments(argv: readonly string[]): RolloutArguments
             "`--version` is missing; expected the canary's model version, or --resume / --rollback",
         );
     }
+    const packs = existingPaths("policy-pack", values["policy-pack"] ?? [], "directory");
+    const configs = existingPaths("policy-pack-config", values["policy-pack-config"] ?? [], "file");
+    if (configs.length > 0 && configs.length !== packs.length) {
+        // The engine pairs them by position and refuses other counts only once the run started.
+        throw new UsageError(
+            `\`--policy-pack-config\` is given ${configs.length} times; expected none or one per --policy-pack (${packs.length})`,
+        );
+    }
     return {
         stack: values.stack,
         version: intFlag("version", values.version, 1),
@@ -88,6 +123,7 @@ export function parseRolloutArguments(argv: readonly string[]): RolloutArguments
         ) as CanaryModel,
         resume: values.resume === true,
         rollback: values.rollback === true,
+        policy: { packs, configs },
         reportFile: values.report ?? "rollout-report.json",
     };
 }

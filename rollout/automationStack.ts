@@ -5,6 +5,7 @@
  */
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { PolicyPacks } from "./arguments";
 import { ChangeSummary, RolloutStack } from "./run";
 import { ConfigChanges } from "./stepConfig";
 
@@ -22,10 +23,17 @@ export async function configValues(stack: Stack): Promise<Record<string, string>
     return Object.fromEntries(Object.entries(all).map(([key, v]) => [key, v.value]));
 }
 
-/** `stack` as a rollout drives it; the engine's output goes to `onOutput`. */
+/** No policy pack: the engine runs only what the backend requires. */
+const NO_POLICY: PolicyPacks = { packs: [], configs: [] };
+
+/**
+ * `stack` as a rollout drives it: every preview and up runs `policy`'s packs, as
+ * `--policy-pack`/`--policy-pack-config` would; the engine's output goes to `onOutput`.
+ */
 export class AutomationStack implements RolloutStack {
     constructor(
         private readonly stack: Stack,
+        private readonly policy: PolicyPacks = NO_POLICY,
         private readonly onOutput?: (out: string) => void,
     ) {}
 
@@ -44,11 +52,20 @@ export class AutomationStack implements RolloutStack {
     }
 
     async preview(): Promise<ChangeSummary> {
-        return (await this.stack.preview({ onOutput: this.onOutput })).changeSummary;
+        return (await this.stack.preview(this.options())).changeSummary;
     }
 
     async up(): Promise<ChangeSummary> {
-        const result = await this.stack.up({ onOutput: this.onOutput });
+        const result = await this.stack.up(this.options());
         return result.summary.resourceChanges ?? {};
+    }
+
+    /** The options preview and up share (UpOptions and PreviewOptions name them alike). */
+    private options() {
+        return {
+            onOutput: this.onOutput,
+            policyPacks: [...this.policy.packs],
+            policyPackConfigs: [...this.policy.configs],
+        };
     }
 }

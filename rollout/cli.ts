@@ -126,7 +126,7 @@ async function main(): Promise<number> {
     const judge = liveJudge(stack, args.stack, settings, body, context, log);
     const run = {
         stackName: args.stack,
-        stack: new AutomationStack(stack),
+        stack: new AutomationStack(stack, args.policy),
         judge,
         plan,
         log,

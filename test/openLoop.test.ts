@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
-import { startLoadProcess } from "./support/loadProcess";
+import { runLoadProcess, startLoadProcess } from "./support/loadProcess";
 import { OpenLoopOptions, OpenLoopResult, runOpenLoop } from "./support/openLoop";
 
 const PREDICTIONS = JSON.stringify({ predictions: [[0]] });
@@ -200,6 +200,27 @@ describe("the load generator in a process of its own", function () {
                 result.startLagP99Ms < 500,
                 `the child started requests up to ${result.startLagP99Ms} ms late`,
             );
+        } finally {
+            await server.close();
+        }
+    });
+
+    it("runs its bounded run to the end and no longer", async () => {
+        const server = await serve((_req, res) => res.end(PREDICTIONS));
+        try {
+            const started = Date.now();
+            const result = await runLoadProcess({
+                url: server.url,
+                body: "{}",
+                ratePerSecond: 50,
+                connections: 2,
+                seconds: 2,
+            });
+            const seconds = (Date.now() - started) / 1000;
+            assert.strictEqual(result.sent, 100);
+            assert.strictEqual(result.failed, 0);
+            // Its 2 s plus the child's start (tsx), not the hour a missing stop would take.
+            assert.ok(seconds >= 2 && seconds < 20, `the run took ${seconds} s`);
         } finally {
             await server.close();
         }

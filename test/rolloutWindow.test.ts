@@ -2,7 +2,10 @@ import * as assert from "assert";
 import * as http from "http";
 import { AddressInfo } from "net";
 import { SmokeResult } from "../client/smoke";
+import * as path from "path";
+import { Stack } from "@pulumi/pulumi/automation";
 import { parseRolloutArguments } from "../rollout/arguments";
+import { AutomationStack } from "../rollout/automationStack";
 import { Sample } from "../rollout/prometheus";
 import { probeTracks, judgeWindow } from "../rollout/window";
 
@@ -246,10 +249,70 @@ describe("npm run rollout's command line", () => {
                 model: { seed: 7, epochs: 2 },
                 resume: false,
                 rollback: false,
+                policy: { packs: [], configs: [] },
                 reportFile: "rollout-report.json",
             },
         );
         assert.strictEqual(parseRolloutArguments(["--help"]), "help");
+    });
+
+    it("takes policy packs and their configs in order, as absolute paths, with --rollback too", () => {
+        const args = parseRolloutArguments([
+            ...["--stack", "prod", "--rollback"],
+            ...["--policy-pack", "policy", "--policy-pack-config", "policy/config/prod.json"],
+        ]);
+        assert.notStrictEqual(args, "help");
+        assert.deepStrictEqual(args === "help" ? undefined : args.policy, {
+            packs: [path.resolve("policy")],
+            configs: [path.resolve("policy/config/prod.json")],
+        });
+    });
+
+    it("refuses a policy pack that is not a directory and configs that do not pair with packs", () => {
+        const stack = ["--stack", "prod", "--rollback"];
+        assert.throws(
+            () => parseRolloutArguments([...stack, "--policy-pack", "policy/missing"]),
+            /`--policy-pack` is "policy\/missing"; expected an existing directory/,
+        );
+        assert.throws(
+            () => parseRolloutArguments([...stack, "--policy-pack-config", "policy"]),
+            /`--policy-pack-config` is "policy"; expected an existing file/,
+        );
+        assert.throws(
+            () =>
+                parseRolloutArguments([
+                    ...stack,
+                    ...["--policy-pack-config", "policy/config/prod.json"],
+                ]),
+            /`--policy-pack-config` is given 1 times; expected none or one per --policy-pack \(0\)/,
+        );
+    });
+
+    it("hands the policy packs to every preview and up of the stack", async () => {
+        const seen: Array<[string, unknown]> = [];
+        const engine = {
+            preview: async (opts: unknown) => {
+                seen.push(["preview", opts]);
+                return { changeSummary: { same: 1 } };
+            },
+            up: async (opts: unknown) => {
+                seen.push(["up", opts]);
+                return { summary: { resourceChanges: { update: 1 } } };
+            },
+        };
+        const policy = { packs: ["/p/policy"], configs: ["/p/prod.json"] };
+        const stack = new AutomationStack(engine as unknown as Stack, policy);
+        assert.deepStrictEqual(await stack.preview(), { same: 1 });
+        assert.deepStrictEqual(await stack.up(), { update: 1 });
+        const expected = {
+            onOutput: undefined,
+            policyPacks: ["/p/policy"],
+            policyPackConfigs: ["/p/prod.json"],
+        };
+        assert.deepStrictEqual(seen, [
+            ["preview", expected],
+            ["up", expected],
+        ]);
     });
 
     it("refuses what cannot run, naming the flag", () => {

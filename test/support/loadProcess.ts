@@ -6,6 +6,7 @@
  * JSON line.
  *
  *   startLoadProcess(options) → { stop(): Promise<OpenLoopResult> }
+ *   runLoadProcess(options)   → Promise<OpenLoopResult>, its whole bounded run
  */
 import { spawn } from "child_process";
 import * as path from "path";
@@ -45,6 +46,13 @@ export async function startLoadProcess(options: OpenLoopOptions): Promise<LoadPr
             return JSON.parse(await answer) as OpenLoopResult;
         },
     };
+}
+
+/** Runs the generator for its `seconds` in a child process, then stops it; what it saw. */
+export async function runLoadProcess(options: OpenLoopOptions): Promise<OpenLoopResult> {
+    const load = await startLoadProcess(options);
+    await new Promise((r) => setTimeout(r, options.seconds * 1000));
+    return load.stop();
 }
 
 /** In the child: send until stdin says stop or closes (the loop itself ends after `seconds`). */

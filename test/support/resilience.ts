@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { CLIENT_DEFAULTS } from "../../client/types";
 import { DEPLOYMENT, NAMESPACE, PREDICT_URL, predictBody, readyPods, upDev } from "./clusterStack";
-import { startClientLoop } from "./clientLoop";
+import { LoopResult, startClientLoop } from "./clientLoop";
 import { clusterDaemonPids } from "./clusterDaemons";
 import { startLoadProcess } from "./loadProcess";
 import { OpenLoopResult } from "./openLoop";
@@ -48,17 +48,29 @@ const SETTLED_SECONDS = 15;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How `underLoad` runs the generator around its action. */
+export interface UnderLoadOptions {
+    /** Seconds the load goes on after the action. Defaults to 3. */
+    readonly settleSeconds?: number;
+    /** The generator's own bound on its sending. Defaults to an hour: the action ends the load. */
+    readonly seconds?: number;
+    /** Seconds per row of the result's `perSecond`. Defaults to 1. */
+    readonly bucketSeconds?: number;
+}
+
 /** Runs `action` under `load` (plus `settleSeconds` after it); the load's figures and its value. */
 export async function underLoad<T>(
     load: Load,
     action: () => Promise<T>,
-    settleSeconds = 3,
+    options: UnderLoadOptions = {},
 ): Promise<{ load: OpenLoopResult; value: T }> {
+    const settleSeconds = options.settleSeconds ?? 3;
     const generator = await startLoadProcess({
         url: PREDICT_URL,
         body: predictBody(),
         ...load,
-        seconds: 3600,
+        seconds: options.seconds ?? 3600,
+        bucketSeconds: options.bucketSeconds,
     });
     // Stop the generator even when the action failed, so that nothing outlives the scenario.
     const outcome = await action().then(
@@ -424,29 +436,37 @@ export async function restartedDaemon(
         maxRequests: 50_000,
         maxSeconds: 600,
     });
-    const { load: seen, value } = await underLoad(load, async () => {
-        const started = Date.now();
-        await restartCommand(daemon, secondsDown);
-        const restarted = (Date.now() - started) / 1000;
-        const after = clusterDaemonPids(ctx.nodeState).get(daemon);
-        if (after === undefined || after === before) {
-            throw new Error(`${daemon} was not restarted (pid ${before}, then ${after})`);
-        }
-        // A restarted kubelet reports each pod not ready until its readiness probe runs again:
-        // settled means ready for longer than the probe's period, with the load still running.
-        const back = await steadyFor(
-            `node Ready and ${wanted} pods ready after ${daemon}`,
-            180,
-            SETTLED_SECONDS,
-            () => {
-                const ready = readyPods(stack).length;
-                fewestReady = Math.min(fewestReady, ready);
-                return nodeReady(stack) && ready === wanted;
-            },
-        );
-        return restarted + back;
-    }).finally(() => fresh.stop());
-    const { sent, failed, failures } = await fresh.stop();
+    let measured: { load: OpenLoopResult; value: number };
+    let newConnections: LoopResult;
+    try {
+        measured = await underLoad(load, async () => {
+            const started = Date.now();
+            await restartCommand(daemon, secondsDown);
+            const restarted = (Date.now() - started) / 1000;
+            const after = clusterDaemonPids(ctx.nodeState).get(daemon);
+            if (after === undefined || after === before) {
+                throw new Error(`${daemon} was not restarted (pid ${before}, then ${after})`);
+            }
+            // A restarted kubelet reports each pod not ready until its readiness probe runs again:
+            // settled means ready for longer than the probe's period, with the load still running.
+            const back = await steadyFor(
+                `node Ready and ${wanted} pods ready after ${daemon}`,
+                180,
+                SETTLED_SECONDS,
+                () => {
+                    const ready = readyPods(stack).length;
+                    fewestReady = Math.min(fewestReady, ready);
+                    return nodeReady(stack) && ready === wanted;
+                },
+            );
+            return restarted + back;
+        });
+    } finally {
+        // Once on every path, so that the client never outlives a failed scenario.
+        newConnections = await fresh.stop();
+    }
+    const { sent, failed, failures } = newConnections;
+    const { load: seen, value } = measured;
     return {
         newConnections: { sent, failed, failures },
         daemon,
@@ -577,23 +597,21 @@ export async function soak(
     opts: { seconds: number; windowSeconds: number; warmupSeconds: number; load?: Load },
 ): Promise<SoakFigures> {
     const load = opts.load ?? STEADY_LOAD;
-    await underLoad(load, () => sleep(opts.warmupSeconds * 1000), 0);
+    await underLoad(load, () => sleep(opts.warmupSeconds * 1000), { settleSeconds: 0 });
     const samples: Array<{ at: number; mib: number }> = [];
     const started = Date.now();
-    const generator = await startLoadProcess({
-        url: PREDICT_URL,
-        body: predictBody(),
-        ...load,
-        seconds: opts.seconds,
-        bucketSeconds: opts.windowSeconds,
-    });
-    // metrics-server scrapes every 15 s; sampling more often only averages the same figures.
-    while (Date.now() - started < opts.seconds * 1000) {
-        const mib = podMemoryMiB(ctx.stack);
-        if (mib !== undefined) samples.push({ at: (Date.now() - started) / 1000, mib });
-        await sleep(5_000);
-    }
-    const result = await generator.stop();
+    const { load: result } = await underLoad(
+        load,
+        async () => {
+            // metrics-server scrapes every 15 s; sampling more often only averages the same figures.
+            while (Date.now() - started < opts.seconds * 1000) {
+                const mib = podMemoryMiB(ctx.stack);
+                if (mib !== undefined) samples.push({ at: (Date.now() - started) / 1000, mib });
+                await sleep(5_000);
+            }
+        },
+        { settleSeconds: 0, seconds: opts.seconds, bucketSeconds: opts.windowSeconds },
+    );
     const perWindow = result.perSecond.map((w) => {
         const inWindow = samples.filter(
             (s) => s.at >= w.second && s.at < w.second + opts.windowSeconds,
