@@ -191,14 +191,8 @@ function canaryReplicas(
             { resource },
         );
     }
-    if (args.autoscaling !== undefined) {
-        throw new SettingError(
-            "canary.weight",
-            canary.weight,
-            "no canary while an autoscaler sizes the stable track: the weight splits a fixed pod count, which the autoscaler would change",
-            { resource },
-        );
-    }
+    // Next to an autoscaler the split is the stable track's minimum: the autoscaler may add stable
+    // pods under load, so the canary's weight is the most of the traffic it gets, never more.
     return splitReplicas(replicas, canary.weight, args.gateway !== undefined, resource);
 }
 
@@ -303,7 +297,8 @@ function planTracks(
                 args.baseImage,
             ),
             replicas: replicas[which],
-            autoscaled: args.autoscaling !== undefined,
+            // The autoscaler sizes the stable track only; a canary keeps its share's pods.
+            autoscaled: which === "stable" && args.autoscaling !== undefined,
             resources: args.resources ?? DEFAULT_RESOURCES,
             gpu: args.gpu,
             service: withCanary

@@ -562,6 +562,27 @@ describe("ModelServing", () => {
         );
     });
 
+    it("next to an autoscaler, keeps the stable track's share of the pods as its minimum", async () => {
+        const s = new ModelServing("mnist", {
+            image: "i",
+            modelName: "mymodel",
+            modelVersion: 1,
+            replicas: 4,
+            autoscaling: { maxReplicas: 10, cpuPercent: 70 },
+            canary: { image: "c", modelVersion: 2, weight: 25 },
+        });
+        await settle(s);
+        const hpa = single("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs.spec;
+        assert.deepStrictEqual([hpa.minReplicas, hpa.maxReplicas], [3, 10]);
+        assert.strictEqual(hpa.scaleTargetRef.name, "mymodel-serving");
+        const deployments = ofType(DEPLOYMENT).map((d) => d.inputs.spec);
+        // The stable count is the autoscaler's; the canary's is fixed at its share.
+        assert.deepStrictEqual(
+            deployments.map((d) => d.replicas),
+            [undefined, 1],
+        );
+    });
+
     it("sets the HPA's scale-down window when one is given", async () => {
         const s = new ModelServing("mnist", {
             image: "i",
@@ -809,7 +830,7 @@ describe("ModelServing", () => {
         );
     });
 
-    it("refuses a canary of the stable version, next to an autoscaler, or with a weight the pods cannot give", () => {
+    it("refuses a canary of the stable version, or with a weight the pods cannot give", () => {
         const base = { image: "i", modelName: "m", modelVersion: 1, replicas: 4 };
         const canary = { image: "c", modelVersion: 2, weight: 25 };
         const cases: Array<[object, RegExp]> = [
@@ -820,10 +841,6 @@ describe("ModelServing", () => {
             [
                 { ...base, canary: { ...canary, weight: 30 } },
                 /`canary.weight` is 30; expected a share that replicas \(4\) pods give/,
-            ],
-            [
-                { ...base, autoscaling: { maxReplicas: 8, cpuPercent: 80 }, canary },
-                /`canary.weight` is 25; expected no canary while an autoscaler sizes the stable track/,
             ],
             [
                 { ...base, pdbMinAvailable: 3, canary },

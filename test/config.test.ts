@@ -446,11 +446,6 @@ describe("stack config", () => {
                 /`tfk8s:canaryVersion` is undefined; expected the canary's model version, which canarySeed \("3"\) describes/,
             ],
             [
-                "a canary next to an autoscaler",
-                { autoscaleMaxReplicas: "8" },
-                /`tfk8s:canaryWeight` is 25; expected no canary while an autoscaler sizes the stable track/,
-            ],
-            [
                 "a budget the stable track's pods cannot keep",
                 { pdbMinAvailable: "3" },
                 /`tfk8s:pdbMinAvailable` is 3; expected fewer than the stable track's pods \(3\)/,

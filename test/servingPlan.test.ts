@@ -64,17 +64,6 @@ describe("the serving plan", () => {
                 /other than the stable track's \(1\)/,
             ],
             [
-                {
-                    ...BASE,
-                    replicas: 4,
-                    canary,
-                    autoscaling: { maxReplicas: 8, cpuPercent: 80 },
-                },
-                "canary.weight",
-                25,
-                /no canary while an autoscaler sizes the stable track/,
-            ],
-            [
                 { ...BASE, replicas: 3, autoscaling: { maxReplicas: 2, cpuPercent: 80 } },
                 "autoscaling.maxReplicas",
                 2,

@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { trackBuildDirs } from "../buildLayout";
+import { trackLabels } from "../components/servingPlan";
 import { hashDirectory } from "../model/contentHash";
 import { SettingError } from "../programErrors";
 import { saveLayersModel } from "../model/training/artifact";
@@ -79,7 +80,7 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         ]);
     });
 
-    it("prod: pushes with a secret password, deploys the digest, an HPA from 3 replicas and a PDB", async () => {
+    it("prod: pushes with a secret password, deploys the digest, an HPA from 4 replicas and a PDB", async () => {
         const out = await runProgram(
             { ...stackFile("prod"), registryPassword: "t0ken", ...quickTraining(cacheDir) },
             ["registryPassword"],
@@ -90,12 +91,12 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         assert.match(out.imageDigest, /^ghcr\.io\/tfk8s\/mymodel-serving@sha256:[0-9a-f]{64}$/);
         const deployment = single(DEPLOYMENT).inputs;
         assert.strictEqual(deployment.spec.template.spec.containers[0].image, out.imageDigest);
-        // The autoscaler owns the count, from a minimum of 3; the Deployment states none.
+        // The autoscaler owns the count, from a minimum of 4; the Deployment states none.
         assert.strictEqual(deployment.spec.replicas, undefined);
         assert.strictEqual(deployment.metadata.namespace, "ml-serving");
         assert.deepStrictEqual(
             [single(HPA).inputs.spec.minReplicas, single(HPA).inputs.spec.maxReplicas],
-            [3, 10],
+            [4, 10],
         );
         assert.strictEqual(single(PDB).inputs.spec.minAvailable, 2);
         assert.strictEqual(single("kubernetes:core/v1:Service").inputs.spec.type, "ClusterIP");
@@ -113,6 +114,35 @@ describe("the stack program (index.ts) on Pulumi mocks", function () {
         );
         // No stack output carries the password.
         assert.ok(!JSON.stringify(out).includes("t0ken"));
+    });
+
+    it("prod: the rollout's step (a canary at 25%) keeps the autoscaler and the budget", async () => {
+        await runProgram(
+            {
+                ...stackFile("prod"),
+                registryPassword: "t0ken",
+                canaryVersion: "2",
+                canaryWeight: "25",
+                ...quickTraining(cacheDir),
+            },
+            ["registryPassword"],
+        );
+        const replicas = recorded
+            .filter((r) => r.type === DEPLOYMENT)
+            .map((r) => [r.inputs.metadata.name, r.inputs.spec.replicas]);
+        // The stable track's count is the autoscaler's, from its share (3 of 4); the canary's is 1.
+        assert.deepStrictEqual(replicas, [
+            ["mymodel-serving", undefined],
+            ["mymodel-serving-canary", 1],
+        ]);
+        assert.strictEqual(single(HPA).inputs.spec.minReplicas, 3);
+        assert.deepStrictEqual(
+            recorded.filter((r) => r.type === PDB).map((r) => r.inputs.spec),
+            [
+                { minAvailable: 2, selector: { matchLabels: trackLabels("mymodel", "stable") } },
+                { maxUnavailable: 1, selector: { matchLabels: trackLabels("mymodel", "canary") } },
+            ],
+        );
     });
 
     it("render mode: points the provider at the directory and skips readiness waits", async () => {
