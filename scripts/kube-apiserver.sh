@@ -91,6 +91,18 @@ front_proxy_certs() {
     -CAcreateserial -days 3650 -out "$d/front-proxy-client.crt" 2>/dev/null
 }
 
+# kubelet_client_certs: a CA of its own, and the client certificate (CN kube-apiserver-kubelet-client)
+# the API server presents to a kubelet for port-forward, logs and exec; a kubelet trusts that CA.
+kubelet_client_certs() {
+  local d=$STATE/certs
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=kubelet-client-ca \
+    -keyout "$d/kubelet-client-ca.key" -out "$d/kubelet-client-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver-kubelet-client \
+    -keyout "$d/kubelet-client.key" -out "$d/kubelet-client.csr" 2>/dev/null
+  openssl x509 -req -in "$d/kubelet-client.csr" -CA "$d/kubelet-client-ca.crt" -CAkey "$d/kubelet-client-ca.key" \
+    -CAcreateserial -days 3650 -out "$d/kubelet-client.crt" 2>/dev/null
+}
+
 up() {
   if ! command -v etcd >/dev/null; then
     log "installing Debian's etcd-server"
@@ -106,6 +118,7 @@ up() {
   # request to an aggregated API (metrics-server's metrics.k8s.io), which trusts the forwarded
   # user only from a client that CA signed.
   [ -f "$STATE/certs/front-proxy-client.crt" ] || front_proxy_certs
+  [ -f "$STATE/certs/kubelet-client.crt" ] || kubelet_client_certs
   local token; token=$(cut -d, -f1 "$STATE/token.csv")
 
   start etcd etcd --name local --data-dir "$STATE/etcd" \
@@ -126,7 +139,9 @@ up() {
     --requestheader-allowed-names front-proxy-client --requestheader-username-headers X-Remote-User \
     --requestheader-group-headers X-Remote-Group --requestheader-extra-headers-prefix X-Remote-Extra- \
     --proxy-client-cert-file "$STATE/certs/front-proxy-client.crt" \
-    --proxy-client-key-file "$STATE/certs/front-proxy-client.key" --enable-aggregator-routing=true
+    --proxy-client-key-file "$STATE/certs/front-proxy-client.key" --enable-aggregator-routing=true \
+    --kubelet-client-certificate "$STATE/certs/kubelet-client.crt" \
+    --kubelet-client-key "$STATE/certs/kubelet-client.key" --kubelet-preferred-address-types InternalIP
 
   # /readyz covers etcd, RBAC bootstrap roles and the default namespace.
   for _ in $(seq 90); do

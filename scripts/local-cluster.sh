@@ -217,8 +217,12 @@ containerRuntimeEndpoint: unix://$STATE/containerd/containerd.sock
 address: $NODE_IP
 readOnlyPort: 0
 # Webhook: the kubelet asks the API server about a bearer token (metrics-server's, when it reads
-# the pods' resource use from /metrics/resource).
-authentication: {anonymous: {enabled: false}, webhook: {enabled: true}}
+# the pods' resource use from /metrics/resource). x509: the API server's own client certificate,
+# when it forwards a port-forward, logs or exec request to the kubelet.
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $KUBE_STATE/certs/kubelet-client-ca.crt}
 authorization: {mode: AlwaysAllow}
 podLogsDir: $STATE/pod-logs
 failSwapOn: false
