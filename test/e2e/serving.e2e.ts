@@ -9,6 +9,7 @@
  * saying why; with CI=true it fails instead.
  */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -594,5 +595,59 @@ describe("end to end: a brought Keras CNN with its own Rescaling, served by the 
             /smoke: FAILED: served accuracy 0\.\d{4} on MNIST test images 0-99 is below minAccuracy 0\.85 \(served accuracy 0\.\d{4} \(at least minAccuracy 0\.85\), local 0\.\d{4}/,
         );
         assert.doesNotMatch(failing.stdout, /disagrees/);
+    });
+});
+
+describe("end to end: a brought SavedModel whose graph refuses 28x28 images at run time", function () {
+    let dir: string;
+    let double: TfServingDouble;
+
+    before(async function () {
+        const python = venvPython();
+        if (python === undefined) {
+            if (process.env.CI === "true")
+                throw new Error("CI=true requires .venv with TensorFlow");
+            this.skip();
+        }
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-e2e-32x32-"));
+        // A signature that takes any shape in front of a 1024-row kernel, as a model built for
+        // 32x32 images exported loosely (bench/bad_canaries.py's `failing`): the call fails in
+        // the MatMul, and TensorFlow's Python wraps the runtime's message in lines of its own.
+        const script = [
+            "import sys, tensorflow as tf",
+            "m = tf.Module()",
+            "m.kernel = tf.Variable(tf.zeros([1024, 10]))",
+            "@tf.function(input_signature=[tf.TensorSpec(None, tf.float32)], autograph=False)",
+            "def serve(images):",
+            "    return {'scores': tf.matmul(tf.reshape(images, [tf.shape(images)[0], -1]), m.kernel)}",
+            "tf.saved_model.save(m, sys.argv[1], signatures={'serving_default': serve})",
+        ].join("\n");
+        const made = spawnSync(python, ["-c", script, path.join(dir, "1")], { encoding: "utf8" });
+        assert.strictEqual(made.status, 0, made.stderr);
+        double = await TfServingDouble.start({ python, modelBasePath: dir });
+        await new TfServingClient({ url: double.url }).waitUntilAvailable({
+            timeoutMs: 120_000,
+            intervalMs: 500,
+        });
+    });
+
+    after(async () => {
+        await double?.stop();
+        if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("answers 400 with the runtime's own message, as TF Serving's Session::Run returns it", async () => {
+        const image = imagesFromPixels(new Uint8Array(PIXELS));
+        const err = await new TfServingClient({ url: double.url }).predict(image).then(
+            () => assert.fail("the predict succeeded"),
+            (e: unknown) => e,
+        );
+        assert.ok(err instanceof ServingHttpError, String(err));
+        assert.strictEqual(err.status, 400);
+        assert.ok(err.fromTfServing);
+        assert.match(
+            err.serverMessage,
+            /^Matrix size-incompatible: In\[0\]: \[1,784\], In\[1\]: \[1024,10\]\n\t \[\[\{\{node [^}]+\}\}\]\]$/,
+        );
     });
 });
