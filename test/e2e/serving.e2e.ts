@@ -527,10 +527,17 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
     });
 });
 
-describe("end to end: a brought Keras CNN with its own Rescaling, served by the stand-in on real TensorFlow", function () {
-    let dir: string;
-    let cnn: string;
-    let double: TfServingDouble;
+/**
+ * Registers the hooks of a suite that serves a brought model: `make(python, dir)` writes it under
+ * the temp directory `dir` and gives its base directory, which the stand-in then serves; the
+ * returned object holds both once the version is AVAILABLE.
+ */
+function servedBroughtModel(
+    tmpPrefix: string,
+    make: (python: string, dir: string) => string,
+): { basePath: string; double: TfServingDouble } {
+    const served = {} as { basePath: string; double: TfServingDouble };
+    let dir: string | undefined;
 
     before(async function () {
         const python = venvPython();
@@ -539,26 +546,34 @@ describe("end to end: a brought Keras CNN with its own Rescaling, served by the 
                 throw new Error("CI=true requires .venv with TensorFlow");
             this.skip();
         }
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-e2e-keras-"));
-        cnn = path.join(dir, "keras-cnn");
-        console.log(`      ${makeKerasModel(python, ["cnn", defaultMnistDir(), cnn, "1"])}`);
-        double = await TfServingDouble.start({ python, modelBasePath: cnn });
-        await new TfServingClient({ url: double.url }).waitUntilAvailable({
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
+        served.basePath = make(python, dir);
+        served.double = await TfServingDouble.start({ python, modelBasePath: served.basePath });
+        await new TfServingClient({ url: served.double.url }).waitUntilAvailable({
             timeoutMs: 120_000,
             intervalMs: 500,
         });
     });
 
     after(async () => {
-        await double?.stop();
+        await served.double?.stop();
         if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+    });
+    return served;
+}
+
+describe("end to end: a brought Keras CNN with its own Rescaling, served by the stand-in on real TensorFlow", function () {
+    const served = servedBroughtModel("tfk8s-e2e-keras-", (python, dir) => {
+        const cnn = path.join(dir, "keras-cnn");
+        console.log(`      ${makeKerasModel(python, ["cnn", defaultMnistDir(), cnn, "1"])}`);
+        return cnn;
     });
 
     it("predict and smoke send the range --input-scale names: 0-255 right for it, 0-1 wrong", async () => {
         const accuracy = async (scale: string) => {
             const run = await runCli("client/cli.ts", [
                 "--url",
-                double.url,
+                served.double.url,
                 "--input-scale",
                 scale,
                 "--json",
@@ -576,9 +591,9 @@ describe("end to end: a brought Keras CNN with its own Rescaling, served by the 
         const smoke = (scale: string) =>
             runCli("client/smoke.ts", [
                 "--url",
-                double.url,
+                served.double.url,
                 "--model-dir",
-                path.join(cnn, "1"),
+                path.join(served.basePath, "1"),
                 "--input-scale",
                 scale,
                 "--min-accuracy",
@@ -599,20 +614,10 @@ describe("end to end: a brought Keras CNN with its own Rescaling, served by the 
 });
 
 describe("end to end: a brought SavedModel whose graph refuses 28x28 images at run time", function () {
-    let dir: string;
-    let double: TfServingDouble;
-
-    before(async function () {
-        const python = venvPython();
-        if (python === undefined) {
-            if (process.env.CI === "true")
-                throw new Error("CI=true requires .venv with TensorFlow");
-            this.skip();
-        }
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-e2e-32x32-"));
-        // A signature that takes any shape in front of a 1024-row kernel, as a model built for
-        // 32x32 images exported loosely (bench/bad_canaries.py's `failing`): the call fails in
-        // the MatMul, and TensorFlow's Python wraps the runtime's message in lines of its own.
+    // A signature that takes any shape in front of a 1024-row kernel, as a model built for 32x32
+    // images exported loosely (bench/bad_canaries.py's `failing`): the call fails in the MatMul,
+    // and TensorFlow's Python wraps the runtime's message in lines of its own.
+    const served = servedBroughtModel("tfk8s-e2e-32x32-", (python, dir) => {
         const script = [
             "import sys, tensorflow as tf",
             "m = tf.Module()",
@@ -624,21 +629,12 @@ describe("end to end: a brought SavedModel whose graph refuses 28x28 images at r
         ].join("\n");
         const made = spawnSync(python, ["-c", script, path.join(dir, "1")], { encoding: "utf8" });
         assert.strictEqual(made.status, 0, made.stderr);
-        double = await TfServingDouble.start({ python, modelBasePath: dir });
-        await new TfServingClient({ url: double.url }).waitUntilAvailable({
-            timeoutMs: 120_000,
-            intervalMs: 500,
-        });
-    });
-
-    after(async () => {
-        await double?.stop();
-        if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+        return dir;
     });
 
     it("answers 400 with the runtime's own message, as TF Serving's Session::Run returns it", async () => {
         const image = imagesFromPixels(new Uint8Array(PIXELS));
-        const err = await new TfServingClient({ url: double.url }).predict(image).then(
+        const err = await new TfServingClient({ url: served.double.url }).predict(image).then(
             () => assert.fail("the predict succeeded"),
             (e: unknown) => e,
         );
