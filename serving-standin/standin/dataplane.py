@@ -5,6 +5,19 @@ import re
 
 from .errors import ServingError, code_name
 
+# What TensorFlow's Python wraps around the runtime's message when a function call fails
+# (InterpolateRuntimeError in tensorflow/python/eager/polymorphic_function/atomic_function.py):
+# "Graph execution error:", a blank line, then for each node of the error "Detected at node N
+# defined at (most recent call last):" and its Python frames, or "<stack traces unavailable>" when
+# the SavedModel kept none, each element ended by a newline. TF Serving's Session::Run has none of it.
+PYTHON_INTERPOLATION = re.compile(
+    r"^Graph execution error:\n\n"
+    r"(?:Detected at node .* defined at \(most recent call last\):\n"
+    r"(?:<stack traces unavailable>\n|(?:  File .*\n(?: {4}.*\n)*\n)*))*"
+)
+# What eager execution appends to the message: the operation or function it ran.
+EAGER_OP_SUFFIX = re.compile(r" \[Op:[^\]]*\]$")
+
 
 def signature_of(version, signature_name):
     """The SignatureDef a request names, or TF Serving's error for an unknown one."""
@@ -35,9 +48,8 @@ def run_signature(version, signature_name, arrays):
         }
         outputs = function(**tensors)
     except tf.errors.OpError as err:
-        # Eager prefixes the runtime's message with "Graph execution error", a Python traceback and
-        # a blank line, and appends " [Op:…]"; TF Serving returns only the runtime's own text.
-        message = re.sub(r" \[Op:[^\]]*\]$", "", err.message.split("\n\n")[-1])
+        # TF Serving returns only the runtime's own text.
+        message = EAGER_OP_SUFFIX.sub("", PYTHON_INTERPOLATION.sub("", err.message))
         raise ServingError(code_name(err.error_code), message)
     except (ValueError, TypeError) as err:
         raise ServingError("INVALID_ARGUMENT", str(err).strip().split("\n")[0])

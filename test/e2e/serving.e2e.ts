@@ -9,6 +9,7 @@
  * saying why; with CI=true it fails instead.
  */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -526,10 +527,17 @@ describe("end to end: TF Serving's REST contract over TensorFlow running our Sav
     });
 });
 
-describe("end to end: a brought Keras CNN with its own Rescaling, served by the stand-in on real TensorFlow", function () {
-    let dir: string;
-    let cnn: string;
-    let double: TfServingDouble;
+/**
+ * Registers the hooks of a suite that serves a brought model: `make(python, dir)` writes it under
+ * the temp directory `dir` and gives its base directory, which the stand-in then serves; the
+ * returned object holds both once the version is AVAILABLE.
+ */
+function servedBroughtModel(
+    tmpPrefix: string,
+    make: (python: string, dir: string) => string,
+): { basePath: string; double: TfServingDouble } {
+    const served = {} as { basePath: string; double: TfServingDouble };
+    let dir: string | undefined;
 
     before(async function () {
         const python = venvPython();
@@ -538,26 +546,34 @@ describe("end to end: a brought Keras CNN with its own Rescaling, served by the 
                 throw new Error("CI=true requires .venv with TensorFlow");
             this.skip();
         }
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-e2e-keras-"));
-        cnn = path.join(dir, "keras-cnn");
-        console.log(`      ${makeKerasModel(python, ["cnn", defaultMnistDir(), cnn, "1"])}`);
-        double = await TfServingDouble.start({ python, modelBasePath: cnn });
-        await new TfServingClient({ url: double.url }).waitUntilAvailable({
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
+        served.basePath = make(python, dir);
+        served.double = await TfServingDouble.start({ python, modelBasePath: served.basePath });
+        await new TfServingClient({ url: served.double.url }).waitUntilAvailable({
             timeoutMs: 120_000,
             intervalMs: 500,
         });
     });
 
     after(async () => {
-        await double?.stop();
+        await served.double?.stop();
         if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+    });
+    return served;
+}
+
+describe("end to end: a brought Keras CNN with its own Rescaling, served by the stand-in on real TensorFlow", function () {
+    const served = servedBroughtModel("tfk8s-e2e-keras-", (python, dir) => {
+        const cnn = path.join(dir, "keras-cnn");
+        console.log(`      ${makeKerasModel(python, ["cnn", defaultMnistDir(), cnn, "1"])}`);
+        return cnn;
     });
 
     it("predict and smoke send the range --input-scale names: 0-255 right for it, 0-1 wrong", async () => {
         const accuracy = async (scale: string) => {
             const run = await runCli("client/cli.ts", [
                 "--url",
-                double.url,
+                served.double.url,
                 "--input-scale",
                 scale,
                 "--json",
@@ -575,9 +591,9 @@ describe("end to end: a brought Keras CNN with its own Rescaling, served by the 
         const smoke = (scale: string) =>
             runCli("client/smoke.ts", [
                 "--url",
-                double.url,
+                served.double.url,
                 "--model-dir",
-                path.join(cnn, "1"),
+                path.join(served.basePath, "1"),
                 "--input-scale",
                 scale,
                 "--min-accuracy",
@@ -594,5 +610,40 @@ describe("end to end: a brought Keras CNN with its own Rescaling, served by the 
             /smoke: FAILED: served accuracy 0\.\d{4} on MNIST test images 0-99 is below minAccuracy 0\.85 \(served accuracy 0\.\d{4} \(at least minAccuracy 0\.85\), local 0\.\d{4}/,
         );
         assert.doesNotMatch(failing.stdout, /disagrees/);
+    });
+});
+
+describe("end to end: a brought SavedModel whose graph refuses 28x28 images at run time", function () {
+    // A signature that takes any shape in front of a 1024-row kernel, as a model built for 32x32
+    // images exported loosely (bench/bad_canaries.py's `failing`): the call fails in the MatMul,
+    // and TensorFlow's Python wraps the runtime's message in lines of its own.
+    const served = servedBroughtModel("tfk8s-e2e-32x32-", (python, dir) => {
+        const script = [
+            "import sys, tensorflow as tf",
+            "m = tf.Module()",
+            "m.kernel = tf.Variable(tf.zeros([1024, 10]))",
+            "@tf.function(input_signature=[tf.TensorSpec(None, tf.float32)], autograph=False)",
+            "def serve(images):",
+            "    return {'scores': tf.matmul(tf.reshape(images, [tf.shape(images)[0], -1]), m.kernel)}",
+            "tf.saved_model.save(m, sys.argv[1], signatures={'serving_default': serve})",
+        ].join("\n");
+        const made = spawnSync(python, ["-c", script, path.join(dir, "1")], { encoding: "utf8" });
+        assert.strictEqual(made.status, 0, made.stderr);
+        return dir;
+    });
+
+    it("answers 400 with the runtime's own message, as TF Serving's Session::Run returns it", async () => {
+        const image = imagesFromPixels(new Uint8Array(PIXELS));
+        const err = await new TfServingClient({ url: served.double.url }).predict(image).then(
+            () => assert.fail("the predict succeeded"),
+            (e: unknown) => e,
+        );
+        assert.ok(err instanceof ServingHttpError, String(err));
+        assert.strictEqual(err.status, 400);
+        assert.ok(err.fromTfServing);
+        assert.match(
+            err.serverMessage,
+            /^Matrix size-incompatible: In\[0\]: \[1,784\], In\[1\]: \[1024,10\]\n\t \[\[\{\{node [^}]+\}\}\]\]$/,
+        );
     });
 });
