@@ -27,6 +27,8 @@ export const ROLLOUT_USAGE = [
     "  --epochs <n>             the canary's training epochs (default: the stable track's)",
     "  --resume                 go on with the stopped rollout from the step it reached",
     "  --rollback               return a stopped rollout's stack to its stable track",
+    "  --cancel                 with --resume or --rollback: first end the update a killed rollout",
+    "                           left locking the stack (pulumi cancel); only when no pulumi runs on it",
     "  --policy-pack <dir>      a policy pack every preview and up runs (repeatable)",
     "  --policy-pack-config <file>  a JSON config per --policy-pack, in the same order",
     "  --report <file>          where the JSON report goes (default rollout-report.json)",
@@ -40,6 +42,8 @@ export interface RolloutArguments {
     readonly model: CanaryModel;
     readonly resume: boolean;
     readonly rollback: boolean;
+    /** Whether to `pulumi cancel` the stack's unfinished update first. */
+    readonly cancel: boolean;
     readonly policy: PolicyPacks;
     readonly reportFile: string;
 }
@@ -77,6 +81,7 @@ export function parseRolloutArguments(argv: readonly string[]): RolloutArguments
                 epochs: { type: "string" },
                 resume: { type: "boolean" },
                 rollback: { type: "boolean" },
+                cancel: { type: "boolean" },
                 "policy-pack": { type: "string", multiple: true },
                 "policy-pack-config": { type: "string", multiple: true },
                 report: { type: "string" },
@@ -102,6 +107,11 @@ export function parseRolloutArguments(argv: readonly string[]): RolloutArguments
             "model options with --resume or --rollback: the stopped rollout's model is the one its rolloutState records",
         );
     }
+    if (values.cancel === true && !stopped) {
+        throw new UsageError(
+            "`--cancel` without --resume or --rollback: only a stopped rollout's stack can be left locked",
+        );
+    }
     if (!stopped && values.version === undefined) {
         throw new UsageError(
             "`--version` is missing; expected the canary's model version, or --resume / --rollback",
@@ -123,6 +133,7 @@ export function parseRolloutArguments(argv: readonly string[]): RolloutArguments
         ) as CanaryModel,
         resume: values.resume === true,
         rollback: values.rollback === true,
+        cancel: values.cancel === true,
         policy: { packs, configs },
         reportFile: values.report ?? "rollout-report.json",
     };

@@ -109,6 +109,10 @@ async function main(): Promise<number> {
     }
     const log = (line: string) => process.stdout.write(`${line}\n`);
     const stack = await selectProjectStack(args.stack);
+    if (args.cancel) {
+        await stack.cancel();
+        log(`cancelled the unfinished update that locked stack ${args.stack}`);
+    }
     const r = new Reader(await configValues(stack));
     const replicas = r.integer("replicas", 1) as number;
     const routed = r.string("gatewayParent") !== undefined;

@@ -92,8 +92,20 @@ export function formatReport(report: RolloutReport): string {
                     `rollout: version ${report.version} ROLLED BACK on stack ${report.stack} after ${report.rollbackSeconds?.toFixed(1)} s:`,
                     ...report.failedChecks.map((c) => `  ${c}`),
                 ].join("\n")
-              : `rollout: STOPPED on stack ${report.stack}: ${report.error}; its rolloutState says where (run again with --resume or --rollback)`;
+              : `rollout: STOPPED on stack ${report.stack}: ${report.error}; its rolloutState says where (run again with --resume or --rollback)${lockedHint(report)}`;
     return `${report.plan}\n${table}\n${ending}`;
+}
+
+/**
+ * What to do when the engine refused the stack as locked: a rollout killed during an `up` leaves
+ * its lock behind (the DIY backend's lock file, or the service's update in progress).
+ */
+function lockedHint(report: RolloutReport): string {
+    if (!/the stack is currently locked/.test(report.error ?? "")) return "";
+    return (
+        `\nThe stack is locked by an update that did not finish. If no pulumi command runs on ` +
+        `stack ${report.stack}, add --cancel to end that update first.`
+    );
 }
 
 /** Writes the report as JSON. */

@@ -188,6 +188,9 @@ describe("npm run rollout, over a recording stack", () => {
         const recorded = parseState(killed.config.get("tfk8s:rolloutState") as string);
         assert.deepStrictEqual([recorded.step, recorded.phase], [1, "step"]);
         assert.match(formatReport(report), /STOPPED on stack dev: update failed: killed/);
+        assert.doesNotMatch(formatReport(report), /--cancel/);
+        const locked = { ...report, error: "error: the stack is currently locked by 1 lock(s)." };
+        assert.match(formatReport(locked), /If no pulumi command runs on stack dev, add --cancel/);
 
         const decision = decideStart(recorded, { stack: "dev", resume: true, rollback: false });
         assert.strictEqual(decision.kind, "resume");

@@ -249,6 +249,7 @@ describe("npm run rollout's command line", () => {
                 model: { seed: 7, epochs: 2 },
                 resume: false,
                 rollback: false,
+                cancel: false,
                 policy: { packs: [], configs: [] },
                 reportFile: "rollout-report.json",
             },
@@ -330,5 +331,14 @@ describe("npm run rollout's command line", () => {
             () => parseRolloutArguments(["--stack", "dev", "--steps", "1"]),
             /Unknown option '--steps'/,
         );
+        assert.throws(
+            () => parseRolloutArguments(["--stack", "dev", "--version", "2", "--cancel"]),
+            /`--cancel` without --resume or --rollback/,
+        );
+    });
+
+    it("takes --cancel with --resume or --rollback", () => {
+        const args = parseRolloutArguments(["--stack", "dev", "--rollback", "--cancel"]);
+        assert.ok(args !== "help" && args.cancel && args.rollback);
     });
 });
