@@ -13,7 +13,6 @@
  * Usage: npm run bench:bad-canaries [-- OUT_DIR]. Prints one JSON object. Needs `.venv` with
  * TensorFlow (`scripts/tf-venv.sh`).
  */
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -40,6 +39,7 @@ import { initBackend } from "../model/training/backend";
 import { loadMnist } from "../model/training/data";
 import { quickModel } from "../test/doubles/quickModel";
 import { TfServingDouble } from "../test/doubles/tfServingDouble";
+import { badCanaries } from "../test/support/badCanaries";
 import { findTensorFlowPython } from "../test/support/venv";
 import { runCommand } from "../verdict";
 
@@ -145,17 +145,9 @@ async function main(): Promise<number> {
         return 1;
     }
     const outDir = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), "tfk8s-bad-canaries-"));
-    const script = path.join(__dirname, "bad_canaries.py");
     const started = Date.now();
-    const made = spawnSync(found.python, [script, outDir], { encoding: "utf8" });
-    if (made.status !== 0) {
-        console.error(`bad_canaries.py exited with ${made.status}:\n${made.stderr}`);
-        return 1;
-    }
+    const description = badCanaries(outDir);
     const makeSeconds = (Date.now() - started) / 1000;
-    const description = JSON.parse(made.stdout.trim().split("\n").pop() ?? "") as {
-        models: Record<string, { dir: string }>;
-    };
     // The stable track's model: what our trainer exports, trained briefly (test/doubles/quickModel).
     await initBackend(undefined, () => undefined);
     const stable = await quickModel();

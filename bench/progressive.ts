@@ -16,7 +16,7 @@
  * each bad one rolled back by its check, 0 failed for the wrong and the slow one; both killed
  * rollouts ended by the next run with the version expected.
  */
-import { spawn, spawnSync } from "child_process";
+import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -29,6 +29,7 @@ import {
 } from "../test/support/clusterStack";
 import { startLoadProcess } from "../test/support/loadProcess";
 import type { OpenLoopResult } from "../test/support/openLoop";
+import { badCanaries } from "../test/support/badCanaries";
 import { killProcessesWithEnv } from "../test/support/processes";
 import { ENGINE_MARK, RealStack, ok } from "../test/support/realStack";
 import { runCommand } from "../verdict";
@@ -190,29 +191,10 @@ function rolloutFigures(run: RolloutRun) {
     };
 }
 
-/** One bad canary as bench/bad_canaries.py describes it: its version directory, and its figures. */
-interface BadCanary {
-    readonly dir: string;
-    readonly caughtBy: string;
-    readonly [figure: string]: unknown;
-}
-
-/** The three bad canaries, written by bench/bad_canaries.py with the project's TensorFlow. */
-function badCanaries(dir: string): Record<"wrong" | "failing" | "slow", BadCanary> {
-    const python = path.join(__dirname, "..", ".venv", "bin", "python");
-    const r = spawnSync(python, [path.join(__dirname, "bad_canaries.py"), dir], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"],
-    });
-    if (r.status !== 0) throw new Error(`bench/bad_canaries.py failed (exit ${r.status})`);
-    const lines = r.stdout.trim().split("\n");
-    return JSON.parse(lines[lines.length - 1]).models;
-}
-
 async function main(): Promise<number> {
     const { stack } = initClusterDevStack(REPLICAS);
     try {
-        const models = badCanaries(path.join(stack.work, "bad-canaries"));
+        const { models } = badCanaries(path.join(stack.work, "bad-canaries"));
         stack.setConfig("dev", {
             enableMonitoring: "true",
             rolloutWindowSeconds: String(WINDOW_SECONDS),

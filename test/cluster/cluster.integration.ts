@@ -9,6 +9,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { badCanaries } from "../support/badCanaries";
 import { startClientLoop } from "../support/clientLoop";
 import {
     ClusterStack,
@@ -26,6 +27,7 @@ import {
     settledVersion,
 } from "../support/clusterStack";
 import { clusterDaemonPids, daemonProblems } from "../support/clusterDaemons";
+import { startLoadProcess } from "../support/loadProcess";
 import { ok, run } from "../support/realStack";
 import {
     LoadFigures,
@@ -306,6 +308,71 @@ describe("the dev stack on the one-node local cluster", function () {
         assert.ok(
             Math.abs(figures.podMemoryChangePercent) <= 5,
             `the pods' memory changed ${figures.podMemoryChangePercent}% over the soak (${figures.podMemorySlopeMiBPerMinute} MiB a minute)`,
+        );
+    });
+
+    it("npm run rollout promotes a good canary judged on its pods' own metrics, and rolls back one whose requests fail", async () => {
+        const stack = cluster.stack;
+        const { models } = badCanaries(path.join(stack.work, "bad-canaries"));
+        stack.setConfig("dev", {
+            replicas: "2",
+            enableMonitoring: "true",
+            rolloutWindowSeconds: "5",
+            // The failing model is brought without the offline evaluation, which would refuse it.
+            skipModelEvaluation: "true",
+            inputScale: "0-255",
+        });
+        ok(stack.pulumi(["up", "--yes", "--skip-preview", "--stack", "dev"]), "up with monitoring");
+        const served = Number(
+            ok(stack.pulumi(["stack", "output", "modelVersion", "--stack", "dev"]), "output"),
+        );
+        const rollout = (args: string[]) => {
+            const file = path.join(stack.work, `rollout-${args.join("-").replace(/\W/g, "")}.json`);
+            const r = stack.tsx("rollout/cli.ts", ["--stack", "dev", ...args, "--report", file]);
+            const output = `${r.stdout}${r.stderr}`;
+            assert.ok(fs.existsSync(file), `no report:\n${output}`);
+            return { status: r.status, output, report: JSON.parse(fs.readFileSync(file, "utf8")) };
+        };
+        // Users' requests during each rollout, each on a new connection, as the Service routes them.
+        const underUsers = async (args: string[]) => {
+            const users = await startLoadProcess({
+                url: PREDICT_URL,
+                body,
+                ratePerSecond: 10,
+                connections: 1,
+                newConnections: true,
+                seconds: 600,
+            });
+            const run = rollout(args);
+            return { ...run, users: await users.stop() };
+        };
+        const good = await underUsers(["--version", String(served + 1), "--seed", "7"]);
+        const failing = await underUsers([
+            ...["--version", String(served + 2)],
+            ...["--model-source", models.failing.dir],
+        ]);
+        report("rollouts", { good: good.report.steps, failing: failing.report.failedChecks });
+
+        assert.strictEqual(good.status, 0, good.output);
+        assert.strictEqual(good.users.failed, 0, JSON.stringify(good.users.failedBy));
+        assert.strictEqual(good.report.outcome, "promoted");
+        const window = good.report.steps[0].analysis;
+        assert.strictEqual(window.source, "prometheus");
+        const errors = window.checks.find((c: { check: string }) => c.check === "errors");
+        // The probes alone send 50 a window; the users' requests to the canary pod count too.
+        assert.ok(errors.figures.requests > 50, JSON.stringify(errors));
+
+        assert.strictEqual(failing.status, 1, failing.output);
+        assert.strictEqual(failing.report.outcome, "rolled back");
+        assert.ok(
+            failing.report.failedChecks.some((c: string) => /^errors: .*INVALID_ARGUMENT/.test(c)),
+            failing.report.failedChecks.join("\n"),
+        );
+        assert.strictEqual(await settledVersion(String(served + 1)), String(served + 1));
+        // Every failure the users saw was the failing canary's answer, in its one window.
+        assert.deepStrictEqual(
+            Object.keys(failing.users.failedBy),
+            failing.users.failed === 0 ? [] : ["HTTP 400"],
         );
     });
 
