@@ -90,13 +90,16 @@ def export(out_dir, name, model, serve, input_shape):
     previous = os.path.join(out_dir, f".{name}.previous")
     for leftover in (partial, previous):
         shutil.rmtree(leftover, ignore_errors=True)
-    # tf.saved_model.save rather than Keras' ExportArchive, whose variable order varies run to run;
-    # the weights only, not the optimizer's state.
-    holder = tf.Module()
-    holder.weights = list(model.weights)
+    # Keras' own ExportArchive, as a user exports: the C++ SavedModel loader (TF Serving's, and
+    # tfjs-node's for the smoke check's local model) restores its variables; with the weights held
+    # by a bare tf.Module and tf.saved_model.save it found none. The weights only, no optimizer.
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
     spec = tf.TensorSpec(shape=input_shape, dtype=tf.float32, name="images")
-    signature = tf.function(serve, input_signature=[spec])
-    tf.saved_model.save(holder, os.path.join(partial, VERSION), signatures={"serving_default": signature})
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
+    archive.write_out(os.path.join(partial, VERSION), verbose=False)
     if os.path.exists(final):
         os.rename(final, previous)
     os.rename(partial, final)
