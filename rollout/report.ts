@@ -60,7 +60,9 @@ function checkCell(step: StepReport, name: CheckName): string {
     const f = check.figures;
     const figure =
         name === "answers"
-            ? `acc ${Number(f.servedAccuracy).toFixed(4)}`
+            ? f.error !== undefined
+                ? "no answer"
+                : `acc ${Number(f.servedAccuracy).toFixed(4)}`
             : name === "errors"
               ? `${(100 * Number(f.errorRate)).toFixed(2)}% of ${f.requests}`
               : `p99 x${Number(f.ratio).toFixed(2)}`;

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Analysis, CheckResult } from "../rollout/analysis";
+import { Analysis, CheckResult, checkAnswers } from "../rollout/analysis";
 import { formatReport, writeReport } from "../rollout/report";
 import { ChangeSummary, Judge, RolloutStack, rollBack, runRollout } from "../rollout/run";
 import { ConfigChanges } from "../rollout/stepConfig";
@@ -175,6 +175,33 @@ describe("npm run rollout, over a recording stack", () => {
             table,
             /ROLLED BACK on stack dev after \d+\.\d s:\n {2}errors: canary error rate 50\.00%/,
         );
+    });
+
+    it("shows a smoke check that could not finish as no answer, not as an accuracy", () => {
+        const answers = checkAnswers({ error: "HTTP 400: Matrix size-incompatible" });
+        const table = formatReport({
+            stack: "dev",
+            version: 2,
+            plan: "plan",
+            steps: [
+                {
+                    weight: 25,
+                    action: "step",
+                    preview: {},
+                    upSeconds: 1,
+                    analysis: {
+                        passed: false,
+                        checks: [answers],
+                        source: "prometheus",
+                        windowSeconds: 5,
+                    },
+                },
+            ],
+            outcome: "rolled back",
+            failedChecks: [],
+        });
+        assert.match(table, /25%.*prometheus\s+FAIL no answer/);
+        assert.match(answers.detail, /could not finish: HTTP 400: Matrix size-incompatible/);
     });
 
     it("stops with the state recorded when an up fails, then resumes from that step", async () => {
