@@ -99,6 +99,14 @@ export function checkErrors(
     const causes = Object.entries(canary.failuresByCause)
         .map(([cause, n]) => `${n} ${cause}`)
         .join(", ");
+    if (canary.unreadPods !== undefined) {
+        return {
+            check: "errors",
+            passed: false,
+            figures: { ...figures, unreadPods: canary.unreadPods.length },
+            detail: `${canary.unreadPods.length} canary pod(s) could not be read in the window, as a pod killed or restarted: ${canary.unreadPods.join("; ")}`,
+        };
+    }
     if (canary.requests < t.minRequests) {
         return {
             check: "errors",

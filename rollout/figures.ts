@@ -31,6 +31,11 @@ export interface WindowFigures {
     readonly errorRate: number;
     /** p99 latency of the successful requests in ms; NaN without any. */
     readonly p99Ms: number;
+    /**
+     * Pods whose Prometheus page could not be read at the window's start or end (a pod that was
+     * killed, or whose port-forward broke), each as the error said; their counts are left out.
+     */
+    readonly unreadPods?: readonly string[];
 }
 
 /** One pod's Prometheus page at the window's start (none for a pod that started since) and end. */

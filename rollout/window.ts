@@ -11,7 +11,13 @@ import type { Track } from "../components/modelTrack";
 import { SmokeResult } from "../client/smoke";
 import { errorMessage } from "../errors";
 import { AnalysisThresholds, SmokeError, analyzeWindow } from "./analysis";
-import { PodScrapes, ProbeResult, figuresFromProbes, figuresFromScrapes } from "./figures";
+import {
+    PodScrapes,
+    ProbeResult,
+    WindowFigures,
+    figuresFromProbes,
+    figuresFromScrapes,
+} from "./figures";
 import { Sample } from "./prometheus";
 import { JudgedWindow } from "./run";
 
@@ -78,13 +84,36 @@ export async function probeTracks(
     return results;
 }
 
-/** Every pod's page, track by track, in the order of `urls`. */
-function scrapeAll(urls: TrackUrls, scrape: Scrape): Promise<Record<Track, Sample[][]>> {
-    const track = (t: Track) => Promise.all(urls[t].map((url) => scrape(url)));
-    return Promise.all([track("stable"), track("canary")]).then(([stable, canary]) => ({
-        stable,
-        canary,
-    }));
+/** Every pod's page, track by track, in the order of `urls`; an Error for a page not read. */
+async function scrapeAll(urls: TrackUrls, scrape: Scrape): Promise<Record<Track, PageOrError[]>> {
+    const track = (t: Track) =>
+        Promise.all(
+            urls[t].map((url) =>
+                scrape(url).catch((err: unknown) => new Error(`${url}: ${errorMessage(err)}`)),
+            ),
+        );
+    const [stable, canary] = await Promise.all([track("stable"), track("canary")]);
+    return { stable, canary };
+}
+
+type PageOrError = Sample[] | Error;
+
+/** A track's figures from its pods' two scrapes; a pod with a page not read is named, not counted. */
+function figuresFromPages(
+    before: readonly PageOrError[],
+    after: readonly PageOrError[],
+    modelName: string,
+): WindowFigures {
+    const pods: PodScrapes[] = [];
+    const unread: string[] = [];
+    after.forEach((page, i) => {
+        const start = before[i];
+        if (page instanceof Error || start instanceof Error) {
+            unread.push((page instanceof Error ? page : (start as Error)).message);
+        } else pods.push({ before: start, after: page });
+    });
+    const figures = figuresFromScrapes(pods, modelName);
+    return unread.length === 0 ? figures : { ...figures, unreadPods: unread };
 }
 
 /**
@@ -119,14 +148,10 @@ export async function judgeWindow(
         smokeOrError(smokeCanary, urls.canary[0]),
     ]);
     const after = scrape === undefined ? undefined : await scrapeAll(urls, scrape);
-    const figuresOf = (track: Track) => {
-        if (before === undefined || after === undefined) return figuresFromProbes(results[track]);
-        const pods: PodScrapes[] = after[track].map((page, i) => ({
-            before: before[track][i],
-            after: page,
-        }));
-        return figuresFromScrapes(pods, o.modelName);
-    };
+    const figuresOf = (track: Track) =>
+        before === undefined || after === undefined
+            ? figuresFromProbes(results[track])
+            : figuresFromPages(before[track], after[track], o.modelName);
     const analysis = analyzeWindow(
         { canary: figuresOf("canary"), stable: figuresOf("stable"), answers },
         thresholds,

@@ -180,6 +180,31 @@ describe("an analysis window", () => {
         assert.strictEqual(judged.analysis.checks[2].figures.stableP99Ms, 0.99);
     });
 
+    it("fails the errors check, not the window, when a canary pod's page cannot be read at its end", async () => {
+        const stable = await server(() => 200, 1);
+        const canary = await server(() => 200, 1);
+        servers.push(stable, canary);
+        let canaryScrapes = 0;
+        const judged = await judgeWindow(
+            { stable: [stable.url], canary: [canary.url] },
+            OPTIONS,
+            { maxErrorRate: 0.01, maxLatencyRatio: 100, minRequests: 10 },
+            async () => ANSWERS,
+            async (url) => {
+                if (url === canary.url && canaryScrapes++ > 0) throw new Error("fetch failed");
+                return page(0, 500);
+            },
+        );
+        const errors = judged.analysis.checks[1];
+        assert.strictEqual(errors.passed, false);
+        assert.match(
+            errors.detail,
+            new RegExp(
+                `1 canary pod\\(s\\) could not be read in the window.*${canary.url}: fetch failed`,
+            ),
+        );
+    });
+
     it("fails the answers check, not the window, when the smoke check cannot finish", async () => {
         const stable = await server(() => 200, 1);
         const canary = await server(() => 400, 1);
