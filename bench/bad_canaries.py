@@ -151,19 +151,25 @@ def make_slow(keras, tf, out_dir, x_train, y_train, x_test, y_test):
     one, zero = np.ones(copies, np.float32), np.zeros(copies, np.float32)
     shifts = tf.constant(np.stack([one, zero, -dx, zero, one, -dy, zero, zero], axis=1))
 
-    def serve(images):
-        n = tf.shape(images)[0]
-        tiled = tf.repeat(images[:, :, :, tf.newaxis], copies, axis=0)
+    def one_image(image):
+        tiled = tf.repeat(image[tf.newaxis, :, :, tf.newaxis], copies, axis=0)
         shifted = tf.raw_ops.ImageProjectiveTransformV3(
             images=tiled,
-            transforms=tf.tile(shifts, [n, 1]),
+            transforms=shifts,
             output_shape=tf.constant([28, 28]),
             fill_value=0.0,
             interpolation="BILINEAR",
             fill_mode="CONSTANT",
         )
-        probabilities = model(tf.reshape(shifted, [-1, 28 * 28]))
-        return {"probabilities": tf.reduce_mean(tf.reshape(probabilities, [n, copies, 10]), axis=1)}
+        return tf.reduce_mean(model(tf.reshape(shifted, [copies, 28 * 28])), axis=0)
+
+    # One image at a time, so a batch costs time, not memory: 100 images at once would hold 96,100
+    # shifted copies (300 MB), past a pod's memory limit.
+    def serve(images):
+        probabilities = tf.map_fn(
+            one_image, images, parallel_iterations=1, fn_output_signature=tf.float32
+        )
+        return {"probabilities": probabilities}
 
     path = export(out_dir, "slow", model, serve, (None, 28, 28))
     served = predict_in_batches(tf.function(serve), x_test[:SLOW_EVAL_IMAGES], 50)
