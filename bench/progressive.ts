@@ -2,8 +2,9 @@
  * `npm run bench:progressive`: `npm run rollout` on the dev stack of the one-node local cluster
  * (through scripts/with-real-stack.sh --cluster), as a user runs it, while users' requests arrive
  * through NodePort 30111 at a steady rate, each on a new connection so the Service routes each
- * anew. Four pods, TF Serving's Prometheus page on, a 20 s analysis window per step:
- *   - a good canary (another training seed) stepped 25 → 50 → 100 and promoted;
+ * anew. Ten pods, TF Serving's Prometheus page on, a 20 s analysis window per step:
+ *   - a good canary (another training seed) stepped 10 → 30 → 50 → 100 (the default steps as the
+ *     shares of 10 pods give them: 25% is not one) and promoted;
  *   - three bad canaries (bench/bad_canaries.py), each to be rolled back by the check it fails:
  *     one that answers wrong, one whose requests fail, one that is slow;
  *   - a rollout killed (SIGKILL, its process group) during an analysis window, then resumed, and
@@ -34,7 +35,7 @@ import { killProcessesWithEnv } from "../test/support/processes";
 import { ENGINE_MARK, RealStack, ok } from "../test/support/realStack";
 import { runCommand } from "../verdict";
 
-const REPLICAS = 4;
+const REPLICAS = 10;
 const WINDOW_SECONDS = 20;
 /** The users' requests per second through the NodePort. */
 const USER_RATE = 15;
@@ -149,6 +150,15 @@ function recordedState(stack: RealStack): unknown {
     return r.status === 0 ? JSON.parse(r.stdout) : undefined;
 }
 
+/** Throws, with what the rollout printed, unless it ended with `outcome`. */
+function expectOutcome(run: RolloutRun, outcome: RolloutReport["outcome"], what: string): void {
+    if (run.report?.outcome !== outcome) {
+        throw new Error(
+            `${what} ended ${run.report?.outcome ?? `without a report (exit ${run.status}, ${run.signal})`}, not ${outcome}:\n${run.output}`,
+        );
+    }
+}
+
 /** Throws unless the Service answers with `version` alone. */
 async function expectServed(version: number, after: string): Promise<void> {
     const served = await settledVersion(String(version), 60);
@@ -207,6 +217,7 @@ async function main(): Promise<number> {
         const good = await withUsers(() =>
             rollout(stack, ["--stack", "dev", "--version", "2", "--seed", "7"]),
         );
+        expectOutcome(good.value, "promoted", "the good canary's rollout");
         await expectServed(2, "the good canary's rollout");
 
         const bad: Record<string, unknown> = {};
@@ -222,6 +233,7 @@ async function main(): Promise<number> {
                     dir,
                 ]),
             );
+            expectOutcome(run.value, "rolled back", `the ${kind} canary's rollout`);
             await expectServed(2, `the ${kind} canary's rollout`);
             bad[kind] = { model, ...rolloutFigures(run.value), users: run.users };
         }
@@ -238,6 +250,7 @@ async function main(): Promise<number> {
             );
             const state = recordedState(stack);
             const resumed = await rollout(stack, ["--stack", "dev", "--resume"]);
+            expectOutcome(resumed, "promoted", "the resumed rollout");
             return { killed, state, resumed };
         });
         await expectServed(6, "the resumed rollout");
@@ -257,6 +270,7 @@ async function main(): Promise<number> {
             // again with --cancel as the report says.
             const locked = await rollout(stack, ["--stack", "dev", "--rollback"]);
             const rolledBack = await rollout(stack, ["--stack", "dev", "--rollback", "--cancel"]);
+            expectOutcome(rolledBack, "rolled back", "the rollback of the killed rollout");
             return { killed, state, locked, rolledBack };
         });
         await expectServed(6, "the rollback of the killed rollout");
