@@ -235,7 +235,14 @@ async function main(): Promise<number> {
             );
             expectOutcome(run.value, "rolled back", `the ${kind} canary's rollout`);
             await expectServed(2, `the ${kind} canary's rollout`);
-            bad[kind] = { model, ...rolloutFigures(run.value), users: run.users };
+            const figures = rolloutFigures(run.value);
+            bad[kind] = {
+                model,
+                ...figures,
+                // The check this canary was made to fail, as the report words it.
+                itsCheck: figures.failedChecks.find((c) => c.startsWith(`${model.caughtBy}:`)),
+                users: run.users,
+            };
         }
 
         // Killed during the first analysis window: the state says step 1; --resume goes on.
@@ -304,6 +311,7 @@ async function main(): Promise<number> {
                 `npm run rollout on the dev stack (${REPLICAS} pods, pod shares, a ${WINDOW_SECONDS} s window per step, figures from each pod's Prometheus page) ` +
                 `while users send ${USER_RATE} predict requests/s through NodePort 30111, each on a new connection`,
             command: "npm run bench:progressive",
+            usersPerSecond: USER_RATE,
             promoted: { ...rolloutFigures(good.value), users: good.users },
             rolledBack: bad,
             resumedAfterKill: interrupted(

@@ -90,8 +90,9 @@ type Blocks = Array<[block: string, render: () => string]>;
 const PAGES: Record<string, Blocks> = {
     "docs/configuration.md": [["config-table", renderConfigTable]],
     "docs/local-cluster.md": [["figures:resilience", () => renderFigures("resilience")]],
+    "docs/canaries.md": [["figures:progressive", () => renderFigures("progressive")]],
     "docs/performance.md": Object.keys(FIGURES)
-        .filter((name) => name !== "resilience")
+        .filter((name) => name !== "resilience" && name !== "progressive")
         .map((name) => [`figures:${name}`, () => renderFigures(name)]),
 };
 

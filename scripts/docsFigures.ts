@@ -177,6 +177,92 @@ export const FIGURES: Record<string, FiguresSource> = {
             ["peak memory of the pods, MiB", "peakMemoryMiB.podsMiB"],
         ],
     },
+    progressive: {
+        command: "npm run bench:progressive",
+        file: "bench/results/rollout.json",
+        figures: [
+            ["users' requests per second (each on a new connection)", "progressive.usersPerSecond"],
+            ["good canary: outcome", "progressive.promoted.outcome"],
+            ["good canary: steps", "progressive.promoted.plan"],
+            [
+                "good canary: seconds from the first step to promoted",
+                "progressive.promoted.seconds",
+            ],
+            [
+                "good canary: where the window's figures came from",
+                "progressive.promoted.windows.0.source",
+            ],
+            [
+                "good canary at 10%: canary requests judged (users' and probes')",
+                "progressive.promoted.windows.[weight=10].checks.errors.requests",
+            ],
+            [
+                "good canary at 10%: canary p99 over stable p99",
+                "progressive.promoted.windows.[weight=10].checks.latency.ratio",
+            ],
+            [
+                "good canary at 50%: canary p99 over stable p99",
+                "progressive.promoted.windows.[weight=50].checks.latency.ratio",
+            ],
+            ["good canary: users' requests", "progressive.promoted.users.sent"],
+            ["good canary: users' requests failed", "progressive.promoted.users.failed"],
+            ["wrong canary: outcome", "progressive.rolledBack.wrong.outcome"],
+            ["wrong canary: its check failed", "progressive.rolledBack.wrong.itsCheck"],
+            [
+                "wrong canary: seconds from its step's start to the rollback's end",
+                "progressive.rolledBack.wrong.rollbackSeconds",
+            ],
+            ["wrong canary: users' requests", "progressive.rolledBack.wrong.users.sent"],
+            ["wrong canary: users' requests failed", "progressive.rolledBack.wrong.users.failed"],
+            ["failing canary: outcome", "progressive.rolledBack.failing.outcome"],
+            ["failing canary: its check failed", "progressive.rolledBack.failing.itsCheck"],
+            [
+                "failing canary: seconds from its step's start to the rollback's end",
+                "progressive.rolledBack.failing.rollbackSeconds",
+            ],
+            ["failing canary: users' requests", "progressive.rolledBack.failing.users.sent"],
+            [
+                "failing canary: users' requests failed",
+                "progressive.rolledBack.failing.users.failed",
+            ],
+            ["slow canary: outcome", "progressive.rolledBack.slow.outcome"],
+            ["slow canary: its check failed", "progressive.rolledBack.slow.itsCheck"],
+            [
+                "slow canary: seconds from its step's start to the rollback's end",
+                "progressive.rolledBack.slow.rollbackSeconds",
+            ],
+            ["slow canary: users' requests", "progressive.rolledBack.slow.users.sent"],
+            ["slow canary: users' requests failed", "progressive.rolledBack.slow.users.failed"],
+            [
+                "killed in a window: the step its rolloutState recorded (from 0)",
+                "progressive.resumedAfterKill.recordedState.step",
+            ],
+            ["killed in a window: --resume ended", "progressive.resumedAfterKill.next.outcome"],
+            [
+                "killed in a window: users' requests failed",
+                "progressive.resumedAfterKill.users.failed",
+            ],
+            ["killed in a window: users' requests", "progressive.resumedAfterKill.users.sent"],
+            [
+                "killed in an up: --rollback without --cancel",
+                "progressive.rolledBackAfterKill.withoutCancel.error",
+            ],
+            [
+                "killed in an up: --rollback --cancel ended",
+                "progressive.rolledBackAfterKill.next.outcome",
+            ],
+            [
+                "killed in an up: processes the killed CLI left",
+                "progressive.rolledBackAfterKill.leftoverProcesses",
+            ],
+            [
+                "killed in an up: users' requests failed",
+                "progressive.rolledBackAfterKill.users.failed",
+            ],
+            ["killed in an up: users' requests", "progressive.rolledBackAfterKill.users.sent"],
+            ["targets", "progressive.targets"],
+        ],
+    },
     resilience: {
         command: "npm run bench:resilience",
         file: "bench/results/resilience.json",
