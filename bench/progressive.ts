@@ -210,6 +210,9 @@ async function main(): Promise<number> {
             rolloutWindowSeconds: String(WINDOW_SECONDS),
             skipModelEvaluation: "true",
             inputScale: "0-255",
+            // Ten pods and a canary's surge pod on the node's 2 cores: a quarter core each would
+            // leave some unscheduled (Insufficient cpu).
+            cpuRequest: "100m",
         });
         ok(stack.pulumi(["up", "--yes", "--skip-preview", "--stack", "dev"]), "up of version 1");
         await expectServed(1, "the first up");
