@@ -192,6 +192,11 @@ export function loadStackConfig(): StackConfig {
         cluster: { context: r.string("kubeContext"), renderDir },
         serving,
         canary,
-        rollout: readRollout(r, serving.replicas, serving.gateway !== undefined),
+        rollout: readRollout(
+            r,
+            serving.replicas,
+            serving.gateway !== undefined,
+            serving.pdbMinAvailable,
+        ),
     };
 }

@@ -17,16 +17,21 @@ export interface RolloutSettings {
 
 /**
  * The rollout keys; set steps must be ones `replicas` pods give, or with a Gateway route
- * (`routed`) any that rise to 100.
+ * (`routed`) any that rise to 100, each leaving the stable track more pods than the budget keeps.
  */
-export function readRollout(r: Reader, replicas: number, routed: boolean): RolloutSettings {
+export function readRollout(
+    r: Reader,
+    replicas: number,
+    routed: boolean,
+    pdbMinAvailable?: number,
+): RolloutSettings {
     const text = r.string("rolloutSteps");
     const steps =
         text === undefined
             ? undefined
             : checkedAsConfig(() => {
                   const parsed = parseSteps(text);
-                  planSteps(replicas, routed, parsed);
+                  planSteps(replicas, routed, parsed, pdbMinAvailable);
                   return parsed;
               });
     return {

@@ -116,12 +116,15 @@ async function main(): Promise<number> {
     const r = new Reader(await configValues(stack));
     const replicas = r.integer("replicas", 1) as number;
     const routed = r.string("gatewayParent") !== undefined;
-    const settings = readRollout(r, replicas, routed);
+    const pdbMinAvailable = r.integer("pdbMinAvailable", 1);
+    const settings = readRollout(r, replicas, routed, pdbMinAvailable);
     const recorded = r.raw("rolloutState");
     const decision = decideStart(recorded === undefined ? undefined : parseState(recorded), args);
     const weights =
         decision.kind === "start"
-            ? planSteps(replicas, routed, settings.steps).steps.map((s) => s.weight)
+            ? planSteps(replicas, routed, settings.steps, pdbMinAvailable).steps.map(
+                  (s) => s.weight,
+              )
             : decision.state.weights;
     const plan = planSteps(replicas, routed, weights);
     const image = await mnistTestSample(1);

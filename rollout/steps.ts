@@ -52,11 +52,14 @@ function nearestPodShare(replicas: number, weight: number): number {
  * The steps for `replicas` pods, `routed` when a Gateway route splits requests: `requested`, or
  * by default 10, 25, 50 and 100 with a route, and without one the pod shares nearest them.
  * Without a route a requested step that no pod count gives is refused with the shares that are.
+ * With a disruption budget (`pdbMinAvailable`), a step that leaves the stable track no more pods
+ * than the budget keeps is refused too: the stack's own check would refuse that step's preview.
  */
 export function planSteps(
     replicas: number,
     routed: boolean,
     requested?: readonly number[],
+    pdbMinAvailable?: number,
 ): StepPlan {
     if (replicas < 2) {
         throw new SettingError(
@@ -89,6 +92,16 @@ export function planSteps(
         }
     });
     const canarySteps = steps.slice(0, -1);
+    const short = canarySteps.find(
+        (s) => pdbMinAvailable !== undefined && s.pods.stable <= pdbMinAvailable,
+    );
+    if (short !== undefined) {
+        throw new SettingError(
+            STEPS_KEY,
+            weights.join(","),
+            `steps that leave the stable track more pods than pdbMinAvailable (${pdbMinAvailable}) keeps through an eviction; ${short.weight}% leaves it ${short.pods.stable} of ${replicas}`,
+        );
+    }
     const shares = canarySteps
         .map((s) =>
             routed ? `${s.weight}%` : `${s.weight}% (${s.pods.canary} of ${replicas} pods)`,

@@ -805,6 +805,13 @@ describe("rollout config", () => {
         );
     });
 
+    it("refuses steps the disruption budget would refuse, naming the step", () => {
+        expectError(
+            { ...DEV, replicas: "4", pdbMinAvailable: "2", rolloutSteps: "25,50,100" },
+            /config `tfk8s:rolloutSteps` is "25,50,100"; expected steps that leave the stable track more pods than pdbMinAvailable \(2\) keeps through an eviction; 50% leaves it 2 of 4/,
+        );
+    });
+
     it("refuses thresholds out of range", () => {
         expectError(
             { ...DEV, rolloutMaxErrorRate: "1" },

@@ -46,4 +46,13 @@ describe("a rollout's steps", () => {
             /`replicas` is 1; expected at least 2 for a rollout/,
         );
     });
+
+    it("refuse a step that leaves the stable track no more pods than the disruption budget keeps", () => {
+        assert.deepStrictEqual(weights(planSteps(4, false, [25, 100], 2)), [25, 100]);
+        assert.throws(
+            () => planSteps(4, false, undefined, 2),
+            /`rolloutSteps` is "25,50,100"; expected steps that leave the stable track more pods than pdbMinAvailable \(2\) keeps through an eviction; 50% leaves it 2 of 4/,
+        );
+        assert.throws(() => planSteps(2, false, undefined, 1), /50% leaves it 1 of 2/);
+    });
 });

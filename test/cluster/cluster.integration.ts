@@ -315,7 +315,9 @@ describe("the dev stack on the one-node local cluster", function () {
         const stack = cluster.stack;
         const { models } = badCanaries(path.join(stack.work, "bad-canaries"));
         stack.setConfig("dev", {
-            replicas: "2",
+            // One step of 2 canary pods: the stable track keeps 2, more than the budget's 1.
+            replicas: "4",
+            rolloutSteps: "50,100",
             enableMonitoring: "true",
             rolloutWindowSeconds: "5",
             // The failing model is brought without the offline evaluation, which would refuse it.
@@ -347,12 +349,7 @@ describe("the dev stack on the one-node local cluster", function () {
             return { ...run, users: await users.stop() };
         };
         const good = await underUsers(["--version", String(served + 1), "--seed", "7"]);
-        const failing = await underUsers([
-            ...["--version", String(served + 2)],
-            ...["--model-source", models.failing.dir],
-        ]);
-        report("rollouts", { good: good.report.steps, failing: failing.report.failedChecks });
-
+        report("good rollout", good.report.steps);
         assert.strictEqual(good.status, 0, good.output);
         assert.strictEqual(good.users.failed, 0, JSON.stringify(good.users.failedBy));
         assert.strictEqual(good.report.outcome, "promoted");
@@ -362,6 +359,11 @@ describe("the dev stack on the one-node local cluster", function () {
         // The probes alone send 50 a window; the users' requests to the canary pod count too.
         assert.ok(errors.figures.requests > 50, JSON.stringify(errors));
 
+        const failing = await underUsers([
+            ...["--version", String(served + 2)],
+            ...["--model-source", models.failing.dir],
+        ]);
+        report("failing rollout", failing.report.failedChecks);
         assert.strictEqual(failing.status, 1, failing.output);
         assert.strictEqual(failing.report.outcome, "rolled back");
         assert.ok(
