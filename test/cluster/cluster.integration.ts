@@ -28,6 +28,7 @@ import {
 } from "../support/clusterStack";
 import { clusterDaemonPids, daemonProblems } from "../support/clusterDaemons";
 import { startLoadProcess } from "../support/loadProcess";
+import { OpenLoopResult } from "../support/openLoop";
 import { ok, run } from "../support/realStack";
 import {
     LoadFigures,
@@ -345,8 +346,15 @@ describe("the dev stack on the one-node local cluster", function () {
                 newConnections: true,
                 seconds: 600,
             });
-            const run = rollout(args);
-            return { ...run, users: await users.stop() };
+            // Stopped whatever the rollout does: a generator left running would hold the suite.
+            let seen: Promise<OpenLoopResult> | undefined;
+            try {
+                const run = rollout(args);
+                seen = users.stop();
+                return { ...run, users: await seen };
+            } finally {
+                if (seen === undefined) await users.stop();
+            }
         };
         const good = await underUsers(["--version", String(served + 1), "--seed", "7"]);
         report("good rollout", good.report.steps);
