@@ -96,6 +96,11 @@ export const FIGURES: Record<string, FiguresSource> = {
         command: "npm run bench:stack",
         file: "bench/results/stack.json",
         figures: [
+            ["pulumi preview, the first in a fresh copy (trains), s", "firstPreviewSeconds"],
+            [
+                "first preview: Node and the Pulumi SDK starting, s",
+                "firstPreviewStages.[stage=Node and Pulumi SDK start-up].seconds",
+            ],
             ["pulumi preview, cold model cache (trains), s", "coldPreviewSeconds"],
             ["pulumi preview, warm model cache, s", "warmPreviewSeconds"],
             ["cold preview / warm preview (target: at most 1.6)", "coldOverWarm"],
