@@ -68,15 +68,20 @@ marked() {
   done
 }
 
+# prune_images: removes every image and the build cache of this run's engine. On its vfs storage
+# each image or cached build step over the stand-in is a full copy of it (about 1 GB; the build
+# cache's own figure counts far less): runs that kept them filled the disk until the kubelet
+# evicted the pods (DiskPressure). The stand-in is imported again (about 20 s).
+prune_images() {
+  echo "with-real-stack: docker image prune: $(docker image prune -af 2>&1 | tail -1)"
+  echo "with-real-stack: docker builder prune: $(docker builder prune -af 2>&1 | tail -1)"
+}
+
 # finish: stops the servers, then what else of this run still runs after 10 s; fails on the latter.
 finish() {
   local rc=$? left pid
-  # The run's images go with it: on this engine's vfs storage every image built from the stand-in
-  # is a full copy of it (about 1 GB), and runs that kept theirs filled the disk until the kubelet
-  # evicted the pods for DiskPressure. The next run imports the stand-in again (about 20 s).
-  if [ -n "${DOCKER_HOST:-}" ]; then
-    echo "with-real-stack: docker image prune: $(docker image prune -af 2>&1 | tail -1)"
-  fi
+  # The run's images go with it while the engine still runs (see prune_images).
+  if [ -S "${DOCKER_HOST#unix://}" ]; then prune_images; fi
   bash scripts/docker-down.sh
   KUBE_PURGE=1 bash scripts/local-cluster.sh down
   unset TFK8S_RUN_MARK
@@ -98,6 +103,8 @@ trap finish EXIT
 bash scripts/docker-up.sh
 # shellcheck source=/dev/null
 source "$docker_state/env.sh"
+# Also at the start: a run whose engine stopped before its end (down:dev stops it) left its images.
+prune_images
 
 # A real API server, with or without a node, for deploying without render mode.
 TFK8S_KUBECONFIG="$(bash "$kube" up)"
