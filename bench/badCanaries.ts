@@ -34,12 +34,14 @@ import {
     Sample,
 } from "../rollout/prometheus";
 import { validateSavedModelDir } from "../model/sources/fromDisk";
+import { IMAGE_PIXELS } from "../model/savedmodel/contract";
 import { exportSavedModel } from "../model/savedmodel/export";
 import { initBackend } from "../model/training/backend";
 import { loadMnist } from "../model/training/data";
 import { quickModel } from "../test/doubles/quickModel";
 import { TfServingDouble } from "../test/doubles/tfServingDouble";
 import { badCanaries } from "../test/support/badCanaries";
+import { percentile } from "../test/support/clientLoop";
 import { findTensorFlowPython } from "../test/support/venv";
 import { runCommand } from "../verdict";
 
@@ -47,12 +49,6 @@ import { runCommand } from "../verdict";
 const CALLS = 50;
 /** Predicts before the measured ones (first calls of a loaded function), left out of the figures. */
 const WARMUP_CALLS = 5;
-const PIXELS = 28 * 28;
-
-const median = (values: readonly number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.floor((sorted.length - 1) / 2)];
-};
 const round = (value: number) => Math.round(value * 100) / 100;
 
 async function scrape(url: string): Promise<{ samples: Sample[]; page: string }> {
@@ -65,7 +61,7 @@ async function measure(python: string, name: string, versionDir: string) {
     const validated = validateSavedModelDir(versionDir);
     const mnist = loadMnist();
     const image = (i: number) =>
-        imagesFromPixels(mnist.test.images.subarray(i * PIXELS, (i + 1) * PIXELS), 1);
+        imagesFromPixels(mnist.test.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), 1);
     const double = await TfServingDouble.start({
         python,
         modelBasePath: path.dirname(versionDir),
@@ -113,7 +109,7 @@ async function measure(python: string, name: string, versionDir: string) {
             httpStatuses: statuses,
             errors: [...errors],
             accuracy: served ? correct / (statuses[200] ?? 0) : null,
-            clientP50Ms: round(median(latencies)),
+            clientP50Ms: round(percentile(latencies, 50)),
             clientP99Ms: round(nearestRankP99(latencies)),
             requestCount: Object.fromEntries(
                 countsDelta(
