@@ -231,7 +231,7 @@ describe("graph trainer", function () {
         fromUnaligned.forEach((w, k) => assert.deepStrictEqual(w, aligned[k], `weight ${k}`));
     });
 
-    it("evaluates the resident test set after each epoch as tfjs evaluates the trained model", async () => {
+    it("evaluates the resident test set after each epoch, predicted classes too, as tfjs evaluates the trained model", async () => {
         const split = takeSplit(train, 2000);
         const test = takeSplit(loadMnist().test, 1000);
         const model = createModel({ seed: 4 });
@@ -253,6 +253,14 @@ describe("graph trainer", function () {
         );
         assert.ok(Math.abs(history.testLoss[1] - evaluation.loss) < 1e-4);
         assert.ok(history.testAcc[1] > history.testAcc[0] - 0.05 && history.testAcc[1] > 0.8);
+        // The last evaluation, with its predicted classes, stands for the evaluate stage's.
+        const final = history.final as NonNullable<typeof history.final>;
+        assert.deepStrictEqual(
+            [final.accuracy, final.loss],
+            [history.testAcc[1], history.testLoss[1]],
+        );
+        const agree = final.predicted.filter((c, i) => c === evaluation.predicted[i]).length;
+        assert.ok(agree >= 999, `${agree} of 1000 predicted classes agree with tfjs`);
         model.optimizer.dispose();
         model.dispose();
     });

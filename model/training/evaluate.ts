@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { MnistSplit, toTensors } from "./data";
+import type { TrainingHistory } from "./layersTrainer";
 import { oneHotLabels } from "./model";
 
 /** How a model did on the test split. */
@@ -14,6 +15,17 @@ export interface Evaluation {
     readonly accuracy: number;
     /** The predicted class of each test image, in the split's order. */
     readonly predicted: Int32Array;
+}
+
+/**
+ * The evaluate stage: the trainer's own evaluation of the final weights when it made one (the
+ * graph trainer evaluates the resident test set after each epoch), else `evaluateClassifier`'s.
+ */
+export function evaluateTrained(
+    fitted: { model: tf.LayersModel; history: TrainingHistory },
+    test: MnistSplit,
+): Evaluation {
+    return fitted.history.final ?? evaluateClassifier(fitted.model, test);
 }
 
 /** Evaluates `model` on `test`: mean loss, accuracy and predicted classes. */

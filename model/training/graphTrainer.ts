@@ -191,10 +191,14 @@ export class TrainingSession {
         return { loss, grads: WEIGHT_NAMES.map((n) => out[n]) };
     }
 
-    /** Mean loss and correct count on the loaded test set at the current weights. */
-    evaluate(): { loss: number; correct: number } {
+    /** Mean loss, correct count and predicted classes on the loaded test set at the current weights. */
+    evaluate(): { loss: number; correct: number; predicted: Int32Array } {
         const out = this.signatures.evaluate.predict({});
-        const result = { loss: out.loss.dataSync()[0], correct: out.correct.dataSync()[0] };
+        const result = {
+            loss: out.loss.dataSync()[0],
+            correct: out.correct.dataSync()[0],
+            predicted: out.predicted.dataSync() as Int32Array,
+        };
         tf.dispose(out);
         return result;
     }
@@ -268,8 +272,10 @@ export async function fitWithGraph(
             history.acc.push(correct / split.count);
             if (options.test !== undefined) {
                 const measured = session.evaluate();
+                const accuracy = measured.correct / options.test.count;
                 history.testLoss.push(measured.loss);
-                history.testAcc.push(measured.correct / options.test.count);
+                history.testAcc.push(accuracy);
+                history.final = { loss: measured.loss, accuracy, predicted: measured.predicted };
             }
             options.progress?.endEpoch(epoch, lossSum / split.count, correct / split.count);
         }

@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { MnistSplit, toTensors } from "./data";
+import type { Evaluation } from "./evaluate";
 import { oneHotLabels } from "./model";
 import { EpochProgress } from "./progress";
 import { seededRandom } from "./random";
@@ -27,6 +28,11 @@ export interface TrainingHistory {
     readonly acc: number[];
     readonly testLoss: number[];
     readonly testAcc: number[];
+    /**
+     * The trained weights' evaluation on the test split with each predicted class, when the
+     * trainer made it on the way (the graph trainer); otherwise the evaluate stage makes it.
+     */
+    final?: Evaluation;
 }
 
 /**

@@ -9,7 +9,7 @@ import { checkOption } from "../../errors";
 import { nowMs, recordStage, timedStage } from "../stageTimes";
 import { BackendName, initBackend } from "./backend";
 import { loadTrainingData } from "./data";
-import { checkQualityGate, evaluateClassifier } from "./evaluate";
+import { checkQualityGate, evaluateTrained } from "./evaluate";
 import { DEFAULT_MODEL_OPTIONS } from "./model";
 import { TrainerName, chooseTrainer, fitClassifier } from "./trainers";
 import { DEFAULT_CACHE_DIR } from "./cache";
@@ -139,7 +139,7 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
                 fitClassifier(trainer, hyperparameters, data, settings),
             );
             const started = nowMs();
-            const evaluation = evaluateClassifier(fitted.model, data.mnist.test);
+            const evaluation = evaluateTrained(fitted, data.mnist.test);
             checkQualityGate(evaluation.accuracy, minAccuracy);
             const run = { key, backend, trainer, hyperparameters };
             const metadata = trainingMetadata(run, data.mnist, fitted, evaluation);

@@ -7,8 +7,15 @@
 import { GraphBuilder, T_FLOAT, T_INT32, attr } from "../savedmodel/graphBuilder";
 import { DataType } from "../savedmodel/proto/tensorflow";
 
-/** The batch's mean loss, its correct count, and the gradients in weight order. */
+/**
+ * The batch's logits and predicted classes, its mean loss and correct count, and the gradients in
+ * weight order. A caller uses what it needs; TensorFlow runs only what a fetch depends on.
+ */
 export interface LossAndGradients {
+    /** Float `(n, 10)`. */
+    readonly logits: string;
+    /** Int32 `(n)`: the argmax of each row of the logits. */
+    readonly predicted: string;
     readonly loss: string;
     readonly correct: string;
     /** d(loss) / d(dense kernel, dense bias, logits kernel, logits bias). */
@@ -92,5 +99,5 @@ export function lossAndGradients(
     const dPre = f("grad/relu", "ReluGrad", [dHidden, hidden]);
     const dW1 = matmul("grad/dense/kernel", flat, dPre, true, false);
     const db1 = f("grad/dense/bias", "BiasAddGrad", [dPre], nhwc);
-    return { loss, correct, grads: [dW1, db1, dW2, db2] };
+    return { logits, predicted, loss, correct, grads: [dW1, db1, dW2, db2] };
 }

@@ -14,10 +14,9 @@ import { LossAndGradients, lossAndGradients } from "../trainingStep";
 import { StepInputs, TrainingGraphBuilder, UINT8, Variable } from "./builder";
 import { WEIGHT_NAMES } from "./options";
 
-/** A step's mean loss, its correct count and the nodes that finish it. */
+/** What a step measured (its logits, loss, count) and the nodes that finish it. */
 export interface StepResult {
-    readonly loss: string;
-    readonly correct: string;
+    readonly measured: LossAndGradients;
     readonly done: string[];
 }
 
@@ -70,11 +69,7 @@ export function adamStep(
                       )
                 : undefined,
     });
-    return {
-        loss: measured.loss,
-        correct: measured.correct,
-        done: applyAdam(t, s, inputs, measured),
-    };
+    return { measured, done: applyAdam(t, s, inputs, measured.grads) };
 }
 
 /**
@@ -85,11 +80,12 @@ function applyAdam(
     t: TrainingGraphBuilder,
     s: string,
     inputs: StepInputs,
-    { loss, correct, grads }: LossAndGradients,
+    grads: LossAndGradients["grads"],
 ): string[] {
     const c = inputs.constant;
-    // Every use of the weights is over once all gradients, the loss and the count exist.
-    const computed = [...grads, loss, correct].map((n) => `^${n}`);
+    // Every op that reads a weight is an ancestor of some gradient: once all gradients exist,
+    // no read of the old values is left.
+    const computed = grads.map((n) => `^${n}`);
     const beta1Power = inputs.variable(t.powers.beta1);
     const beta2Power = inputs.variable(t.powers.beta2);
     const applies = grads.map((grad, k) =>

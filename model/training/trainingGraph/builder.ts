@@ -61,13 +61,13 @@ export class TrainingGraphBuilder {
     readonly slots: { m: Variable; v: Variable }[];
     /** β1^t and β2^t for the next step t. */
     readonly powers: { beta1: Variable; beta2: Variable };
-    /** The resident data, and the `train` loop's per-step statistics. */
+    /** The resident data, and the logits of each step of the `train` loop. */
     readonly data: {
         trainImages: Variable;
         trainLabels: Variable;
         testImages: Variable;
         testLabels: Variable;
-        stats: Variable;
+        stepLogits: Variable;
     };
     readonly constants: Constants;
     private readonly constantTypes = new Map<string, number>();
@@ -95,7 +95,7 @@ export class TrainingGraphBuilder {
             trainLabels: this.variable("data/train_labels", INT32),
             testImages: this.variable("data/test_images", UINT8),
             testLabels: this.variable("data/test_labels", INT32),
-            stats: this.variable("train/stats_variable", FLOAT),
+            stepLogits: this.variable("train/step_logits_variable", FLOAT),
         };
         const float = (name: string, v: number) =>
             this.constant(this.g.constFloat(name, [], Float32Array.of(v)), FLOAT);

@@ -9,7 +9,7 @@ import { lossAndGradients } from "../trainingStep";
 import { FLOAT, INT32, TrainingGraphBuilder, UINT8, info } from "./builder";
 import { WEIGHT_NAMES } from "./options";
 
-/** `evaluate`: the mean loss and the correct count on the resident test set. */
+/** `evaluate`: the mean loss, the correct count and each predicted class on the resident test set. */
 export function evaluateSignature(t: TrainingGraphBuilder): SignatureDef {
     const s = "evaluate";
     const pixels = t.op(`${s}/pixels`, "Cast", [t.data.testImages.node], {
@@ -17,10 +17,14 @@ export function evaluateSignature(t: TrainingGraphBuilder): SignatureDef {
         DstT: T_FLOAT,
     });
     const labels = t.op(`${s}/labels`, "Identity", [t.data.testLabels.node], { T: T_INT32 });
-    const { loss, correct } = measure(t, s, pixels, labels);
+    const { loss, correct, predicted } = measure(t, s, pixels, labels);
     return {
         inputs: {},
-        outputs: { loss: info(loss, FLOAT, []), correct: info(correct, FLOAT, []) },
+        outputs: {
+            loss: info(loss, FLOAT, []),
+            correct: info(correct, FLOAT, []),
+            predicted: info(predicted, INT32, [-1]),
+        },
         methodName: contract.PREDICT_METHOD,
     };
 }
