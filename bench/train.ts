@@ -4,10 +4,11 @@
  * same files with the same hyperparameters, in one run. Each trainer runs in a process of its own,
  * so each peak RSS is its own. Then it profiles whole-epoch runs of the graph trainer
  * (`trainProfile.ts`: compute, data movement and executor, the compute limit beside them), and
- * trains 2 epochs with the graph trainer under each of `THREADS`, TensorFlow's intra- and
- * inter-op thread counts, in `THREAD_ROUNDS` rounds that take the settings in turn (a burst of
- * other work on the machine then hits each alike), which is how `TF_THREAD_DEFAULTS` was picked;
- * each setting's row is its median run. Writes `bench/results/train.json`.
+ * trains 2 epochs with the graph trainer under each of `RUNTIME_SETTINGS` (TensorFlow's intra-
+ * and inter-op thread counts, oneDNN's graph rewrites on or off), in `SETTING_ROUNDS` rounds that
+ * take the settings in turn (a burst of other work on the machine then hits each alike), which is
+ * how `TF_RUNTIME_DEFAULTS` was picked; each setting's row is its median run. Writes
+ * `bench/results/train.json`.
  *
  * `--sweep` also trains 2 epochs with the graph trainer at each of `SWEEP` steps per session run
  * (a whole epoch is the default); the sweep is written beside the rows.
@@ -45,15 +46,19 @@ function line(r: Row): string {
 /** Steps per session run the sweep tries (a full-MNIST epoch has 1,875). */
 const SWEEP = [8, 64, 512];
 
-/** TensorFlow's intra- and inter-op thread counts the graph trainer is timed with. */
-const THREADS = [
-    [1, 1],
-    [1, 2],
-    [2, 1],
-    [2, 2],
+/**
+ * TensorFlow's runtime settings the graph trainer is timed with: intra- and inter-op threads,
+ * oneDNN's graph rewrites on ("1") or off ("0").
+ */
+const RUNTIME_SETTINGS = [
+    [1, 1, "0"],
+    [1, 1, "1"],
+    [1, 2, "0"],
+    [2, 1, "0"],
+    [2, 2, "0"],
 ] as const;
-/** Rounds over `THREADS`; odd, so that each setting's median is one of its runs. */
-const THREAD_ROUNDS = 3;
+/** Rounds over `RUNTIME_SETTINGS`; odd, so that each setting's median is one of its runs. */
+const SETTING_ROUNDS = 3;
 
 /** The run with the median seconds per epoch, of an odd number of runs. */
 function medianRun(runs: readonly Row[]): Row {
@@ -148,20 +153,22 @@ async function main(): Promise<void> {
     const layers = childRow("layers");
     const keras = kerasRow();
     const profile = profileEpochs();
-    const rounds = Array.from({ length: THREAD_ROUNDS }, () =>
-        THREADS.map(([intra, inter]) =>
+    const rounds = Array.from({ length: SETTING_ROUNDS }, () =>
+        RUNTIME_SETTINGS.map(([intra, inter, oneDnn]) =>
             childRow("graph", ["--epochs", "2"], {
                 ...process.env,
                 TF_NUM_INTRAOP_THREADS: String(intra),
                 TF_NUM_INTEROP_THREADS: String(inter),
+                TF_ENABLE_ONEDNN_OPTS: oneDnn,
             }),
         ),
     );
-    const threads = THREADS.map(([intra, inter], k) => ({
+    const runtime = RUNTIME_SETTINGS.map(([intra, inter, oneDnn], k) => ({
         ...medianRun(rounds.map((round) => round[k])),
-        setting: `${intra}/${inter}`,
+        setting: `${intra}/${inter}${oneDnn === "1" ? " oneDNN" : ""}`,
         intraOp: intra,
         interOp: inter,
+        oneDnnOpts: oneDnn,
         secondsPerEpochByRound: rounds.map((round) => round[k].secondsPerEpoch),
     }));
     console.log(
@@ -190,10 +197,11 @@ async function main(): Promise<void> {
         );
     }
     console.log("");
-    for (const t of threads) {
+    for (const t of runtime) {
         const byRound = t.secondsPerEpochByRound.map((x) => x.toFixed(2)).join(", ");
+        const oneDnn = t.oneDnnOpts === "1" ? "on" : "off";
         console.log(
-            `threads intra ${t.intraOp} inter ${t.interOp}: ${line(t)} (rounds ${byRound})`,
+            `threads intra ${t.intraOp} inter ${t.interOp}, oneDNN ${oneDnn}: ${line(t)} (rounds ${byRound})`,
         );
     }
     const out = path.join(__dirname, "results", "train.json");
@@ -207,7 +215,7 @@ async function main(): Promise<void> {
         keras,
         ratio,
         profile,
-        threads,
+        runtime,
         sweep,
     };
     fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);

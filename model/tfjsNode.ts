@@ -24,27 +24,45 @@ export function supplyRemovedUtil(): void {
 }
 
 /**
- * TensorFlow's thread pools unless the environment sizes them: one thread runs the ops of a
- * step (inter-op) and one runs inside each op (intra-op). Training is a chain of small ops
- * (a batch-32 product takes tens of microseconds), which lose more handing work to a second
- * thread than they gain; `npm run bench:train -- --threads` measures the alternatives. TensorFlow
- * reads both variables once, when tfjs-node starts it, and they hold for the whole process.
+ * TensorFlow's runtime settings unless the environment sets them, which TensorFlow reads once,
+ * when tfjs-node starts it, for the whole process:
+ * - one thread runs the ops of a step (inter-op) and one runs inside each op (intra-op). Training
+ *   is a chain of small ops (a batch-32 product takes tens of microseconds), which lose more
+ *   handing work to a second thread than they gain;
+ * - oneDNN's graph rewrites off. They send every product through oneDNN, whose call costs more
+ *   than the batch-32 arithmetic of the small ones; without them the products run on Eigen.
+ * `npm run bench:train` times the alternatives.
  */
-export const TF_THREAD_DEFAULTS = {
+export const TF_RUNTIME_DEFAULTS = {
     TF_NUM_INTRAOP_THREADS: "1",
     TF_NUM_INTEROP_THREADS: "1",
+    TF_ENABLE_ONEDNN_OPTS: "0",
 } as const;
+
+/**
+ * The runtime settings that change how TensorFlow rounds (which kernels run a product, how an op
+ * splits its sums over threads): weights trained under other ones differ in their last bits, so
+ * the training cache key holds them. The environment's values, else the defaults.
+ */
+export function tfRoundingSettings(): { intraOpThreads: string; oneDnnOpts: string } {
+    const setting = (name: keyof typeof TF_RUNTIME_DEFAULTS) =>
+        process.env[name] ?? TF_RUNTIME_DEFAULTS[name];
+    return {
+        intraOpThreads: setting("TF_NUM_INTRAOP_THREADS"),
+        oneDnnOpts: setting("TF_ENABLE_ONEDNN_OPTS"),
+    };
+}
 
 /**
  * Loads tfjs-node (which registers the "tensorflow" backend with the shared tfjs-core), quieting
  * libtensorflow's CPU-feature notices unless TF_CPP_MIN_LOG_LEVEL says otherwise, with
- * `TF_THREAD_DEFAULTS` where the environment leaves the thread pools unset.
+ * `TF_RUNTIME_DEFAULTS` where the environment leaves a setting unset.
  */
 export function loadTfjsNode(): TfjsNode {
     supplyRemovedUtil();
     process.env.TF_CPP_MIN_LOG_LEVEL ??= "2";
-    for (const [name, threads] of Object.entries(TF_THREAD_DEFAULTS)) {
-        process.env[name] ??= threads;
+    for (const [name, value] of Object.entries(TF_RUNTIME_DEFAULTS)) {
+        process.env[name] ??= value;
     }
     return require("@tensorflow/tfjs-node") as TfjsNode;
 }

@@ -41,20 +41,24 @@ export const FIGURES: Record<string, FiguresSource> = {
             ["upload of the data into the session (once), s", "profile.uploadSeconds"],
             ["one test-set evaluation in the graph, s", "profile.evaluateSeconds"],
             [
-                "graph, 1 intra-op and 1 inter-op thread (the default): s per epoch",
-                "threads.[setting=1/1].secondsPerEpoch",
+                "graph, 1 intra-op and 1 inter-op thread, oneDNN off (the default): s per epoch",
+                "runtime.[setting=1/1].secondsPerEpoch",
+            ],
+            [
+                "graph, 1 intra-op and 1 inter-op thread, oneDNN on: s per epoch",
+                "runtime.[setting=1/1 oneDNN].secondsPerEpoch",
             ],
             [
                 "graph, 1 intra-op, 2 inter-op threads: s per epoch",
-                "threads.[setting=1/2].secondsPerEpoch",
+                "runtime.[setting=1/2].secondsPerEpoch",
             ],
             [
                 "graph, 2 intra-op, 1 inter-op thread: s per epoch",
-                "threads.[setting=2/1].secondsPerEpoch",
+                "runtime.[setting=2/1].secondsPerEpoch",
             ],
             [
                 "graph, 2 intra-op, 2 inter-op threads: s per epoch",
-                "threads.[setting=2/2].secondsPerEpoch",
+                "runtime.[setting=2/2].secondsPerEpoch",
             ],
         ],
     },

@@ -64,7 +64,7 @@ describe("tfjs-node on this Node", function () {
         }
     });
 
-    it("starts TensorFlow with one thread per pool unless the environment says otherwise", () => {
+    it("starts TensorFlow with one thread per pool and oneDNN's rewrites off unless the environment says otherwise", () => {
         // Threads of the process once TensorFlow ran an op, and the variables it saw.
         const threads = (env: Record<string, string | undefined>) => {
             const r = inFreshNode(
@@ -73,7 +73,8 @@ describe("tfjs-node on this Node", function () {
                      tf.matMul(tf.ones([256, 256]), tf.ones([256, 256])).dataSync();
                      const tasks = require("fs").readdirSync("/proc/self/task").length;
                      console.log(JSON.stringify({ tasks, intra: process.env.TF_NUM_INTRAOP_THREADS,
-                         inter: process.env.TF_NUM_INTEROP_THREADS }));
+                         inter: process.env.TF_NUM_INTEROP_THREADS,
+                         oneDnn: process.env.TF_ENABLE_ONEDNN_OPTS }));
                  });`.replace(/\n/g, " "),
                 env,
             );
@@ -81,12 +82,20 @@ describe("tfjs-node on this Node", function () {
             const json = r.output.split("\n").filter((l) => l.startsWith("{"));
             return JSON.parse(json.pop() as string);
         };
-        const unset = { TF_NUM_INTRAOP_THREADS: undefined, TF_NUM_INTEROP_THREADS: undefined };
+        const unset = {
+            TF_NUM_INTRAOP_THREADS: undefined,
+            TF_NUM_INTEROP_THREADS: undefined,
+            TF_ENABLE_ONEDNN_OPTS: undefined,
+        };
         const defaults = threads(unset);
-        assert.deepStrictEqual([defaults.intra, defaults.inter], ["1", "1"]);
+        assert.deepStrictEqual([defaults.intra, defaults.inter, defaults.oneDnn], ["1", "1", "0"]);
         // TensorFlow sizes its intra-op pool from the variable: 8 threads are 7 more than 1.
-        const eight = threads({ ...unset, TF_NUM_INTRAOP_THREADS: "8" });
-        assert.deepStrictEqual([eight.intra, eight.inter], ["8", "1"]);
+        const eight = threads({
+            ...unset,
+            TF_NUM_INTRAOP_THREADS: "8",
+            TF_ENABLE_ONEDNN_OPTS: "1",
+        });
+        assert.deepStrictEqual([eight.intra, eight.inter, eight.oneDnn], ["8", "1", "1"]);
         assert.ok(
             eight.tasks - defaults.tasks >= 7,
             `threads: ${defaults.tasks} with the defaults, ${eight.tasks} with 8 intra-op`,

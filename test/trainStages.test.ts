@@ -113,16 +113,36 @@ describe("training stage: cache and lock", () => {
         // which a change to what training produces announces by bumping TRAINING_RECIPE.
         assert.strictEqual(
             keyOf({ trainer: "graph" }, "tensorflow"),
-            "0430647834198326d8807e97b8069a28",
+            "562a35df20f940c29101acb66f63ee51",
         );
         assert.strictEqual(
             keyOf({ trainer: "layers", epochs: 1, trainSubset: 3000 }, "tensorflow"),
-            "aa4f75dd1481db7a09ebe86937a1c62a",
+            "ac10453929c5857e246e2257f90e08b5",
         );
         assert.strictEqual(
             keyOf({ trainer: "layers", epochs: 1, trainSubset: 1000 }, "cpu"),
-            "9d679f4117859ee5e6006c7afdf36cc8",
+            "feeb5f0d169972308707918223b9a595",
         );
+    });
+
+    it("keys TensorFlow's rounding settings on the tensorflow backend only", () => {
+        const saved = process.env.TF_ENABLE_ONEDNN_OPTS;
+        const keys = (oneDnn: string) => {
+            process.env.TF_ENABLE_ONEDNN_OPTS = oneDnn;
+            return [
+                keyOf({ trainer: "graph" }, "tensorflow"),
+                keyOf({ trainer: "layers", epochs: 1, trainSubset: 1000 }, "cpu"),
+            ];
+        };
+        try {
+            const [offTf, offCpu] = keys("0");
+            const [onTf, onCpu] = keys("1");
+            assert.notStrictEqual(onTf, offTf);
+            assert.strictEqual(onCpu, offCpu);
+        } finally {
+            if (saved === undefined) delete process.env.TF_ENABLE_ONEDNN_OPTS;
+            else process.env.TF_ENABLE_ONEDNN_OPTS = saved;
+        }
     });
 
     it("trains a missing entry once, and loads one that is cached or was trained meanwhile", async () => {

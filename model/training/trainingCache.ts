@@ -5,6 +5,7 @@
 import type { BackendName } from "./backend";
 import { cacheKey, lookupEntry, withEntryLock } from "./cache";
 import type { Hyperparameters } from "./graphTrainer";
+import { tfRoundingSettings } from "../tfjsNode";
 import { DEFAULT_MODEL_OPTIONS, MODEL_ARCHITECTURE } from "./model";
 import type { TrainerChoice } from "./trainers";
 
@@ -14,7 +15,7 @@ import type { TrainerChoice } from "./trainers";
  * or the training loop that changes what training produces, so cached artifacts are retrained;
  * a reformat or a comment leaves it, and the cache, alone.
  */
-export const TRAINING_RECIPE = { version: 3 } as const;
+export const TRAINING_RECIPE = { version: 4 } as const;
 
 /** The hyperparameters a run records and its key covers: the trainers' and the training-set size. */
 export type TrainingHyperparameters = Hyperparameters & { readonly trainExamples: number };
@@ -39,9 +40,9 @@ export function trainingHyperparameters(
 }
 
 /**
- * The cache key of a training run: everything that decides its weights. The trainer and the
- * backend are in it because they round differently; the source text is not, `TRAINING_RECIPE`
- * stands for it.
+ * The cache key of a training run: everything that decides its weights. The trainer, the backend
+ * and, on TensorFlow, its rounding settings are in it because they round differently; the source
+ * text is not, `TRAINING_RECIPE` stands for it.
  */
 export function trainingKey(
     trainer: Pick<TrainerChoice, "name">,
@@ -55,6 +56,7 @@ export function trainingKey(
         // number, so grouping steps into runs leaves the weights alone.
         trainer: { name: trainer.name },
         backend,
+        ...(backend === "tensorflow" ? { runtime: tfRoundingSettings() } : {}),
         architecture: MODEL_ARCHITECTURE,
         hyperparameters,
         data: dataSha256,
