@@ -63,6 +63,7 @@ def main():
         "backend": f"tensorflow {tf.__version__}",
         "epochSeconds": epoch_seconds,
         "secondsPerEpoch": sum(epoch_seconds) / len(epoch_seconds),
+        "setupSeconds": total - sum(epoch_seconds),
         "totalSeconds": total,
         "testAccuracy": acc,
         "testLoss": loss,

@@ -3,7 +3,8 @@
  * tfjs-layers on the same backend, and, when the project venv has TensorFlow, in Keras, on the
  * same files with the same hyperparameters, in one run. Each trainer runs in a process of its own,
  * so each peak RSS is its own. Then it profiles whole-epoch runs of the graph trainer
- * (`trainProfile.ts`: compute, data movement and executor, the compute limit beside them), and
+ * (`trainProfile.ts`: compute, data movement and executor, the compute limit beside them), times
+ * the one-core floor of an epoch (`kernelFloor.ts`: only the kernels no step can do without), and
  * trains 2 epochs with the graph trainer under each of `RUNTIME_SETTINGS` (TensorFlow's intra-
  * and inter-op thread counts, oneDNN's graph rewrites on or off), in `SETTING_ROUNDS` rounds that
  * take the settings in turn (a burst of other work on the machine then hits each alike), which is
@@ -14,24 +15,33 @@
  * (a whole epoch is the default); the sweep is written beside the rows.
  *
  * `bench/train.ts --row graph|layers [--epochs N] [--steps-per-run K]` runs one trainer and prints
- * its row as JSON.
+ * its row as JSON; `bench/train.ts --floor` times the floor and prints it as JSON.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { defaultMnistDir } from "../model/training/data";
+import { defaultMnistDir, loadMnist } from "../model/training/data";
 import { DEFAULT_MODEL_OPTIONS } from "../model/training/model";
 import { DEFAULT_TRAIN_OPTIONS, trainModel } from "../model/training/train";
 import { TrainerName, parseTrainerName } from "../model/training/trainers";
 import { venvPython } from "../test/support/venv";
 import { runCommand } from "../verdict";
+import { kernelFloorSeconds } from "./kernelFloor";
 import { profileEpochs } from "./trainProfile";
 
+/**
+ * One trainer's run. Every trainer's epochs are timed alike, from the start of an epoch to its end
+ * (Keras' by a callback, ours by the progress report): `secondsPerEpoch` is their mean, and
+ * `setupSeconds` the rest of the training call (model, session and data upload for ours; for
+ * Keras, `fit`'s own preparation).
+ */
 interface Row {
     trainer: string;
     backend: string;
     secondsPerEpoch: number;
+    epochSeconds: number[];
+    setupSeconds: number;
     totalSeconds: number;
     testAccuracy: number;
     peakRssMb: number;
@@ -40,7 +50,7 @@ interface Row {
 
 function line(r: Row): string {
     const name = `${r.trainer} (${r.backend})`;
-    return `${name.padEnd(34)} ${r.secondsPerEpoch.toFixed(2).padStart(7)} s/epoch ${r.totalSeconds.toFixed(1).padStart(7)} s total  accuracy ${r.testAccuracy.toFixed(4)}  peak RSS ${r.peakRssMb.toFixed(0)} MB`;
+    return `${name.padEnd(34)} ${r.secondsPerEpoch.toFixed(2).padStart(7)} s/epoch ${r.setupSeconds.toFixed(2).padStart(6)} s set-up ${r.totalSeconds.toFixed(1).padStart(7)} s total  accuracy ${r.testAccuracy.toFixed(4)}  peak RSS ${r.peakRssMb.toFixed(0)} MB`;
 }
 
 /** Steps per session run the sweep tries (a full-MNIST epoch has 1,875). */
@@ -80,10 +90,19 @@ async function row(trainer: TrainerName, epochs?: number, stepsPerRun?: number):
             log: () => {},
         });
         const meta = result.metadata;
+        const epochSeconds = [...(result.epochSeconds ?? [])];
+        if (epochSeconds.length !== meta.hyperparameters.epochs) {
+            throw new Error(
+                `${trainer}: timed ${epochSeconds.length} epochs of ${meta.hyperparameters.epochs}`,
+            );
+        }
+        const epochsTotal = epochSeconds.reduce((a, b) => a + b, 0);
         return {
             trainer: meta.trainer.name,
             backend: meta.backend,
-            secondsPerEpoch: meta.trainingSeconds / meta.hyperparameters.epochs,
+            secondsPerEpoch: epochsTotal / epochSeconds.length,
+            epochSeconds,
+            setupSeconds: meta.trainingSeconds - epochsTotal,
             totalSeconds: (Date.now() - started) / 1000,
             testAccuracy: meta.testAccuracy,
             // maxRSS is in kilobytes.
@@ -142,6 +161,17 @@ async function main(): Promise<void> {
         console.log(JSON.stringify(await row(trainer, flag("--epochs"), flag("--steps-per-run"))));
         return;
     }
+    if (process.argv.includes("--floor")) {
+        const { batchSize } = DEFAULT_TRAIN_OPTIONS;
+        const steps = Math.ceil(loadMnist().train.count / batchSize);
+        const seconds = await kernelFloorSeconds(
+            steps,
+            batchSize,
+            DEFAULT_MODEL_OPTIONS.hiddenUnits,
+        );
+        console.log(JSON.stringify({ secondsPerEpoch: seconds, steps }));
+        return;
+    }
     const { epochs, batchSize } = DEFAULT_TRAIN_OPTIONS;
     const sweep = process.argv.includes("--sweep")
         ? SWEEP.map((k) => childRow("graph", ["--epochs", "2", "--steps-per-run", String(k)]))
@@ -153,6 +183,15 @@ async function main(): Promise<void> {
     const layers = childRow("layers");
     const keras = kerasRow();
     const profile = profileEpochs();
+    const floor = JSON.parse(
+        execFileSync(process.execPath, [...process.execArgv, __filename, "--floor"], {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "inherit"],
+        })
+            .trim()
+            .split("\n")
+            .pop() as string,
+    ) as { secondsPerEpoch: number; steps: number };
     const rounds = Array.from({ length: SETTING_ROUNDS }, () =>
         RUNTIME_SETTINGS.map(([intra, inter, oneDnn]) =>
             childRow("graph", ["--epochs", "2"], {
@@ -196,6 +235,9 @@ async function main(): Promise<void> {
                 `upload once ${profile.uploadSeconds.toFixed(3)} s, test evaluation ${profile.evaluateSeconds.toFixed(3)} s`,
         );
     }
+    console.log(
+        `one-core floor: the hidden product, its gradient and Adam on its kernel, ${floor.steps} times: ${floor.secondsPerEpoch.toFixed(3)} s per epoch`,
+    );
     console.log("");
     for (const t of runtime) {
         const byRound = t.secondsPerEpochByRound.map((x) => x.toFixed(2)).join(", ");
@@ -215,6 +257,7 @@ async function main(): Promise<void> {
         keras,
         ratio,
         profile,
+        floor,
         runtime,
         sweep,
     };

@@ -198,6 +198,9 @@ describe("training stages: train, evaluate and artifact", () => {
             lines.includes("training 1 epoch(s) on 2000 images (batch 32, seed 42, lr 0.001)"),
         );
         assert.deepStrictEqual([fitted.history.loss.length, fitted.history.testAcc.length], [1, 1]);
+        // The epoch is timed on its own, inside the whole stage's time.
+        assert.strictEqual(fitted.epochSeconds.length, 1);
+        assert.ok(fitted.epochSeconds[0] > 0 && fitted.epochSeconds[0] <= fitted.trainingSeconds);
 
         const evaluation = evaluateTrained(fitted, data.mnist.test);
         // The graph trainer's own evaluation after its last epoch, which tfjs would repeat.

@@ -10,8 +10,10 @@ export function formatSeconds(s: number): string {
 
 /** Reports the progress of `epochs` epochs of `stepsPerEpoch` steps each. */
 export class EpochProgress {
-    private readonly started = Date.now();
-    private epochStarted = Date.now();
+    /** Seconds of each ended epoch, from `beginEpoch` to `endEpoch`. */
+    readonly epochSeconds: number[] = [];
+    private readonly started = performance.now();
+    private epochStarted = performance.now();
     private epoch = 0;
 
     constructor(
@@ -28,7 +30,7 @@ export class EpochProgress {
     }
 
     private eta(stepsDone: number): string {
-        const elapsed = (Date.now() - this.started) / 1000;
+        const elapsed = (performance.now() - this.started) / 1000;
         const left = this.epochs * this.stepsPerEpoch - stepsDone;
         return stepsDone === 0 ? "?" : formatSeconds((elapsed / stepsDone) * left);
     }
@@ -36,7 +38,7 @@ export class EpochProgress {
     /** An epoch (0-based) starts. */
     beginEpoch(epoch: number): void {
         this.epoch = epoch;
-        this.epochStarted = Date.now();
+        this.epochStarted = performance.now();
     }
 
     /** A step (0-based, within the epoch) ended with this batch loss; redraws the bar. */
@@ -52,7 +54,8 @@ export class EpochProgress {
     /** An epoch ended with this mean loss and accuracy; logs its line. */
     endEpoch(epoch: number, loss: number, accuracy: number): void {
         if (this.bar) process.stdout.write("\r\x1b[K");
-        const secs = (Date.now() - this.epochStarted) / 1000;
+        const secs = (performance.now() - this.epochStarted) / 1000;
+        this.epochSeconds.push(secs);
         const eta = this.eta((epoch + 1) * this.stepsPerEpoch);
         this.log(
             `epoch ${epoch + 1}/${this.epochs}: loss ${loss.toFixed(4)} accuracy ${accuracy.toFixed(4)} (${secs.toFixed(1)}s, ETA ${eta})`,

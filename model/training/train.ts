@@ -108,6 +108,8 @@ export function resolveTrainOptions(options: TrainOptions): TrainSettings {
 /** A trained (or cached) model and its record. */
 export interface TrainResult extends TrainedEntry {
     readonly fromCache: boolean;
+    /** Each epoch's seconds, when this run trained the model (the record keeps only the total). */
+    readonly epochSeconds?: readonly number[];
 }
 
 /**
@@ -146,7 +148,7 @@ export async function trainModel(options: TrainOptions = {}): Promise<TrainResul
             const report = trainingReport(metadata, data.mnist.test, evaluation.predicted);
             const entry = await writeTrainedEntry(cacheDir, fitted.model, metadata, report);
             recordStage("evaluation and cache entry", started);
-            return { ...entry, fromCache: false };
+            return { ...entry, fromCache: false, epochSeconds: fitted.epochSeconds };
         },
     });
     summaryLines(result, result.fromCache).forEach((line) => log(line));

@@ -79,7 +79,10 @@ export function chooseTrainer(
 export interface FittedModel {
     readonly model: tf.LayersModel;
     readonly history: TrainingHistory;
+    /** The whole train stage: the epochs and the set-up around them (model, session, upload). */
     readonly trainingSeconds: number;
+    /** Each epoch from its start to its end, its test evaluation included. */
+    readonly epochSeconds: readonly number[];
 }
 
 /** Where the train stage reports: the log, and whether to draw a progress bar there. */
@@ -120,5 +123,10 @@ export async function fitClassifier(
                   test,
               })
             : await fitWithLayers(model, train, { epochs, batchSize, seed, progress, test });
-    return { model, history, trainingSeconds: (Date.now() - started) / 1000 };
+    return {
+        model,
+        history,
+        trainingSeconds: (Date.now() - started) / 1000,
+        epochSeconds: progress.epochSeconds,
+    };
 }
