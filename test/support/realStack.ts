@@ -214,12 +214,28 @@ export class RealStack {
 
     /** Runs `pulumi <args>` non-interactively in the project copy. */
     pulumi(args: string[]): SpawnSyncReturns<string> {
+        const mark = crypto.randomBytes(8).toString("hex");
         const r = run("pulumi", ["--non-interactive", ...args], {
             cwd: this.project,
-            env: this.pulumiEnv,
+            env: { ...this.pulumiEnv, [ENGINE_MARK]: mark },
         });
         this.transcript.push(r.stdout, r.stderr);
+        this.stopLeftBehind(mark, args);
         return r;
+    }
+
+    /**
+     * Stops what a CLI that has exited left running (processes with its mark), and says so. The
+     * CLI closes its language host and plugins when it ends; one it did not close (or a killed
+     * CLI's) would otherwise run until the language host's engine health check, every 5 minutes
+     * in the one we build (sdk v3.68.0), finds the engine gone.
+     */
+    private stopLeftBehind(mark: string, args: string[]): void {
+        for (const p of killProcessesWithEnv(ENGINE_MARK, mark)) {
+            const line = `left running by pulumi ${args[0]} after it ended, stopped: pid ${p.pid}: ${p.command}`;
+            console.log(line);
+            this.transcript.push(`${line}\n`);
+        }
     }
 
     /** Runs one of the project's TypeScript commands in the copy, with the stack's Pulumi setup. */
@@ -254,6 +270,7 @@ export class RealStack {
         const done = new Promise<number | null>((resolve) =>
             child.on("close", (status) => {
                 this.transcript.push(output);
+                this.stopLeftBehind(mark, args);
                 resolve(status);
             }),
         );
