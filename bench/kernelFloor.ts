@@ -14,11 +14,18 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_PIXELS, SAVED_MODEL_FILE, SERVE_TAG } from "../model/savedmodel/contract";
+import {
+    IMAGE_PIXELS,
+    PREDICT_METHOD,
+    SAVED_MODEL_FILE,
+    SERVE_TAG,
+} from "../model/savedmodel/contract";
 import { GraphBuilder, T_FLOAT, T_INT32, attr } from "../model/savedmodel/graphBuilder";
 import { DataType, encodeSavedModel } from "../model/savedmodel/proto/tensorflow";
 import { countedLoop } from "../model/training/graphLoop";
+import { DEFAULT_MODEL_OPTIONS } from "../model/training/model";
 import { KERAS_ADAM } from "../model/training/trainingGraph";
+import { info } from "../model/training/trainingGraph/builder";
 import { loadTfjsNode } from "../model/tfjsNode";
 import { seededRandom } from "../model/training/random";
 
@@ -54,7 +61,7 @@ function floorGraph(batch: number, hidden: number) {
     const adamInputs = [
         scalar("beta1_power", KERAS_ADAM.beta1),
         scalar("beta2_power", KERAS_ADAM.beta2),
-        scalar("lr", 0.001),
+        scalar("lr", DEFAULT_MODEL_OPTIONS.learningRate),
         scalar("beta1", KERAS_ADAM.beta1),
         scalar("beta2", KERAS_ADAM.beta2),
         scalar("epsilon", KERAS_ADAM.epsilon),
@@ -89,7 +96,6 @@ function floorGraph(batch: number, hidden: number) {
         return [apply];
     });
     const epochDone = g.add("epoch/done", "Identity", [exit], { T: T_INT32 });
-    const out = (name: string, dtype: number) => ({ name: `${name}:0`, dtype, shape: { dim: [] } });
     return encodeSavedModel({
         schemaVersion: 1,
         metaGraphs: [
@@ -99,15 +105,13 @@ function floorGraph(batch: number, hidden: number) {
                 signatureDef: {
                     init: {
                         inputs: {},
-                        outputs: {
-                            done: { ...out(initDone, DataType.DT_FLOAT), shape: { dim: shape } },
-                        },
-                        methodName: "tensorflow/serving/predict",
+                        outputs: { done: info(initDone, DataType.DT_FLOAT, shape) },
+                        methodName: PREDICT_METHOD,
                     },
                     epoch: {
-                        inputs: { steps: out(steps, DataType.DT_INT32) },
-                        outputs: { done: out(epochDone, DataType.DT_INT32) },
-                        methodName: "tensorflow/serving/predict",
+                        inputs: { steps: info(steps, DataType.DT_INT32, []) },
+                        outputs: { done: info(epochDone, DataType.DT_INT32, []) },
+                        methodName: PREDICT_METHOD,
                     },
                 },
             },

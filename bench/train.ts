@@ -28,7 +28,7 @@ import { TrainerName, parseTrainerName } from "../model/training/trainers";
 import { venvPython } from "../test/support/venv";
 import { runCommand } from "../verdict";
 import { kernelFloorSeconds } from "./kernelFloor";
-import { profileEpochs } from "./trainProfile";
+import { lastJson, profileEpochs } from "./trainProfile";
 
 /**
  * One trainer's run. Every trainer's epochs are timed alike, from the start of an epoch to its end
@@ -121,7 +121,7 @@ function childRow(trainer: TrainerName, extra: string[] = [], env = process.env)
         env,
         stdio: ["ignore", "pipe", "inherit"],
     });
-    return JSON.parse(out.trim().split("\n").pop() as string) as Row;
+    return lastJson<Row>(out);
 }
 
 function kerasRow(): Row | { skipped: string } {
@@ -147,7 +147,7 @@ function kerasRow(): Row | { skipped: string } {
         ],
         { encoding: "utf8" },
     );
-    return JSON.parse(out.trim().split("\n").pop() as string) as Row;
+    return lastJson<Row>(out);
 }
 
 async function main(): Promise<void> {
@@ -183,15 +183,12 @@ async function main(): Promise<void> {
     const layers = childRow("layers");
     const keras = kerasRow();
     const profile = profileEpochs();
-    const floor = JSON.parse(
+    const floor = lastJson<{ secondsPerEpoch: number; steps: number }>(
         execFileSync(process.execPath, [...process.execArgv, __filename, "--floor"], {
             encoding: "utf8",
             stdio: ["ignore", "pipe", "inherit"],
-        })
-            .trim()
-            .split("\n")
-            .pop() as string,
-    ) as { secondsPerEpoch: number; steps: number };
+        }),
+    );
     const rounds = Array.from({ length: SETTING_ROUNDS }, () =>
         RUNTIME_SETTINGS.map(([intra, inter, oneDnn]) =>
             childRow("graph", ["--epochs", "2"], {

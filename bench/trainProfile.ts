@@ -173,7 +173,7 @@ async function peak(): Promise<void> {
 }
 
 /** The last line of a child's output as JSON. */
-function lastJson<T>(out: string): T {
+export function lastJson<T>(out: string): T {
     return JSON.parse(out.trim().split("\n").pop() as string) as T;
 }
 
